@@ -1,1 +1,135 @@
+//! azure-ad-identity-protection: a SOAR integration for Microsoft Entra ID Identity Protection.
+//!
+//! One invocation runs one command: [`run`] takes the envelope's bytes and returns the result
+//! and exit code (CONTRACT.md). `main.rs` only moves bytes between stdin, this and stdout.
 
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod cloud;
+pub mod commands;
+pub mod config;
+pub mod envelope;
+pub mod error;
+pub mod graph;
+pub mod http;
+pub mod output;
+pub mod runtime;
+pub mod secret;
+pub mod session;
+pub mod time;
+
+pub mod emulator;
+
+use config::Config;
+use envelope::Envelope;
+use error::Error;
+use output::{CommandResult, Entry};
+use runtime::Runtime;
+use serde_json::{Map, Value};
+use session::Session;
+
+/// A result and the exit status to leave with.
+#[derive(Debug)]
+pub struct Outcome {
+    pub result: CommandResult,
+    pub exit_code: i32,
+}
+
+/// Runs one envelope to completion. Never panics on bad input; every failure is a result.
+pub fn run(input: &[u8], runtime: &dyn Runtime) -> Outcome {
+    let value = match envelope::parse_json(input) {
+        Ok(value) => value,
+        Err(error) => return failed(error, None, None),
+    };
+    let echo = Echo::of(&value);
+    match envelope::from_value(value) {
+        Ok(envelope) => execute(envelope, runtime),
+        Err(error) => failed(error, echo.context, echo.version),
+    }
+}
+
+/// What a failed envelope still lets us hand back: the host's context and version.
+pub struct Echo {
+    pub context: Option<Map<String, Value>>,
+    pub version: Option<Value>,
+}
+
+impl Echo {
+    /// Picks the context (if it is an object) and the version out of a parsed envelope.
+    pub fn of(value: &Value) -> Echo {
+        Echo {
+            context: value.get("context").and_then(Value::as_object).cloned(),
+            version: value.get("context_version").cloned(),
+        }
+    }
+
+    /// From raw stdin bytes, for the panic path.
+    pub fn from_bytes(input: &[u8]) -> Echo {
+        envelope::parse_json(input).map_or(
+            Echo {
+                context: None,
+                version: None,
+            },
+            |v| Echo::of(&v),
+        )
+    }
+}
+
+fn execute(envelope: Envelope, runtime: &dyn Runtime) -> Outcome {
+    let Envelope {
+        command,
+        args,
+        params,
+        context,
+        context_version,
+        ..
+    } = envelope;
+    let prepared = commands::find(&command).and_then(|spec| {
+        spec.check_args(&args)?;
+        Ok((spec, Config::from_params(&params)?))
+    });
+    let (spec, config) = match prepared {
+        Ok(ready) => ready,
+        Err(error) => return failed(error, Some(context), context_version),
+    };
+    let input_context = context.clone();
+    let mut session = Session::new(config, context, runtime);
+    let outcome = spec.run(&mut session, &args);
+    let context_changed = session.context != input_context;
+    let mut result = CommandResult::bare(Vec::new());
+    result.context = Some(session.context);
+    result.context_changed = context_changed;
+    result.context_version = context_version;
+    match outcome {
+        Ok(output) => {
+            result.entries = output.entries;
+            result.scheduled_command = output.scheduled;
+            result.incidents = output.incidents;
+            result.last_run = output.last_run;
+            Outcome { result, exit_code: 0 }
+        }
+        Err(error) => {
+            result.entries = vec![error_entry(&error)];
+            Outcome {
+                result,
+                exit_code: error.exit_code(),
+            }
+        }
+    }
+}
+
+/// The result for a failure before any command ran: the host's context comes back untouched.
+pub fn failed(error: Error, context: Option<Map<String, Value>>, version: Option<Value>) -> Outcome {
+    let mut result = CommandResult::bare(vec![error_entry(&error)]);
+    result.context = context;
+    result.context_version = version;
+    Outcome {
+        result,
+        exit_code: error.exit_code(),
+    }
+}
+
+fn error_entry(error: &Error) -> Entry {
+    Entry::error(error.to_string(), error.contents())
+}

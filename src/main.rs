@@ -1,1 +1,89 @@
-fn main() {}
+//! Reads the envelope from stdin, runs it, writes the result to stdout, exits 0, 1 or 2.
+
+use azure_ad_identity_protection::error::Error;
+use azure_ad_identity_protection::runtime::System;
+use azure_ad_identity_protection::{Echo, Outcome, failed, run};
+use std::io::{Read, Write};
+use std::panic::{self, AssertUnwindSafe};
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: azure-ad-identity-protection [--pretty] < envelope.json > result.json
+
+Runs one SOAR command: reads one JSON envelope (command, args, params, context) on stdin and
+writes one JSON result (entries, context, ...) on stdout. Exit status: 0 success, 1 command
+failed, 2 unusable envelope. See README.md and CONTRACT.md.
+
+  --pretty   indent the result
+  --help     this text
+  --version  the version";
+
+fn main() -> ExitCode {
+    let mut pretty = false;
+    for flag in std::env::args().skip(1) {
+        match flag.as_str() {
+            "--pretty" => pretty = true,
+            "--help" | "-h" => return print_text(USAGE),
+            "--version" | "-V" => {
+                return print_text(concat!("azure-ad-identity-protection ", env!("CARGO_PKG_VERSION")));
+            }
+            other => {
+                return emit(
+                    &failed(
+                        Error::Envelope(format!("unknown flag {other}; see --help.")),
+                        None,
+                        None,
+                    ),
+                    pretty,
+                );
+            }
+        }
+    }
+    let mut input = Vec::new();
+    let limit = azure_ad_identity_protection::envelope::MAX_ENVELOPE_BYTES as u64 + 1;
+    if let Err(e) = std::io::stdin().take(limit).read_to_end(&mut input) {
+        return emit(
+            &failed(
+                Error::Envelope(format!("could not read stdin ({}).", e.kind())),
+                None,
+                None,
+            ),
+            pretty,
+        );
+    }
+    // Print where a panic happened but never its payload, which could quote input.
+    panic::set_hook(Box::new(|info| {
+        let place = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!("azure-ad-identity-protection: internal error at {place}");
+    }));
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| run(&input, &System))).unwrap_or_else(|_| {
+        let echo = Echo::from_bytes(&input);
+        failed(
+            Error::Internal("the command stopped unexpectedly".into()),
+            echo.context,
+            echo.version,
+        )
+    });
+    emit(&outcome, pretty)
+}
+
+fn emit(outcome: &Outcome, pretty: bool) -> ExitCode {
+    let text = if pretty {
+        serde_json::to_string_pretty(&outcome.result)
+    } else {
+        serde_json::to_string(&outcome.result)
+    };
+    let text = text.unwrap_or_else(|_| r#"{"entries":[{"Type":4,"ContentsFormat":"text","Contents":"Internal error: the result could not be written.","HumanReadable":"Internal error: the result could not be written.","ReadableContentsFormat":"markdown"}],"context_changed":false}"#.to_string());
+    let mut stdout = std::io::stdout().lock();
+    if writeln!(stdout, "{text}").and_then(|_| stdout.flush()).is_err() {
+        return ExitCode::from(1);
+    }
+    ExitCode::from(outcome.exit_code as u8)
+}
+
+fn print_text(text: &str) -> ExitCode {
+    println!("{text}");
+    ExitCode::SUCCESS
+}

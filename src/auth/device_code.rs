@@ -1,0 +1,230 @@
+//! The device authorization grant (RFC 8628): ask for a code, then redeem it once the person
+//! has signed in. State between the two commands lives in the context.
+
+use super::{EntraError, Flow, Owner, TokenResponse, delegated_scope, entra_failure, lenient_u64, token_request};
+use crate::error::Error;
+use crate::http::{HttpRequest, RetryPolicy};
+use crate::secret::Secret;
+use crate::session::Session;
+use serde_json::{Map, Value};
+
+/// Python-compatible key: the device code itself (a secret).
+pub const DEVICE_CODE: &str = "device_code";
+/// Epoch seconds when the code expires.
+pub const EXPIRES_AT: &str = "device_code_expires_at";
+/// Seconds to wait between polls (grows by 5 on `slow_down`).
+pub const INTERVAL: &str = "device_code_interval";
+/// Epoch seconds before which Entra ID must not be polled again.
+pub const NEXT_POLL_AT: &str = "device_code_next_poll_at";
+/// The code the person types.
+pub const USER_CODE: &str = "user_code";
+/// Where the person types it.
+pub const VERIFICATION_URI: &str = "verification_uri";
+/// What the device code was issued for.
+pub const OWNER: &str = "device_code_owner";
+
+const KEYS: [&str; 7] = [
+    DEVICE_CODE,
+    EXPIRES_AT,
+    INTERVAL,
+    NEXT_POLL_AT,
+    USER_CODE,
+    VERIFICATION_URI,
+    OWNER,
+];
+
+/// RFC 8628's default interval, used when Entra omits it.
+const DEFAULT_INTERVAL: u64 = 5;
+
+/// A sign-in in progress, as the person needs to see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    pub user_code: String,
+    pub verification_uri: String,
+    /// `None` for a code stored by the Python integration, which kept no expiry.
+    pub expires_at: Option<u64>,
+    pub interval: u64,
+    /// Microsoft's own instructions (localised), when it sent them.
+    pub message: Option<String>,
+}
+
+/// What one auth-complete achieved.
+pub enum Poll {
+    /// Signed in.
+    Complete(TokenResponse),
+    /// The person has not finished; poll again after `wait` seconds.
+    Pending {
+        pending: Pending,
+        wait: u64,
+        slowed_down: bool,
+    },
+    /// Polled too recently; no request was sent. Try again after `wait` seconds.
+    TooEarly { pending: Pending, wait: u64 },
+}
+
+/// Asks Entra ID for a device code and stores it. Tokens already held stay until the new
+/// sign-in completes.
+pub fn start(session: &mut Session) -> Result<Pending, Error> {
+    let form = vec![
+        ("client_id".to_string(), session.config.app_id.clone()),
+        ("scope".to_string(), delegated_scope(&session.config)),
+    ];
+    let request = HttpRequest::form(session.config.login_url("devicecode"), form).header("Accept", "application/json");
+    let response = session.http.send(&request, RetryPolicy::TOKEN)?;
+    if response.status != 200 {
+        return Err(entra_failure(session, Flow::DeviceAuthorization, &response));
+    }
+    let answer: Map<String, Value> = serde_json::from_str(&response.body).unwrap_or_default();
+    let now = session.now();
+    let grant = Grant::read(&answer, now).ok_or_else(|| Error::Unexpected {
+        host: crate::http::origin(&session.config.login),
+        status: 200,
+        detail: "a device-code answer without device_code, user_code or verification_uri".into(),
+    })?;
+    grant.save(&mut session.context, &Owner::of(&session.config));
+    Ok(grant.pending)
+}
+
+struct Grant {
+    device_code: Secret,
+    pending: Pending,
+}
+
+impl Grant {
+    fn read(answer: &Map<String, Value>, now: u64) -> Option<Grant> {
+        let text = |key: &str| {
+            answer
+                .get(key)
+                .and_then(Value::as_str)
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+        };
+        let expires_in = lenient_u64(answer.get("expires_in")).unwrap_or(900);
+        Some(Grant {
+            device_code: Secret::new(text("device_code")?),
+            pending: Pending {
+                user_code: text("user_code")?,
+                verification_uri: text("verification_uri").or_else(|| text("verification_url"))?,
+                expires_at: Some(now + expires_in),
+                interval: lenient_u64(answer.get("interval")).unwrap_or(DEFAULT_INTERVAL).max(1),
+                message: text("message"),
+            },
+        })
+    }
+
+    fn save(&self, context: &mut Map<String, Value>, owner: &Owner) {
+        clear(context);
+        context.insert(DEVICE_CODE.into(), Value::String(self.device_code.expose().to_string()));
+        context.insert(USER_CODE.into(), Value::String(self.pending.user_code.clone()));
+        context.insert(
+            VERIFICATION_URI.into(),
+            Value::String(self.pending.verification_uri.clone()),
+        );
+        context.insert(INTERVAL.into(), Value::from(self.pending.interval));
+        if let Some(at) = self.pending.expires_at {
+            context.insert(EXPIRES_AT.into(), Value::from(at));
+        }
+        context.insert(OWNER.into(), owner.to_value());
+    }
+}
+
+/// Drops every device-code key (the code is single-use, or no longer valid).
+pub fn clear(context: &mut Map<String, Value>) {
+    for key in KEYS {
+        context.remove(key);
+    }
+}
+
+/// The stored device code, if any.
+pub fn stored(context: &Map<String, Value>) -> Option<(Secret, Pending)> {
+    let code = context
+        .get(DEVICE_CODE)
+        .and_then(Value::as_str)
+        .filter(|c| !c.is_empty())?;
+    let text = |key: &str| context.get(key).and_then(Value::as_str).unwrap_or_default().to_string();
+    let pending = Pending {
+        user_code: text(USER_CODE),
+        verification_uri: text(VERIFICATION_URI),
+        expires_at: lenient_u64(context.get(EXPIRES_AT)),
+        interval: lenient_u64(context.get(INTERVAL)).unwrap_or(DEFAULT_INTERVAL).max(1),
+        message: None,
+    };
+    Some((Secret::new(code), pending))
+}
+
+/// Redeems the stored device code with one token request, unless the poll interval has not
+/// passed yet (protecting the tenant from AADSTS50196 loop detection).
+pub fn poll(session: &mut Session) -> Result<Poll, Error> {
+    let Some((code, pending)) = stored(&session.context) else {
+        return Err(Error::SignIn(
+            "No sign-in is in progress. Run !azure-ad-auth-start first.".into(),
+        ));
+    };
+    let now = session.now();
+    check_usable(session, &pending, now)?;
+    if let Some(wait) = lenient_u64(session.context.get(NEXT_POLL_AT))
+        .filter(|at| *at > now)
+        .map(|at| at - now)
+    {
+        return Ok(Poll::TooEarly { pending, wait });
+    }
+    let form = vec![
+        (
+            "grant_type".into(),
+            "urn:ietf:params:oauth:grant-type:device_code".into(),
+        ),
+        ("client_id".into(), session.config.app_id.clone()),
+        ("device_code".into(), code.expose().to_string()),
+    ];
+    match token_request(session, Flow::DeviceCodeGrant, form) {
+        Ok(tokens) => {
+            clear(&mut session.context);
+            Ok(Poll::Complete(tokens))
+        }
+        Err(Error::Entra(error)) => answer_pending(session, pending, *error, now),
+        Err(other) => Err(other),
+    }
+}
+
+fn check_usable(session: &mut Session, pending: &Pending, now: u64) -> Result<(), Error> {
+    let owner_changed = Owner::load(&session.context, OWNER).is_some_and(|owner| owner != Owner::of(&session.config));
+    if owner_changed {
+        clear(&mut session.context);
+        return Err(Error::SignIn(
+            "The pending sign-in was started with another app ID, tenant or cloud. Run !azure-ad-auth-start again."
+                .into(),
+        ));
+    }
+    if pending.expires_at.is_some_and(|at| at <= now) {
+        clear(&mut session.context);
+        return Err(Error::SignIn(format!(
+            "The sign-in code {} expired before sign-in completed. Run !azure-ad-auth-start for a new code.",
+            pending.user_code
+        )));
+    }
+    Ok(())
+}
+
+fn answer_pending(session: &mut Session, mut pending: Pending, error: EntraError, now: u64) -> Result<Poll, Error> {
+    let slowed_down = match error.error.as_str() {
+        "authorization_pending" => false,
+        "slow_down" => true,
+        "authorization_declined" | "expired_token" | "code_expired" | "bad_verification_code" | "invalid_grant" => {
+            clear(&mut session.context);
+            return Err(Error::Entra(Box::new(error)));
+        }
+        _ => return Err(Error::Entra(Box::new(error))),
+    };
+    if slowed_down {
+        pending.interval += 5;
+        session.context.insert(INTERVAL.into(), Value::from(pending.interval));
+    }
+    session
+        .context
+        .insert(NEXT_POLL_AT.into(), Value::from(now + pending.interval));
+    Ok(Poll::Pending {
+        wait: pending.interval,
+        pending,
+        slowed_down,
+    })
+}

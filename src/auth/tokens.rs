@@ -1,0 +1,163 @@
+//! The token keys of the context, their expiry, and the token lifecycle every Graph command uses:
+//! cached → refreshed → new. The only module that reads or writes token keys.
+
+use super::{Flow, Owner, TokenResponse, client_credentials, delegated_scope, lenient_u64, token_request};
+use crate::config::AuthMode;
+use crate::error::Error;
+use crate::secret::Secret;
+use crate::session::Session;
+use serde_json::{Map, Value};
+
+/// Python-compatible key: the cached access token.
+pub const ACCESS_TOKEN: &str = "access_token";
+/// Python-compatible key: epoch seconds until which the access token is used.
+pub const VALID_UNTIL: &str = "valid_until";
+/// Python-compatible key: the refresh token.
+pub const REFRESH_TOKEN: &str = "current_refresh_token";
+/// What the tokens were issued for (app id, tenant, cloud, auth mode).
+pub const TOKEN_OWNER: &str = "token_owner";
+/// Who signed in (from the ID token), for messages.
+pub const SIGNED_IN_AS: &str = "signed_in_as";
+
+/// Safety margin before `expires_in`: 5 minutes as msal does, but at most a tenth of the
+/// lifetime, so short-lived tokens are still reused.
+pub fn valid_until(now: u64, expires_in: u64) -> u64 {
+    now + expires_in - (expires_in / 10).min(300)
+}
+
+/// `valid_until` as stored: a number, or a numeric string (as some hosts persist it).
+pub fn stored_valid_until(context: &Map<String, Value>) -> Option<u64> {
+    lenient_u64(context.get(VALID_UNTIL))
+}
+
+fn text(context: &Map<String, Value>, key: &str) -> Option<Secret> {
+    context
+        .get(key)
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+        .map(Secret::new)
+}
+
+/// True when the stored tokens may be used by this configuration. A context without an owner
+/// record comes from the Python integration and is taken as this configuration's.
+fn tokens_belong(session: &Session) -> bool {
+    Owner::load(&session.context, TOKEN_OWNER).is_none_or(|owner| owner == Owner::of(&session.config))
+}
+
+/// The cached access token, if it belongs to this configuration and is still valid.
+pub fn cached(session: &Session) -> Option<Secret> {
+    let until = stored_valid_until(&session.context)?;
+    (tokens_belong(session) && session.now() < until)
+        .then(|| text(&session.context, ACCESS_TOKEN))
+        .flatten()
+}
+
+/// True when a refresh token for this configuration is stored.
+pub fn has_refresh_token(session: &Session) -> bool {
+    tokens_belong(session) && text(&session.context, REFRESH_TOKEN).is_some()
+}
+
+/// A valid access token: the cached one (no request), a refreshed one, or a new one.
+pub fn access_token(session: &mut Session) -> Result<Secret, Error> {
+    match cached(session) {
+        Some(token) => Ok(token),
+        None => renew(session),
+    }
+}
+
+/// A new access token, ignoring the cached one (after Graph rejected it).
+pub fn renew(session: &mut Session) -> Result<Secret, Error> {
+    let response = match session.config.mode {
+        AuthMode::ClientCredentials => client_credentials::request_token(session)?,
+        AuthMode::DeviceCode => refresh(session)?,
+    };
+    store(session, &response);
+    Ok(response.access_token)
+}
+
+fn refresh(session: &Session) -> Result<TokenResponse, Error> {
+    if !tokens_belong(session) {
+        return Err(Error::SignIn(
+            "The stored sign-in was made for another app ID, tenant or cloud. Run !azure-ad-auth-start to sign in with the current settings.".into(),
+        ));
+    }
+    let Some(refresh_token) = text(&session.context, REFRESH_TOKEN) else {
+        return Err(Error::SignIn(
+            "This instance is not signed in yet. Run !azure-ad-auth-start, sign in, then run !azure-ad-auth-complete."
+                .into(),
+        ));
+    };
+    // A public client: no secret is ever sent (AADSTS700025).
+    let form = vec![
+        ("grant_type".into(), "refresh_token".into()),
+        ("client_id".into(), session.config.app_id.clone()),
+        ("refresh_token".into(), refresh_token.expose().to_string()),
+        ("scope".into(), delegated_scope(&session.config)),
+    ];
+    token_request(session, Flow::Refresh, form)
+}
+
+/// Stores a token answer. A refresh answer without a refresh token keeps the old one; tokens
+/// for a new owner replace everything the old owner had.
+pub fn store(session: &mut Session, response: &TokenResponse) {
+    let owner = Owner::of(&session.config);
+    let same_owner = tokens_belong(session);
+    let now = session.now();
+    let context = &mut session.context;
+    context.insert(
+        ACCESS_TOKEN.into(),
+        Value::String(response.access_token.expose().to_string()),
+    );
+    context.insert(VALID_UNTIL.into(), Value::from(valid_until(now, response.expires_in)));
+    match &response.refresh_token {
+        Some(token) => _ = context.insert(REFRESH_TOKEN.into(), Value::String(token.expose().to_string())),
+        None if same_owner => {}
+        None => _ = context.remove(REFRESH_TOKEN),
+    }
+    if !same_owner {
+        context.remove(SIGNED_IN_AS);
+    }
+    if let Some(user) = response.signed_in().user {
+        context.insert(SIGNED_IN_AS.into(), Value::String(user));
+    }
+    context.insert(TOKEN_OWNER.into(), owner.to_value());
+}
+
+/// Who signed in, if known.
+pub fn signed_in_as(context: &Map<String, Value>) -> Option<&str> {
+    context.get(SIGNED_IN_AS).and_then(Value::as_str)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_margin() {
+        let cases = [
+            (3599, 1000 + 3299),
+            (3600, 1000 + 3300),
+            (600, 1000 + 540),
+            (60, 1000 + 54),
+            (0, 1000),
+        ];
+        for (expires_in, expected) in cases {
+            assert_eq!(valid_until(1000, expires_in), expected, "{expires_in}");
+        }
+    }
+
+    #[test]
+    fn valid_until_as_python_stored_it() {
+        let cases = [
+            (serde_json::json!(1700000000), Some(1700000000)),
+            (serde_json::json!("1700000000"), Some(1700000000)),
+            (serde_json::json!(1700000000.7), Some(1700000000)),
+            (serde_json::json!("soon"), None),
+        ];
+        for (value, expected) in cases {
+            let mut context = Map::new();
+            context.insert(VALID_UNTIL.into(), value.clone());
+            assert_eq!(stored_valid_until(&context), expected, "{value}");
+        }
+    }
+}

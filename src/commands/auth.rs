@@ -1,0 +1,168 @@
+//! The sign-in commands: test-module, auth-start, auth-complete, auth-test, auth-reset.
+
+use super::Output;
+use crate::auth::device_code::{self, Pending, Poll};
+use crate::auth::{TokenResponse, client_credentials, tokens};
+use crate::config::AuthMode;
+use crate::envelope::Args;
+use crate::error::Error;
+use crate::graph::client;
+use crate::output::{Entry, ScheduledCommand};
+use crate::session::Session;
+use crate::time::iso8601;
+use serde_json::{Map, Value, json};
+
+const AUTH_CONTEXT: &str = "AADIdentityProtection.Auth";
+
+/// `test-module`: the instance's Test button. Returns `ok` when a token works against Graph.
+pub fn test_module(session: &mut Session, _: &Args) -> Result<Output, Error> {
+    probe_graph(session)?;
+    Ok(Output::entry(Entry::text("ok")))
+}
+
+/// `azure-ad-auth-test`: a valid token (cached, refreshed or new) and one cheap Graph call.
+pub fn test(session: &mut Session, _: &Args) -> Result<Output, Error> {
+    probe_graph(session)?;
+    let who = match session.config.mode {
+        AuthMode::DeviceCode => tokens::signed_in_as(&session.context)
+            .map_or("a delegated sign-in".to_string(), |u| format!("the sign-in of {u}")),
+        AuthMode::ClientCredentials => format!("the client secret of app {}", session.config.app_id),
+    };
+    let valid_until = tokens::stored_valid_until(&session.context).map(iso8601);
+    let contents = json!({"auth_mode": session.config.mode.as_str(), "signed_in_as": tokens::signed_in_as(&session.context), "token_valid_until": valid_until, "graph": session.config.graph_root()});
+    let markdown = format!(
+        "✅ Success! Using {who}, Microsoft Graph answered the risky users list at {}.",
+        session.config.graph_root()
+    );
+    Ok(Output::entry(Entry::json(contents, markdown)))
+}
+
+/// Lists one risky user: proves the token, the permission and the licence in one request.
+fn probe_graph(session: &mut Session) -> Result<(), Error> {
+    let url = format!("{}/identityProtection/riskyUsers?$top=1", session.config.graph_root());
+    client::get_json(session, &url, "Checking access to risky users").map(|_| ())
+}
+
+/// `azure-ad-auth-reset`: forget every token and device code.
+pub fn reset(session: &mut Session, _: &Args) -> Result<Output, Error> {
+    session.context = Map::new();
+    Ok(Output::entry(Entry::text(
+        "Authorization was reset successfully. Run **!azure-ad-auth-start** to start the authentication process.",
+    )))
+}
+
+/// `azure-ad-auth-start`: device code, or a connection test in client-credentials mode.
+pub fn start(session: &mut Session, _: &Args) -> Result<Output, Error> {
+    if session.config.mode == AuthMode::ClientCredentials {
+        let response = client_credentials::request_token(session)?;
+        tokens::store(session, &response);
+        let markdown = format!(
+            "✅ Success! Client credentials work: Entra ID issued a token for app {} in tenant {}. No sign-in step is needed in this mode; run **!azure-ad-auth-test** to check Graph permissions.",
+            session.config.app_id,
+            session.config.tenant_segment()
+        );
+        return Ok(Output::entry(Entry::text(markdown)));
+    }
+    let pending = device_code::start(session)?;
+    Ok(Output::entry(instructions(&pending)))
+}
+
+fn instructions(pending: &Pending) -> Entry {
+    let minutes = pending
+        .expires_at
+        .map(|at| format!(" The code expires at {} UTC.", iso8601(at)))
+        .unwrap_or_default();
+    let markdown = format!(
+        "### Authorization instructions\n1. To sign in, use a web browser to open the page [{uri}]({uri}) and enter the code **{code}** to authenticate.{minutes}\n2. Run the **!azure-ad-auth-complete** command in the War Room (or `!azure-ad-auth-complete polling=true` to wait for the sign-in).",
+        uri = pending.verification_uri,
+        code = pending.user_code,
+    );
+    let contents = json!({"user_code": pending.user_code, "verification_uri": pending.verification_uri, "expires_at": pending.expires_at.map(iso8601), "interval": pending.interval, "message": pending.message});
+    Entry::json(contents, markdown).with_context(AUTH_CONTEXT, auth_context(pending))
+}
+
+fn auth_context(pending: &Pending) -> Value {
+    json!({"UserCode": pending.user_code, "VerificationUri": pending.verification_uri, "ExpiresAt": pending.expires_at.map(iso8601), "Interval": pending.interval})
+}
+
+/// `azure-ad-auth-complete`: redeem the device code, or say what is still missing.
+pub fn complete(session: &mut Session, args: &Args) -> Result<Output, Error> {
+    if session.config.mode == AuthMode::ClientCredentials {
+        tokens::access_token(session)?;
+        return Ok(Output::entry(Entry::text(
+            "✅ Authorization completed successfully. Client-credentials mode needs no sign-in; a token was obtained with the client secret.",
+        )));
+    }
+    if device_code::stored(&session.context).is_none()
+        && (tokens::cached(session).is_some() || tokens::has_refresh_token(session))
+    {
+        let who = tokens::signed_in_as(&session.context)
+            .map(|u| format!(" as {u}"))
+            .unwrap_or_default();
+        return Ok(Output::entry(Entry::text(format!(
+            "No sign-in is in progress; this instance is already signed in{who}. Run **!azure-ad-auth-test** to check it, or **!azure-ad-auth-start** to sign in again."
+        ))));
+    }
+    let polling = args.flag("polling")?.unwrap_or(false);
+    match device_code::poll(session)? {
+        Poll::Complete(response) => Ok(signed_in(session, &response)),
+        Poll::Pending {
+            pending,
+            wait,
+            slowed_down,
+        } => not_yet(session, &pending, wait, slowed_down, polling),
+        Poll::TooEarly { pending, wait } => not_yet(session, &pending, wait, false, polling),
+    }
+}
+
+fn signed_in(session: &mut Session, response: &TokenResponse) -> Output {
+    tokens::store(session, response);
+    let who = response.signed_in();
+    let valid_until = tokens::stored_valid_until(&session.context).map(iso8601);
+    let as_user = who
+        .user
+        .as_deref()
+        .map(|u| format!(" Signed in as {u}"))
+        .unwrap_or_default();
+    let tenant = who
+        .tenant
+        .as_deref()
+        .map(|t| format!(" (tenant {t})"))
+        .unwrap_or_default();
+    let dot = if as_user.is_empty() { "" } else { "." };
+    let markdown = format!("✅ Authorization completed successfully.{as_user}{tenant}{dot}");
+    let context = json!({"UserPrincipalName": who.user, "TenantId": who.tenant, "ValidUntil": valid_until});
+    let contents =
+        json!({"signed_in_as": who.user, "name": who.name, "tenant_id": who.tenant, "valid_until": valid_until});
+    Output::entry(Entry::json(contents, markdown).with_context(AUTH_CONTEXT, context))
+}
+
+fn not_yet(session: &Session, pending: &Pending, wait: u64, slowed_down: bool, polling: bool) -> Result<Output, Error> {
+    let slow = if slowed_down {
+        " Entra ID asked to poll less often, so the interval grew."
+    } else {
+        ""
+    };
+    let message = format!(
+        "Sign-in is not finished yet. Open [{uri}]({uri}) and enter the code **{code}**, then run **!azure-ad-auth-complete** again (not before {wait} seconds from now).{slow}",
+        uri = pending.verification_uri,
+        code = pending.user_code,
+    );
+    if !polling {
+        return Err(Error::SignIn(message));
+    }
+    let remaining = pending.expires_at.map_or(900, |at| at.saturating_sub(session.now()));
+    let mut args = Map::new();
+    args.insert("polling".into(), Value::String("true".into()));
+    let scheduled = ScheduledCommand {
+        command: "azure-ad-auth-complete".into(),
+        args,
+        next_run_in_seconds: wait,
+        timeout_in_seconds: remaining,
+    };
+    Ok(Output {
+        entries: vec![Entry::text(message)],
+        scheduled: Some(scheduled),
+        ..Output::default()
+    })
+}

@@ -1,0 +1,427 @@
+//! Instance parameters (CONTRACT.md §4) turned into a checked configuration, before any request.
+
+use crate::cloud::{self, Cloud};
+use crate::error::Error;
+use crate::secret::Secret;
+use serde_json::{Map, Value};
+
+/// The Cortex XSOAR multi-tenant app, used when `app_id` is empty.
+pub const DEFAULT_APP_ID: &str = "4ffef4a4-601f-4393-a789-432f3f3b8470";
+
+/// Per-request timeout when `request_timeout` is not set, in seconds.
+pub const DEFAULT_TIMEOUT_SECS: u64 = 60;
+
+/// How this instance signs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    /// Delegated: a person signs in with a device code.
+    DeviceCode,
+    /// Application: a client secret.
+    ClientCredentials,
+}
+
+impl AuthMode {
+    /// The name recorded in the context next to the tokens.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMode::DeviceCode => "device_code",
+            AuthMode::ClientCredentials => "client_credentials",
+        }
+    }
+}
+
+/// Everything the commands need from the instance parameters.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub mode: AuthMode,
+    pub app_id: String,
+    /// `tenant_id`, if set.
+    pub tenant_id: Option<String>,
+    pub client_secret: Option<Secret>,
+    /// Login base URL, no trailing slash (`https://login.microsoftonline.com`).
+    pub login: String,
+    /// Graph base URL, no trailing slash and no version (`https://graph.microsoft.com`).
+    pub graph: String,
+    /// The Graph resource tokens are requested for: the cloud's Graph host, even when
+    /// `graph_endpoint` points requests elsewhere; the custom Graph URL for a custom login host.
+    pub resource: String,
+    /// `beta` or `v1.0`.
+    pub api_version: String,
+    pub insecure: bool,
+    pub proxy: bool,
+    pub timeout_secs: u64,
+    /// All parameters as received, for commands that read their own (fetch settings).
+    pub raw: Map<String, Value>,
+}
+
+impl Config {
+    /// Reads and checks the parameters. Errors name the parameter and say what to set.
+    pub fn from_params(params: &Map<String, Value>) -> Result<Config, Error> {
+        let mode = if flag(params, "client_credentials")? {
+            AuthMode::ClientCredentials
+        } else {
+            AuthMode::DeviceCode
+        };
+        let Endpoints { login, graph, resource } = endpoints(params)?;
+        let config = Config {
+            mode,
+            app_id: text(params, "app_id").unwrap_or_else(|| DEFAULT_APP_ID.to_string()),
+            tenant_id: text(params, "tenant_id"),
+            client_secret: client_secret(params),
+            login,
+            graph,
+            resource,
+            api_version: api_version(params)?,
+            insecure: flag(params, "insecure")?,
+            proxy: flag(params, "proxy")?,
+            timeout_secs: timeout(params)?,
+            raw: params.clone(),
+        };
+        config.check_mode()?;
+        Ok(config)
+    }
+
+    /// The tenant segment of login URLs: the tenant id, or `organizations` for multi-tenant
+    /// device-code sign-in (as the Python integration did).
+    pub fn tenant_segment(&self) -> &str {
+        self.tenant_id.as_deref().unwrap_or("organizations")
+    }
+
+    /// `{login}/{tenant}/oauth2/v2.0/{endpoint}`.
+    pub fn login_url(&self, endpoint: &str) -> String {
+        format!("{}/{}/oauth2/v2.0/{endpoint}", self.login, self.tenant_segment())
+    }
+
+    /// `{graph}/{api_version}`.
+    pub fn graph_root(&self) -> String {
+        format!("{}/{}", self.graph, self.api_version)
+    }
+
+    fn check_mode(&self) -> Result<(), Error> {
+        if self.mode == AuthMode::ClientCredentials {
+            if self.tenant_id.is_none() {
+                return Err(Error::parameter(
+                    "tenant_id",
+                    "client-credentials mode needs the Directory (tenant) ID.",
+                ));
+            }
+            if self.client_secret.is_none() {
+                return Err(Error::parameter(
+                    "credentials",
+                    "client-credentials mode needs the client secret value in Client Secret.",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A trimmed, non-empty string parameter (numbers are accepted as their text).
+pub fn text(params: &Map<String, Value>, name: &str) -> Option<String> {
+    let value = match params.get(name)? {
+        Value::String(s) => s.trim().to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        _ => return None,
+    };
+    (!value.is_empty()).then_some(value)
+}
+
+/// A boolean parameter: `true`, `"true"`, `"True"`; absent or empty means false.
+pub fn flag(params: &Map<String, Value>, name: &str) -> Result<bool, Error> {
+    match params.get(name) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(Value::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
+            "" | "false" | "no" | "0" => Ok(false),
+            "true" | "yes" | "1" => Ok(true),
+            _ => Err(Error::parameter(name, "expected true or false.")),
+        },
+        Some(_) => Err(Error::parameter(name, "expected true or false.")),
+    }
+}
+
+fn client_secret(params: &Map<String, Value>) -> Option<Secret> {
+    let password = match params.get("credentials") {
+        Some(Value::Object(c)) => c.get("password").and_then(Value::as_str),
+        // Some hosts flatten the credentials parameter.
+        _ => params.get("credentials.password").and_then(Value::as_str),
+    }?;
+    (!password.is_empty()).then(|| Secret::new(password))
+}
+
+fn api_version(params: &Map<String, Value>) -> Result<String, Error> {
+    match text(params, "api_version").as_deref() {
+        None | Some("beta") => Ok("beta".to_string()),
+        Some("v1.0") => Ok("v1.0".to_string()),
+        Some(_) => Err(Error::parameter("api_version", "expected beta or v1.0.")),
+    }
+}
+
+fn timeout(params: &Map<String, Value>) -> Result<u64, Error> {
+    let Some(raw) = text(params, "request_timeout") else {
+        return Ok(DEFAULT_TIMEOUT_SECS);
+    };
+    match raw.parse::<u64>() {
+        Ok(secs @ 1..=600) => Ok(secs),
+        _ => Err(Error::parameter(
+            "request_timeout",
+            "expected whole seconds from 1 to 600.",
+        )),
+    }
+}
+
+/// Picks the login and Graph base URLs from `azure_cloud`, `azure_ad_endpoint` and `graph_endpoint`.
+///
+/// `azure_cloud` picks both hosts; without it the cloud is the one `azure_ad_endpoint` belongs to.
+/// An `azure_ad_endpoint` that is no Microsoft login host (an emulator, a gateway) is used as is
+/// and then needs `graph_endpoint` too, so a token is never sent to a host nobody configured.
+fn endpoints(params: &Map<String, Value>) -> Result<Endpoints, Error> {
+    let legacy = text(params, "azure_ad_endpoint")
+        .map(|u| checked_url("azure_ad_endpoint", &u))
+        .transpose()?;
+    let chosen = text(params, "azure_cloud")
+        .map(|name| cloud::by_name(&name).ok_or_else(|| Error::parameter("azure_cloud", unknown_cloud(&name))))
+        .transpose()?;
+    let graph = text(params, "graph_endpoint")
+        .map(|u| checked_url("graph_endpoint", &u))
+        .transpose()?;
+    let login = match legacy {
+        Some(url) if CLOSED.contains(&url.as_str()) => return Err(closed_cloud()),
+        Some(url) if cloud::by_login(&url).is_none() => Custom(url),
+        Some(url) => Known(cloud::by_login(&url).unwrap_or(cloud::WORLDWIDE)),
+        None => Known(cloud::WORLDWIDE),
+    };
+    resolve(login, chosen, graph)
+}
+
+const CLOSED: &[&str] = cloud::CLOSED_LOGIN_HOSTS;
+
+enum Login {
+    Known(Cloud),
+    Custom(String),
+}
+use Login::{Custom, Known};
+
+struct Endpoints {
+    login: String,
+    graph: String,
+    resource: String,
+}
+
+fn resolve(login: Login, chosen: Option<Cloud>, graph: Option<String>) -> Result<Endpoints, Error> {
+    match (login, chosen) {
+        (Custom(url), _) => match graph {
+            Some(graph) => Ok(Endpoints {
+                login: url,
+                resource: graph.clone(),
+                graph,
+            }),
+            None => Err(Error::parameter(
+                "graph_endpoint",
+                "azure_ad_endpoint is not a Microsoft login host, so graph_endpoint must say where Graph is.",
+            )),
+        },
+        (Known(from_endpoint), Some(cloud)) if conflicts(from_endpoint, cloud) => Err(Error::parameter(
+            "azure_cloud",
+            format!(
+                "azure_cloud is {} but azure_ad_endpoint is {}; clear one of them or make them agree.",
+                cloud.name, from_endpoint.login
+            ),
+        )),
+        (Known(from_endpoint), chosen) => {
+            let cloud = chosen.unwrap_or(from_endpoint);
+            Ok(Endpoints {
+                login: cloud.login.to_string(),
+                graph: graph.unwrap_or_else(|| cloud.graph.to_string()),
+                resource: cloud.graph.to_string(),
+            })
+        }
+    }
+}
+
+/// The worldwide login host is the yml default, so it never conflicts with an explicit cloud.
+fn conflicts(from_endpoint: Cloud, chosen: Cloud) -> bool {
+    from_endpoint.login != cloud::WORLDWIDE.login && from_endpoint.login != chosen.login
+}
+
+fn unknown_cloud(name: &str) -> String {
+    let names: Vec<&str> = cloud::CLOUDS.iter().map(|c| c.name).collect();
+    format!("\"{name}\" is not a cloud; expected one of {}.", names.join(", "))
+}
+
+fn closed_cloud() -> Error {
+    Error::parameter(
+        "azure_ad_endpoint",
+        "Microsoft Cloud Deutschland (login.microsoftonline.de) closed on 2021-10-29; choose another cloud.",
+    )
+}
+
+/// Accepts `https://host[:port][/path]`, or `http://` to a loopback host only; trims a trailing `/`.
+pub fn checked_url(name: &str, url: &str) -> Result<String, Error> {
+    let url = url.trim().trim_end_matches('/');
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| Error::parameter(name, "expected a URL such as https://host."))?;
+    let authority = rest.split('/').next().unwrap_or_default();
+    if authority.is_empty() || authority.contains('@') || rest.contains(['?', '#', ' ']) {
+        return Err(Error::parameter(
+            name,
+            "expected a URL such as https://host, without credentials, query or fragment.",
+        ));
+    }
+    match scheme.to_ascii_lowercase().as_str() {
+        "https" => Ok(url.to_string()),
+        "http" if is_loopback(authority) => Ok(url.to_string()),
+        "http" => Err(Error::parameter(
+            name,
+            "must use https:// (http:// is allowed only to a loopback address).",
+        )),
+        _ => Err(Error::parameter(name, "must be an https:// URL.")),
+    }
+}
+
+/// True for `localhost`, `127.x.x.x` and `[::1]`, with or without a port.
+pub fn is_loopback(authority: &str) -> bool {
+    let host = if let Some(v6) = authority.strip_prefix('[') {
+        v6.split(']').next().unwrap_or_default()
+    } else {
+        authority.rsplit_once(':').map_or(authority, |(h, _)| h)
+    };
+    let host = host.to_ascii_lowercase();
+    host == "localhost" || host == "::1" || host.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn config(params: Value) -> Result<Config, Error> {
+        Config::from_params(params.as_object().expect("object"))
+    }
+
+    fn hosts(params: Value) -> Result<(String, String), String> {
+        config(params).map(|c| (c.login, c.graph)).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn clouds_pick_login_and_graph_together() {
+        let cases = [
+            (
+                json!({}),
+                "https://login.microsoftonline.com",
+                "https://graph.microsoft.com",
+            ),
+            (
+                json!({"azure_cloud": "US GCC-High"}),
+                "https://login.microsoftonline.us",
+                "https://graph.microsoft.us",
+            ),
+            (
+                json!({"azure_cloud": "DoD"}),
+                "https://login.microsoftonline.us",
+                "https://dod-graph.microsoft.us",
+            ),
+            (
+                json!({"azure_ad_endpoint": "https://login.microsoftonline.us"}),
+                "https://login.microsoftonline.us",
+                "https://graph.microsoft.us",
+            ),
+            (
+                json!({"azure_ad_endpoint": "https://login.chinacloudapi.cn/"}),
+                "https://login.chinacloudapi.cn",
+                "https://microsoftgraph.chinacloudapi.cn",
+            ),
+            (
+                json!({"azure_ad_endpoint": "https://login.microsoftonline.com", "azure_cloud": "DoD"}),
+                "https://login.microsoftonline.us",
+                "https://dod-graph.microsoft.us",
+            ),
+            (
+                json!({"azure_cloud": "US GCC", "graph_endpoint": "https://graph.example.test"}),
+                "https://login.microsoftonline.com",
+                "https://graph.example.test",
+            ),
+            (
+                json!({"azure_ad_endpoint": "http://127.0.0.1:8765", "graph_endpoint": "http://localhost:8765/"}),
+                "http://127.0.0.1:8765",
+                "http://localhost:8765",
+            ),
+        ];
+        for (params, login, graph) in cases {
+            assert_eq!(
+                hosts(params.clone()),
+                Ok((login.to_string(), graph.to_string())),
+                "{params}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_endpoints_are_parameter_errors() {
+        let cases = [
+            (json!({"azure_ad_endpoint": "http://login.example.com"}), "https://"),
+            (
+                json!({"azure_ad_endpoint": "https://login.microsoftonline.de"}),
+                "closed",
+            ),
+            (json!({"azure_ad_endpoint": "http://127.0.0.1:1"}), "graph_endpoint"),
+            (json!({"azure_cloud": "Mars"}), "not a cloud"),
+            (
+                json!({"azure_cloud": "DoD", "azure_ad_endpoint": "https://login.chinacloudapi.cn"}),
+                "agree",
+            ),
+            (
+                json!({"graph_endpoint": "https://user:pw@graph.example"}),
+                "credentials",
+            ),
+            (json!({"graph_endpoint": "ftp://graph.example"}), "https"),
+            (json!({"api_version": "v2"}), "beta or v1.0"),
+            (json!({"request_timeout": "0"}), "1 to 600"),
+            (json!({"insecure": "maybe"}), "true or false"),
+        ];
+        for (params, needle) in cases {
+            let message = hosts(params.clone()).expect_err("must fail");
+            assert!(message.contains(needle), "{params}: {message}");
+        }
+    }
+
+    #[test]
+    fn client_credentials_needs_tenant_and_secret() {
+        let missing_tenant = config(json!({"client_credentials": "true", "credentials": {"password": "s"}}));
+        assert!(missing_tenant.unwrap_err().to_string().contains("tenant_id"));
+        let missing_secret = config(json!({"client_credentials": true, "tenant_id": "t"}));
+        assert!(missing_secret.unwrap_err().to_string().contains("credentials"));
+        let ok =
+            config(json!({"client_credentials": "true", "tenant_id": "t", "credentials": {"password": "s"}})).unwrap();
+        assert_eq!(ok.mode, AuthMode::ClientCredentials);
+        assert_eq!(
+            ok.login_url("token"),
+            "https://login.microsoftonline.com/t/oauth2/v2.0/token"
+        );
+    }
+
+    #[test]
+    fn defaults() {
+        let c = config(json!({"app_id": "", "tenant_id": " "})).unwrap();
+        assert_eq!(c.app_id, DEFAULT_APP_ID);
+        assert_eq!(c.tenant_segment(), "organizations");
+        assert_eq!(c.graph_root(), "https://graph.microsoft.com/beta");
+        assert_eq!(c.timeout_secs, DEFAULT_TIMEOUT_SECS);
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        for (authority, expected) in [
+            ("127.0.0.1:80", true),
+            ("127.9.9.9", true),
+            ("localhost", true),
+            ("[::1]:9", true),
+            ("10.0.0.1", false),
+            ("example.com", false),
+        ] {
+            assert_eq!(is_loopback(authority), expected, "{authority}");
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! The one error type: every failure knows its exit code and the message a person can act on.
+
+use serde_json::{Value, json};
+use std::fmt;
+
+/// What went wrong, in the words the war room shows.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// stdin was not one usable JSON envelope (exit 2).
+    Envelope(String),
+    /// The envelope names a command this binary does not have (exit 2).
+    UnknownCommand(String),
+    /// A command argument could not be coerced (exit 2).
+    Argument { name: String, reason: String },
+    /// An instance parameter is missing or invalid (exit 2): nothing was sent.
+    Parameter { name: String, reason: String },
+    /// The network failed before Microsoft answered (exit 1).
+    Network { host: String, reason: String },
+    /// Microsoft kept answering 429/5xx or timing out until the retry budget ran out (exit 1).
+    Throttled {
+        host: String,
+        attempts: u32,
+        waited_secs: u64,
+        last: String,
+    },
+    /// The token endpoint answered an OAuth error (exit 1).
+    Entra(Box<crate::auth::EntraError>),
+    /// Microsoft Graph answered an error (exit 1).
+    Graph(Box<crate::graph::GraphError>),
+    /// A Microsoft host answered something that is not the expected JSON (exit 1).
+    Unexpected { host: String, status: u16, detail: String },
+    /// The command needs a sign-in this instance does not have (exit 1).
+    SignIn(String),
+    /// A bug: a panic or an impossible state (exit 1).
+    Internal(String),
+}
+
+impl Error {
+    /// Exit status for this failure (CONTRACT.md §1).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Envelope(_) | Error::UnknownCommand(_) | Error::Argument { .. } | Error::Parameter { .. } => 2,
+            _ => 1,
+        }
+    }
+
+    /// Shorthand for an argument error.
+    pub fn argument(name: &str, reason: impl Into<String>) -> Self {
+        Error::Argument {
+            name: name.to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Shorthand for a parameter error.
+    pub fn parameter(name: &str, reason: impl Into<String>) -> Self {
+        Error::Parameter {
+            name: name.to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Machine-readable details for the error entry's `Contents`.
+    pub fn contents(&self) -> Value {
+        match self {
+            Error::Entra(e) => e.contents(),
+            Error::Graph(e) => e.contents(),
+            Error::Unexpected { host, status, .. } => json!({"host": host, "http_status": status}),
+            Error::Throttled {
+                host,
+                attempts,
+                waited_secs,
+                ..
+            } => {
+                json!({"host": host, "attempts": attempts, "waited_seconds": waited_secs})
+            }
+            _ => Value::Null,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Envelope(m) => write!(f, "Invalid envelope: {m}"),
+            Error::UnknownCommand(c) => write!(f, "Command \"{c}\" is not implemented by this integration."),
+            Error::Argument { name, reason } => write!(f, "Invalid argument `{name}`: {reason}"),
+            Error::Parameter { name, reason } => {
+                write!(
+                    f,
+                    "Invalid instance parameter `{name}`: {reason} Fix the integration instance settings."
+                )
+            }
+            Error::Network { host, reason } => write!(
+                f,
+                "Could not reach {host}: {reason}. Check the endpoint parameters, the proxy setting and that this host can reach {host}."
+            ),
+            Error::Throttled {
+                host,
+                attempts,
+                waited_secs,
+                last,
+            } => write!(
+                f,
+                "{host} is throttling or unavailable ({last}); gave up after {attempts} attempts and {waited_secs} s of waiting. Try again in a few minutes."
+            ),
+            Error::Entra(e) => e.fmt(f),
+            Error::Graph(e) => e.fmt(f),
+            Error::Unexpected { host, status, detail } => {
+                write!(
+                    f,
+                    "{host} answered HTTP {status} with {detail}. This is usually a proxy or a temporary Microsoft problem; try again."
+                )
+            }
+            Error::SignIn(m) => f.write_str(m),
+            Error::Internal(m) => write!(
+                f,
+                "Internal error: {m}. Please report this; no secrets are included in this message."
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    use super::Error;
+
+    #[test]
+    fn exit_codes() {
+        let cases = [
+            (Error::Envelope("x".into()), 2),
+            (Error::UnknownCommand("x".into()), 2),
+            (Error::argument("limit", "x"), 2),
+            (Error::parameter("tenant_id", "x"), 2),
+            (Error::SignIn("x".into()), 1),
+            (Error::Internal("x".into()), 1),
+        ];
+        for (error, code) in cases {
+            assert_eq!(error.exit_code(), code, "{error}");
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! Authenticated Graph requests: the token lifecycle, one renewal on 401, retries with backoff,
+//! and readable errors for anything that is not the expected JSON.
+
+use super::GraphError;
+use crate::auth::tokens;
+use crate::error::Error;
+use crate::http::{HttpRequest, HttpResponse, RetryPolicy};
+use crate::session::Session;
+use serde_json::Value;
+
+/// GETs a Graph URL and parses the JSON answer. `action` names the step in error messages.
+pub fn get_json(session: &mut Session, url: &str, action: &str) -> Result<Value, Error> {
+    let response = send(session, HttpRequest::get(url), action)?;
+    if response.status != 200 {
+        return Err(failure(session, action, &response));
+    }
+    serde_json::from_str(&response.body).map_err(|_| unexpected(session, &response, "a body that is not complete JSON"))
+}
+
+/// Sends with a valid token; when Graph refuses the token (401), renews it once and retries once.
+pub fn send(session: &mut Session, request: HttpRequest, action: &str) -> Result<HttpResponse, Error> {
+    if !session.http.is_allowed(&request.url) {
+        return Err(Error::argument(
+            "next_link",
+            "is not on the configured Graph host; it was not followed.",
+        ));
+    }
+    let token = tokens::access_token(session)?;
+    let response = send_with(session, &request, token.expose())?;
+    let refused = response.status == 401 && GraphError::parse(action, &response).is_some_and(|e| e.is_bad_token());
+    if !refused {
+        return Ok(response);
+    }
+    session
+        .http
+        .runtime()
+        .log("Graph refused the access token; renewing it once");
+    let token = tokens::renew(session)?;
+    send_with(session, &request, token.expose())
+}
+
+fn send_with(session: &Session, request: &HttpRequest, token: &str) -> Result<HttpResponse, Error> {
+    let request = request
+        .clone()
+        .header("Authorization", &format!("Bearer {token}"))
+        .header("Accept", "application/json");
+    session.http.send(&request, RetryPolicy::GRAPH)
+}
+
+/// A non-success answer as an error: Graph's own error when it sent one.
+pub fn failure(session: &Session, action: &str, response: &HttpResponse) -> Error {
+    match GraphError::parse(action, response) {
+        Some(error) => Error::Graph(Box::new(error)),
+        None => unexpected(session, response, "a body that is not a Graph answer"),
+    }
+}
+
+fn unexpected(session: &Session, response: &HttpResponse, what: &str) -> Error {
+    let kind = response.header("content-type").unwrap_or("no content type");
+    Error::Unexpected {
+        host: crate::http::origin(&session.config.graph),
+        status: response.status,
+        detail: format!("{what} ({kind}, {} bytes)", response.body.len()),
+    }
+}
+
+/// Percent-encodes one query value or path segment (RFC 3986 unreserved characters stay).
+pub fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

@@ -1,0 +1,497 @@
+//! The only module that touches the network: the ureq agent (timeouts, proxy, TLS), retries with
+//! backoff, and the rule that a request carrying a secret or token goes only to a configured host.
+
+use crate::error::Error;
+use crate::runtime::Runtime;
+use std::time::{Duration, Instant};
+
+/// Largest response body read, so a hostile or broken server cannot exhaust memory.
+const MAX_BODY_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Network settings from the instance parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetSettings {
+    /// Overall budget of one request, in seconds.
+    pub timeout_secs: u64,
+    /// Skip certificate checks (`insecure`).
+    pub insecure: bool,
+    /// Use the standard proxy variables (`proxy`); false means no proxy even if they are set.
+    pub proxy: bool,
+}
+
+/// HTTP methods this integration uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+}
+
+/// A request body.
+#[derive(Clone)]
+pub enum Body {
+    None,
+    /// `application/x-www-form-urlencoded` pairs (may hold secrets).
+    Form(Vec<(String, String)>),
+    /// A JSON document.
+    Json(String),
+}
+
+/// One HTTP request. Deliberately without `Debug`: headers and form may hold secrets.
+#[derive(Clone)]
+pub struct HttpRequest {
+    pub method: Method,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Body,
+}
+
+impl HttpRequest {
+    /// A GET with no headers.
+    pub fn get(url: impl Into<String>) -> Self {
+        HttpRequest {
+            method: Method::Get,
+            url: url.into(),
+            headers: Vec::new(),
+            body: Body::None,
+        }
+    }
+
+    /// A form POST.
+    pub fn form(url: impl Into<String>, pairs: Vec<(String, String)>) -> Self {
+        HttpRequest {
+            method: Method::Post,
+            url: url.into(),
+            headers: Vec::new(),
+            body: Body::Form(pairs),
+        }
+    }
+
+    /// A JSON POST.
+    pub fn json(url: impl Into<String>, body: String) -> Self {
+        HttpRequest {
+            method: Method::Post,
+            url: url.into(),
+            headers: Vec::new(),
+            body: Body::Json(body),
+        }
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+}
+
+/// One HTTP response, body read in full.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl HttpResponse {
+    /// A header value, by case-insensitive name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Why no response arrived.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransportError {
+    /// No answer within the timeout.
+    Timeout,
+    /// Could not connect (refused, DNS, unreachable).
+    Connect(String),
+    /// TLS failed (certificate, handshake).
+    Tls(String),
+    /// The proxy refused or failed.
+    Proxy(String),
+    /// Anything else (connection closed mid-response, body too large).
+    Other(String),
+}
+
+/// Sends one request. The real one is [`UreqTransport`]; tests pass fakes.
+pub trait Transport {
+    /// Sends the request and reads the whole response.
+    fn send(&self, request: &HttpRequest) -> Result<HttpResponse, TransportError>;
+}
+
+impl<F: Fn(&HttpRequest) -> Result<HttpResponse, TransportError>> Transport for F {
+    fn send(&self, request: &HttpRequest) -> Result<HttpResponse, TransportError> {
+        self(request)
+    }
+}
+
+/// The real transport: one ureq agent per process.
+pub struct UreqTransport {
+    agent: ureq::Agent,
+}
+
+impl UreqTransport {
+    /// Builds the agent: bounded connect and overall timeouts, no redirects (a redirect could
+    /// carry a secret elsewhere), status codes returned rather than turned into errors.
+    pub fn new(settings: &NetSettings) -> Self {
+        let timeout = Duration::from_secs(settings.timeout_secs);
+        let mut config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .timeout_connect(Some(timeout.min(Duration::from_secs(10))))
+            .timeout_global(Some(timeout))
+            .user_agent(concat!("azure-ad-identity-protection/", env!("CARGO_PKG_VERSION")))
+            .proxy(if settings.proxy {
+                ureq::Proxy::try_from_env()
+            } else {
+                None
+            });
+        if settings.insecure {
+            config = config.tls_config(ureq::tls::TlsConfig::builder().disable_verification(true).build());
+        }
+        UreqTransport {
+            agent: config.build().into(),
+        }
+    }
+
+    fn call(&self, request: &HttpRequest) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
+        match (&request.method, &request.body) {
+            (Method::Get, _) => with_headers(self.agent.get(&request.url), &request.headers).call(),
+            (Method::Post, Body::Form(pairs)) => with_headers(self.agent.post(&request.url), &request.headers)
+                .send_form(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+            (Method::Post, Body::Json(json)) => with_headers(self.agent.post(&request.url), &request.headers)
+                .content_type("application/json")
+                .send(json.as_str()),
+            (Method::Post, Body::None) => with_headers(self.agent.post(&request.url), &request.headers).send_empty(),
+        }
+    }
+}
+
+fn with_headers<B>(mut builder: ureq::RequestBuilder<B>, headers: &[(String, String)]) -> ureq::RequestBuilder<B> {
+    for (name, value) in headers {
+        builder = builder.header(name, value);
+    }
+    builder
+}
+
+impl Transport for UreqTransport {
+    fn send(&self, request: &HttpRequest) -> Result<HttpResponse, TransportError> {
+        let mut response = self.call(request).map_err(classify)?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_BODY_BYTES)
+            .read_to_string()
+            .map_err(classify)?;
+        Ok(HttpResponse { status, headers, body })
+    }
+}
+
+fn classify(error: ureq::Error) -> TransportError {
+    match error {
+        ureq::Error::Timeout(_) => TransportError::Timeout,
+        ureq::Error::HostNotFound => TransportError::Connect("host not found (DNS)".into()),
+        ureq::Error::ConnectionFailed => TransportError::Connect("connection failed".into()),
+        ureq::Error::ConnectProxyFailed(why) => TransportError::Proxy(why),
+        ureq::Error::InvalidProxyUrl => TransportError::Proxy("the proxy variable is not a valid URL".into()),
+        ureq::Error::BodyExceedsLimit(n) => TransportError::Other(format!("response body larger than {n} bytes")),
+        ureq::Error::Io(e) => classify_io(&e),
+        other => TransportError::Other(other.to_string()),
+    }
+}
+
+fn classify_io(error: &std::io::Error) -> TransportError {
+    use std::io::ErrorKind::*;
+    let text = error.to_string();
+    match error.kind() {
+        TimedOut | WouldBlock => TransportError::Timeout,
+        ConnectionRefused => TransportError::Connect("connection refused".into()),
+        ConnectionReset | ConnectionAborted | UnexpectedEof => {
+            TransportError::Other("connection closed before the response was complete".into())
+        }
+        InvalidData if text.contains("certificate") => {
+            TransportError::Tls(format!("{text} (set insecure only for a test host)"))
+        }
+        _ => TransportError::Other(text),
+    }
+}
+
+/// When and how long to retry.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included.
+    pub max_attempts: u32,
+    /// Most time spent waiting between attempts, in seconds.
+    pub max_wait_secs: u64,
+    /// First backoff delay without Retry-After, in seconds; doubles each time.
+    pub base_delay_secs: f64,
+    /// Which statuses are worth retrying.
+    pub retry_status: fn(u16) -> bool,
+}
+
+impl RetryPolicy {
+    /// Entra's token endpoint: 429 and 5xx, never a 400-class OAuth error.
+    pub const TOKEN: RetryPolicy = RetryPolicy {
+        max_attempts: 3,
+        max_wait_secs: 30,
+        base_delay_secs: 1.0,
+        retry_status: |s| s == 429 || s >= 500,
+    };
+
+    /// Graph: 429, 503, 504 (Identity Protection's 429s may have no Retry-After).
+    pub const GRAPH: RetryPolicy = RetryPolicy {
+        max_attempts: 6,
+        max_wait_secs: 60,
+        base_delay_secs: 1.0,
+        retry_status: |s| matches!(s, 429 | 503 | 504),
+    };
+
+    /// Exponential backoff with up to 25 % jitter: base, 2×base, 4×base, …
+    fn backoff(&self, attempt: u32, jitter: f64) -> f64 {
+        self.base_delay_secs * f64::from(1u32 << attempt.saturating_sub(1).min(16)) * (1.0 + jitter / 4.0)
+    }
+}
+
+/// Sends requests through the transport, only to the configured hosts, with retries.
+pub struct Client<'a> {
+    transport: Box<dyn Transport>,
+    allowed: Vec<String>,
+    runtime: &'a dyn Runtime,
+}
+
+impl<'a> Client<'a> {
+    /// A client that may only talk to URLs under the `allowed` base URLs.
+    pub fn new(runtime: &'a dyn Runtime, settings: &NetSettings, allowed: Vec<String>) -> Self {
+        Client {
+            transport: runtime.transport(settings),
+            allowed,
+            runtime,
+        }
+    }
+
+    /// The runtime (clock) this client sleeps with.
+    pub fn runtime(&self) -> &'a dyn Runtime {
+        self.runtime
+    }
+
+    /// True when `url` is under one of the configured base URLs.
+    pub fn is_allowed(&self, url: &str) -> bool {
+        self.allowed.iter().any(|base| under_base(url, base))
+    }
+
+    /// Sends with retries. Returns every final response, whatever its status, except that a
+    /// retryable status that never cleared becomes [`Error::Throttled`].
+    pub fn send(&self, request: &HttpRequest, policy: RetryPolicy) -> Result<HttpResponse, Error> {
+        let host = origin(&request.url);
+        if !self.is_allowed(&request.url) {
+            return Err(Error::Internal(format!(
+                "refused to send a request to {host}, which is not a configured endpoint"
+            )));
+        }
+        let mut waited = 0.0;
+        for attempt in 1..=policy.max_attempts {
+            let outcome = self.attempt(request, &host);
+            let (wait, last) = match outcome {
+                Ok(response) if !(policy.retry_status)(response.status) => return self.final_response(response, &host),
+                Ok(response) => (
+                    retry_after(&response, self.runtime.now()),
+                    format!("HTTP {}", response.status),
+                ),
+                Err(TransportError::Timeout) => (None, "no answer within the request timeout".to_string()),
+                Err(other) => return Err(network_error(&host, other)),
+            };
+            let wait = wait.unwrap_or_else(|| policy.backoff(attempt, self.runtime.jitter()));
+            if attempt == policy.max_attempts || waited + wait > policy.max_wait_secs as f64 {
+                return Err(Error::Throttled {
+                    host,
+                    attempts: attempt,
+                    waited_secs: waited.round() as u64,
+                    last,
+                });
+            }
+            self.runtime
+                .log(&format!("{last} from {host}; retrying in {wait:.1} s"));
+            self.runtime.sleep(Duration::from_secs_f64(wait));
+            waited += wait;
+        }
+        Err(Error::Internal("retry loop ended without an answer".into()))
+    }
+
+    fn attempt(&self, request: &HttpRequest, host: &str) -> Result<HttpResponse, TransportError> {
+        let started = Instant::now();
+        let outcome = self.transport.send(request);
+        let status = outcome
+            .as_ref()
+            .map_or_else(|e| format!("{e:?}"), |r| r.status.to_string());
+        let method = if request.method == Method::Get { "GET" } else { "POST" };
+        self.runtime.log(&format!(
+            "{method} {host}{} -> {status} ({} ms)",
+            path_of(&request.url),
+            started.elapsed().as_millis()
+        ));
+        outcome
+    }
+
+    fn final_response(&self, response: HttpResponse, host: &str) -> Result<HttpResponse, Error> {
+        if (300..400).contains(&response.status) {
+            return Err(Error::Unexpected {
+                host: host.to_string(),
+                status: response.status,
+                detail: "a redirect, which is not followed so that no secret or token leaves the configured host"
+                    .into(),
+            });
+        }
+        Ok(response)
+    }
+}
+
+fn network_error(host: &str, error: TransportError) -> Error {
+    let reason = match error {
+        TransportError::Timeout => "no answer within the request timeout".to_string(),
+        TransportError::Connect(why) | TransportError::Other(why) => why,
+        TransportError::Tls(why) => format!("TLS failed: {why}"),
+        TransportError::Proxy(why) => format!("the proxy failed: {why}"),
+    };
+    Error::Network {
+        host: host.to_string(),
+        reason,
+    }
+}
+
+/// `scheme://authority` of a URL, lower-cased.
+pub fn origin(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    format!("{}://{}", scheme.to_ascii_lowercase(), authority.to_ascii_lowercase())
+}
+
+/// The path of a URL without its query (queries may hold filter text; paths are safe to log).
+fn path_of(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let path = rest.find('/').map_or("", |i| &rest[i..]);
+    path.split(['?', '#']).next().unwrap_or_default()
+}
+
+/// True when `url` is `base` itself or below it (`base/...`, `base?...`), comparing scheme and
+/// host without regard to case.
+pub fn under_base(url: &str, base: &str) -> bool {
+    let base_origin = origin(base);
+    if origin(url) != base_origin {
+        return false;
+    }
+    let base_path = path_of(base).trim_end_matches('/');
+    let path = path_of(url);
+    path == base_path || path.starts_with(&format!("{base_path}/")) || base_path.is_empty()
+}
+
+/// Seconds to wait from a `Retry-After` header: delta-seconds or an HTTP date.
+pub fn retry_after(response: &HttpResponse, now: u64) -> Option<f64> {
+    let value = response.header("retry-after")?.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(secs as f64);
+    }
+    parse_http_date(value).map(|at| at.saturating_sub(now) as f64)
+}
+
+/// Parses an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) into epoch seconds.
+pub fn parse_http_date(value: &str) -> Option<u64> {
+    let parts: Vec<&str> = value.split_whitespace().collect();
+    let [_, day, month, year, time, "GMT"] = parts.as_slice() else {
+        return None;
+    };
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let month = MONTHS.iter().position(|m| m == month)? as u32 + 1;
+    let mut hms = time.split(':').map(|p| p.parse::<u64>().ok());
+    let (h, m, s) = (hms.next()??, hms.next()??, hms.next()??);
+    let days = crate::time::days_from_civil(year.parse().ok()?, month, day.parse().ok()?)?;
+    Some(days * 86_400 + h * 3600 + m * 60 + s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(headers: &[(&str, &str)]) -> HttpResponse {
+        let headers = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        HttpResponse {
+            status: 429,
+            headers,
+            body: String::new(),
+        }
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        let now = 784_111_777; // Sun, 06 Nov 1994 08:49:37 GMT
+        let cases = [
+            (vec![("Retry-After", "7")], Some(7.0)),
+            (vec![("retry-after", " 0 ")], Some(0.0)),
+            (vec![("Retry-After", "Sun, 06 Nov 1994 08:49:47 GMT")], Some(10.0)),
+            (vec![("Retry-After", "Sun, 06 Nov 1994 08:49:00 GMT")], Some(0.0)),
+            (vec![("Retry-After", "soon")], None),
+            (vec![], None),
+        ];
+        for (headers, expected) in cases {
+            assert_eq!(retry_after(&response(&headers), now), expected, "{headers:?}");
+        }
+    }
+
+    #[test]
+    fn base_urls() {
+        let cases = [
+            (
+                "https://graph.microsoft.com/beta/x",
+                "https://graph.microsoft.com",
+                true,
+            ),
+            ("https://GRAPH.microsoft.com/beta", "https://graph.microsoft.com", true),
+            (
+                "https://graph.microsoft.com.evil.test/beta",
+                "https://graph.microsoft.com",
+                false,
+            ),
+            ("http://graph.microsoft.com/beta", "https://graph.microsoft.com", false),
+            (
+                "https://graph.microsoft.com:8443/beta",
+                "https://graph.microsoft.com",
+                false,
+            ),
+            ("http://127.0.0.1:9/emu/beta", "http://127.0.0.1:9/emu", true),
+            ("http://127.0.0.1:9/emulator/beta", "http://127.0.0.1:9/emu", false),
+            (
+                "https://user@graph.microsoft.com/beta",
+                "https://graph.microsoft.com",
+                false,
+            ),
+        ];
+        for (url, base, expected) in cases {
+            assert_eq!(under_base(url, base), expected, "{url} under {base}");
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_with_bounded_jitter() {
+        let p = RetryPolicy::GRAPH;
+        assert_eq!(
+            (p.backoff(1, 0.0), p.backoff(2, 0.0), p.backoff(3, 0.0)),
+            (1.0, 2.0, 4.0)
+        );
+        assert!(p.backoff(3, 0.999) < 5.0);
+    }
+}

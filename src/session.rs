@@ -1,0 +1,33 @@
+//! One command's working state: the configuration, the HTTP client and the context being built.
+
+use crate::config::Config;
+use crate::http::{Client, NetSettings};
+use crate::runtime::Runtime;
+use serde_json::{Map, Value};
+
+/// What a command works with. `context` starts as the host's and is changed only with state that
+/// must survive, so on failure it can be returned as it stands.
+pub struct Session<'a> {
+    pub config: Config,
+    pub http: Client<'a>,
+    pub context: Map<String, Value>,
+}
+
+impl<'a> Session<'a> {
+    /// A session whose HTTP client may talk only to the configured login and Graph hosts.
+    pub fn new(config: Config, context: Map<String, Value>, runtime: &'a dyn Runtime) -> Self {
+        let settings = NetSettings {
+            timeout_secs: config.timeout_secs,
+            insecure: config.insecure,
+            proxy: config.proxy,
+        };
+        let allowed = vec![config.login.clone(), config.graph.clone()];
+        let http = Client::new(runtime, &settings, allowed);
+        Session { config, http, context }
+    }
+
+    /// Now, in epoch seconds.
+    pub fn now(&self) -> u64 {
+        self.http.runtime().now()
+    }
+}
