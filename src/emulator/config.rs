@@ -1,0 +1,172 @@
+//! The emulated tenant: its id, app registrations, signed-in user, token policy and risky users.
+
+use serde_json::{Value, json};
+
+/// The three Identity Protection Graph permissions an app gets by default.
+pub const IDENTITY_PROTECTION_PERMISSIONS: [&str; 3] = [
+    "IdentityRiskyUser.Read.All",
+    "IdentityRiskyUser.ReadWrite.All",
+    "IdentityRiskEvent.Read.All",
+];
+
+/// Everything the emulator knows about its tenant. `TenantConfig::default()` is a ready tenant.
+#[derive(Debug, Clone)]
+pub struct TenantConfig {
+    /// The directory (tenant) id, a GUID.
+    pub tenant_id: String,
+    /// The initial domain, accepted as the tenant path segment too.
+    pub tenant_domain: String,
+    /// App registrations that may sign in.
+    pub apps: Vec<AppRegistration>,
+    /// The user who approves device codes.
+    pub user: SignedInUser,
+    /// Seconds a device code stays valid (Entra: 900).
+    pub device_code_lifetime: u64,
+    /// Seconds a client must wait between polls (Entra: 5).
+    pub device_code_interval: u64,
+    /// Seconds an access token stays valid.
+    pub access_token_lifetime: u64,
+    /// `false` (Entra's behaviour): a used refresh token stays valid. `true`: it is invalid afterwards.
+    pub rotate_refresh_tokens_strictly: bool,
+    /// Whether the tenant has Entra ID P2; without it Graph riskyUsers answers 403.
+    pub p2_licence: bool,
+    /// Graph riskyUser objects, served in this order.
+    pub risky_users: Vec<Value>,
+}
+
+impl Default for TenantConfig {
+    fn default() -> Self {
+        TenantConfig {
+            tenant_id: "72f988bf-0000-4e2a-9c5d-1f0e8d7c6b5a".to_owned(),
+            tenant_domain: "contoso.onmicrosoft.com".to_owned(),
+            apps: vec![
+                AppRegistration::public_client("4ffef4a4-601f-4393-a789-432f3f3b8470"),
+                AppRegistration::confidential(
+                    "3c1b2a90-7d6e-4f5a-8b9c-0d1e2f3a4b5c",
+                    "emu8Q~OfflineTenantSecretValue.0123456789",
+                ),
+            ],
+            user: SignedInUser::default(),
+            device_code_lifetime: 900,
+            device_code_interval: 5,
+            access_token_lifetime: 3599,
+            rotate_refresh_tokens_strictly: false,
+            p2_licence: true,
+            risky_users: sample_risky_users(),
+        }
+    }
+}
+
+impl TenantConfig {
+    /// The app registration with this client id, if any.
+    pub fn app(&self, client_id: &str) -> Option<&AppRegistration> {
+        self.apps.iter().find(|app| app.client_id == client_id)
+    }
+
+    /// Whether `segment` names this tenant (id or domain, case-insensitive).
+    pub fn is_own_tenant(&self, segment: &str) -> bool {
+        segment.eq_ignore_ascii_case(&self.tenant_id) || segment.eq_ignore_ascii_case(&self.tenant_domain)
+    }
+}
+
+/// An app registration in the tenant.
+#[derive(Clone)]
+pub struct AppRegistration {
+    /// Application (client) id.
+    pub client_id: String,
+    /// The secret value, for confidential apps.
+    pub client_secret: Option<String>,
+    /// The secret has passed its end date (AADSTS7000222).
+    pub secret_expired: bool,
+    /// "Allow public client flows"; without it device code and secret-less refresh fail (AADSTS7000218).
+    pub public_client_flows: bool,
+    /// Admin-consented Graph permissions, e.g. `IdentityRiskyUser.ReadWrite.All`.
+    pub permissions: Vec<String>,
+}
+
+impl AppRegistration {
+    /// A public client (device code) app with the Identity Protection permissions.
+    pub fn public_client(id: &str) -> Self {
+        AppRegistration {
+            client_id: id.to_owned(),
+            client_secret: None,
+            secret_expired: false,
+            public_client_flows: true,
+            permissions: default_permissions(),
+        }
+    }
+
+    /// A confidential (client credentials) app with a secret and the Identity Protection permissions.
+    pub fn confidential(id: &str, secret: &str) -> Self {
+        AppRegistration {
+            client_secret: Some(secret.to_owned()),
+            public_client_flows: false,
+            ..AppRegistration::public_client(id)
+        }
+    }
+}
+
+impl std::fmt::Debug for AppRegistration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppRegistration")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret.as_ref().map(|_| "[redacted]"))
+            .field("secret_expired", &self.secret_expired)
+            .field("public_client_flows", &self.public_client_flows)
+            .field("permissions", &self.permissions)
+            .finish()
+    }
+}
+
+fn default_permissions() -> Vec<String> {
+    IDENTITY_PROTECTION_PERMISSIONS.map(str::to_owned).to_vec()
+}
+
+/// The user who signs in on the device-code page.
+#[derive(Debug, Clone)]
+pub struct SignedInUser {
+    /// The user's object id.
+    pub object_id: String,
+    /// The user principal name, e.g. `analyst@contoso.onmicrosoft.com`.
+    pub user_principal_name: String,
+    /// The display name.
+    pub display_name: String,
+}
+
+impl Default for SignedInUser {
+    fn default() -> Self {
+        SignedInUser {
+            object_id: "5b7c9d1e-2f3a-4b5c-8d6e-7f8091a2b3c4".to_owned(),
+            user_principal_name: "sam.analyst@contoso.onmicrosoft.com".to_owned(),
+            display_name: "Sam Analyst".to_owned(),
+        }
+    }
+}
+
+/// Five risky users covering the common levels, states and details.
+fn sample_risky_users() -> Vec<Value> {
+    #[rustfmt::skip]
+    let rows = [
+        ("c3a1e0f2-1b2c-4d3e-8f40-5a6b7c8d9e01", "Adele Vance", "adelev", "high", "atRisk", "none"),
+        ("d4b2f103-2c3d-4e4f-9051-6b7c8d9e0f12", "Alex Wilber", "alexw", "medium", "atRisk", "none"),
+        ("e5c30214-3d4e-4f50-a162-7c8d9e0f1a23", "Diego Siciliani", "diegos", "low", "confirmedCompromised", "adminConfirmedUserCompromised"),
+        ("f6d41325-4e5f-4061-b273-8d9e0f1a2b34", "Grady Archie", "gradya", "none", "dismissed", "adminDismissedAllRiskForUser"),
+        ("a7e52436-5f60-4172-8384-9e0f1a2b3c45", "Isaiah Langer", "isaiahl", "none", "remediated", "userPerformedSecuredPasswordReset"),
+    ];
+    rows.iter()
+        .enumerate()
+        .map(|(i, &(id, name, alias, level, state, detail))| {
+            json!({
+                "id": id,
+                "isDeleted": false,
+                "isProcessing": false,
+                "riskLastUpdatedDateTime": format!("2024-05-{:02}T08:1{i}:27.5581222Z", 20 - i),
+                "riskLevel": level,
+                "riskState": state,
+                "riskDetail": detail,
+                "userDisplayName": name,
+                "userPrincipalName": format!("{alias}@contoso.onmicrosoft.com"),
+            })
+        })
+        .collect()
+}

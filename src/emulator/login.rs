@@ -1,0 +1,547 @@
+//! The Entra ID v2 endpoints: device authorization, token (device code, refresh, client
+//! credentials) and a placeholder device-login page.
+
+use serde_json::{Map, Value, json};
+
+use super::config::{AppRegistration, TenantConfig};
+use super::request::RecordedRequest;
+use super::state::{AccessGrant, DeviceCodeGrant, DeviceCodeStatus, RefreshGrant, State};
+use super::wire::{Reply, base64_decode, entra_timestamp, guid, mint_jwt, now, percent_decode, random_string};
+
+const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+const GRAPH_AUDIENCE: &str = "https://graph.microsoft.com";
+/// OpenID Connect scopes: requested alongside Graph permissions, never granted as permissions.
+const OIDC_SCOPES: [&str; 4] = ["openid", "profile", "offline_access", "email"];
+const USER_CODE_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+const OPAQUE_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// A token-endpoint error: the HTTP status and the parts of Entra's error body.
+#[derive(Debug, Clone, PartialEq)]
+struct EntraError {
+    status: u16,
+    error: &'static str,
+    code: u32,
+    text: String,
+}
+
+impl EntraError {
+    /// An OAuth error answered with HTTP 400.
+    fn bad_request(error: &'static str, code: u32, text: &str) -> Self {
+        EntraError {
+            status: 400,
+            error,
+            code,
+            text: text.to_owned(),
+        }
+    }
+
+    /// A client authentication error, answered with HTTP 401 `invalid_client`.
+    fn invalid_client(code: u32, text: &str) -> Self {
+        EntraError {
+            status: 401,
+            error: "invalid_client",
+            code,
+            text: text.to_owned(),
+        }
+    }
+
+    /// AADSTS900144: a required form parameter is missing.
+    fn missing(name: &str) -> Self {
+        let text = format!("The request body must contain the following parameter: '{name}'.");
+        EntraError::bad_request("invalid_request", 900144, &text)
+    }
+
+    fn reply(&self) -> Reply {
+        let body = entra_error_body(self.error, self.code, &self.text);
+        no_store(Reply::json(self.status, &body))
+    }
+}
+
+/// Entra's error body: `error`, `error_description` (with trace lines), `error_codes`,
+/// `timestamp`, `trace_id`, `correlation_id`, `error_uri`.
+pub(crate) fn entra_error_body(error: &str, aadsts: u32, text: &str) -> Value {
+    let (trace_id, correlation_id) = (guid(), guid());
+    let timestamp = entra_timestamp(now());
+    let description = format!(
+        "AADSTS{aadsts}: {text}\r\nTrace ID: {trace_id}\r\nCorrelation ID: {correlation_id}\r\nTimestamp: {timestamp}"
+    );
+    json!({
+        "error": error,
+        "error_description": description,
+        "error_codes": [aadsts],
+        "timestamp": timestamp,
+        "trace_id": trace_id,
+        "correlation_id": correlation_id,
+        "error_uri": format!("https://login.microsoftonline.com/error?code={aadsts}"),
+    })
+}
+
+/// Answers `POST /{tenant}/oauth2/v2.0/{endpoint}`.
+pub(crate) fn handle(state: &mut State, request: &RecordedRequest, tenant: &str, endpoint: &str) -> Reply {
+    let outcome = check_request(&state.config, request, tenant).and_then(|()| {
+        let form = with_basic_credentials(request);
+        match endpoint {
+            "devicecode" => device_authorization(state, &form),
+            "token" => token(state, &form, tenant),
+            _ => Err(EntraError::bad_request(
+                "invalid_request",
+                900561,
+                "The endpoint is not supported.",
+            )),
+        }
+    });
+    match outcome {
+        Ok(body) => no_store(Reply::json(200, &body)),
+        Err(error) => error.reply(),
+    }
+}
+
+/// The device-login page the `verification_uri` points at (a placeholder for now).
+pub(crate) fn device_login_page() -> Reply {
+    let page = "<!DOCTYPE html>\r\n<html><head><title>Enter code</title></head><body>\
+                <h1>Enter code</h1><p>Enter the code displayed on your app or device.</p>\
+                </body></html>";
+    Reply::text(200, "text/html; charset=utf-8", page)
+}
+
+fn check_request(config: &TenantConfig, request: &RecordedRequest, tenant: &str) -> Result<(), EntraError> {
+    if !request.method.eq_ignore_ascii_case("POST") {
+        let text = format!(
+            "The endpoint only accepts POST, OPTIONS requests. Received a {} request.",
+            request.method
+        );
+        return Err(EntraError::bad_request("invalid_request", 900561, &text));
+    }
+    if is_alias(tenant) || config.is_own_tenant(tenant) {
+        return Ok(());
+    }
+    let text = format!(
+        "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."
+    );
+    Err(EntraError::bad_request("invalid_request", 90002, &text))
+}
+
+/// The form, plus `client_id`/`client_secret` from an HTTP Basic header (RFC 6749 §2.3.1),
+/// which Entra accepts as an alternative to the body.
+fn with_basic_credentials(request: &RecordedRequest) -> Vec<(String, String)> {
+    let mut form = request.form();
+    let Some((id, secret)) = request.header("Authorization").and_then(basic_credentials) else {
+        return form;
+    };
+    if param(&form, "client_id").is_none() {
+        form.push(("client_id".to_owned(), id));
+    }
+    form.push(("client_secret".to_owned(), secret));
+    form
+}
+
+fn basic_credentials(header: &str) -> Option<(String, String)> {
+    let (scheme, encoded) = header.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("Basic") {
+        return None;
+    }
+    let decoded = String::from_utf8(base64_decode(encoded)?).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    Some((percent_decode(id, true), percent_decode(secret, true)))
+}
+
+fn is_alias(tenant: &str) -> bool {
+    tenant.eq_ignore_ascii_case("common") || tenant.eq_ignore_ascii_case("organizations")
+}
+
+fn no_store(reply: Reply) -> Reply {
+    reply
+        .with_header("Cache-Control", "no-store, no-cache")
+        .with_header("Pragma", "no-cache")
+}
+
+/// A non-empty form value.
+fn param<'a>(form: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    form.iter()
+        .find(|(k, v)| k == key && !v.is_empty())
+        .map(|(_, v)| v.as_str())
+}
+
+fn required<'a>(form: &'a [(String, String)], key: &str) -> Result<&'a str, EntraError> {
+    param(form, key).ok_or_else(|| EntraError::missing(key))
+}
+
+fn find_app(config: &TenantConfig, form: &[(String, String)]) -> Result<AppRegistration, EntraError> {
+    let client_id = required(form, "client_id")?;
+    config.app(client_id).cloned().ok_or_else(|| {
+        let text = format!(
+            "Application with identifier '{client_id}' was not found in the directory '{}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.",
+            config.tenant_domain
+        );
+        EntraError::bad_request("unauthorized_client", 700016, &text)
+    })
+}
+
+fn split_scopes(scope: &str) -> Vec<String> {
+    scope.split_whitespace().map(str::to_owned).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Device authorization
+
+fn device_authorization(state: &mut State, form: &[(String, String)]) -> Result<Value, EntraError> {
+    let app = find_app(&state.config, form)?;
+    let scopes = split_scopes(required(form, "scope")?);
+    let grant = DeviceCodeGrant {
+        device_code: format!("DAQABIQEAAAD{}", random_string(OPAQUE_ALPHABET, 120)),
+        user_code: random_string(USER_CODE_ALPHABET, 8),
+        client_id: app.client_id,
+        scopes,
+        expires_at: now() + state.config.device_code_lifetime,
+        status: DeviceCodeStatus::Pending,
+    };
+    let body = device_authorization_body(state, &grant);
+    state.device_codes.push(grant);
+    Ok(body)
+}
+
+fn device_authorization_body(state: &State, grant: &DeviceCodeGrant) -> Value {
+    let uri = format!("{}/devicelogin", state.base_url);
+    let message = format!(
+        "To sign in, use a web browser to open the page {uri} and enter the code {} to authenticate.",
+        grant.user_code
+    );
+    json!({
+        "user_code": grant.user_code,
+        "device_code": grant.device_code,
+        "verification_uri": uri,
+        "expires_in": state.config.device_code_lifetime,
+        "interval": state.config.device_code_interval,
+        "message": message,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Token endpoint
+
+fn token(state: &mut State, form: &[(String, String)], tenant: &str) -> Result<Value, EntraError> {
+    match param(form, "grant_type") {
+        Some(DEVICE_CODE_GRANT) => device_code_grant(state, form),
+        Some("refresh_token") => refresh_token_grant(state, form),
+        Some("client_credentials") => client_credentials_grant(state, form, tenant),
+        Some(other) => {
+            let text = format!(
+                "The provided value for the input parameter 'grant_type' is not valid. The grant type '{other}' is not supported."
+            );
+            Err(EntraError::bad_request("unsupported_grant_type", 70003, &text))
+        }
+        None => {
+            let text = "The request body must contain the following parameter: 'grant_type'.";
+            Err(EntraError::bad_request("unsupported_grant_type", 900144, text))
+        }
+    }
+}
+
+/// Client authentication for flows a public client may use (device code, refresh).
+fn authenticate_public_flow(app: &AppRegistration, form: &[(String, String)]) -> Result<(), EntraError> {
+    let presented = param(form, "client_secret").is_some() || param(form, "client_assertion").is_some();
+    match (presented, &app.client_secret) {
+        (true, None) => Err(EntraError::invalid_client(
+            700025,
+            "Client is public so neither 'client_assertion' nor 'client_secret' should be presented.",
+        )),
+        (true, Some(_)) => verify_secret(app, form),
+        (false, _) if !app.public_client_flows => Err(secret_required()),
+        (false, _) => Ok(()),
+    }
+}
+
+/// Client authentication for client credentials: a secret is always required.
+fn authenticate_confidential(app: &AppRegistration, form: &[(String, String)]) -> Result<(), EntraError> {
+    let presented = param(form, "client_secret").is_some();
+    match (presented, &app.client_secret) {
+        (false, _) => Err(secret_required()),
+        (true, None) => authenticate_public_flow(app, form),
+        (true, Some(_)) => verify_secret(app, form),
+    }
+}
+
+fn secret_required() -> EntraError {
+    EntraError::invalid_client(
+        7000218,
+        "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+    )
+}
+
+fn verify_secret(app: &AppRegistration, form: &[(String, String)]) -> Result<(), EntraError> {
+    let id = &app.client_id;
+    if param(form, "client_secret") != app.client_secret.as_deref() {
+        let text = format!(
+            "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{id}'."
+        );
+        return Err(EntraError::invalid_client(7000215, &text));
+    }
+    if app.secret_expired {
+        let text = format!(
+            "The provided client secret keys for app '{id}' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds."
+        );
+        return Err(EntraError::invalid_client(7000222, &text));
+    }
+    Ok(())
+}
+
+fn device_code_grant(state: &mut State, form: &[(String, String)]) -> Result<Value, EntraError> {
+    let app = find_app(&state.config, form)?;
+    authenticate_public_flow(&app, form)?;
+    let code = param(form, "device_code")
+        .or_else(|| param(form, "code"))
+        .ok_or_else(|| EntraError::missing("device_code"))?;
+    let slow_down = std::mem::take(&mut state.slow_down_next_poll);
+    let grant = state
+        .device_codes
+        .iter_mut()
+        .find(|grant| grant.device_code == code && grant.client_id == app.client_id)
+        .ok_or_else(bad_verification_code)?;
+    if slow_down {
+        return Err(poll_error(
+            "slow_down",
+            70016,
+            "OAuth 2.0 device flow error. The client is polling too frequently; slow down.",
+        ));
+    }
+    poll_outcome(grant)?;
+    grant.status = DeviceCodeStatus::Redeemed;
+    let scopes = grant.scopes.clone();
+    Ok(user_tokens(state, &app, &scopes, None))
+}
+
+/// The answer to a poll of a device code that is not (yet) redeemable.
+fn poll_outcome(grant: &DeviceCodeGrant) -> Result<(), EntraError> {
+    match grant.effective_status() {
+        DeviceCodeStatus::Approved => Ok(()),
+        DeviceCodeStatus::Pending => Err(poll_error(
+            "authorization_pending",
+            70016,
+            "OAuth 2.0 device flow error. Authorization is pending. Continue polling.",
+        )),
+        DeviceCodeStatus::Declined => Err(poll_error(
+            "authorization_declined",
+            70000,
+            "The user has declined to authorize the request.",
+        )),
+        DeviceCodeStatus::Expired => Err(poll_error(
+            "expired_token",
+            70020,
+            "The provided value for the input parameter 'device_code' is not valid. This device code has expired.",
+        )),
+        DeviceCodeStatus::Redeemed => Err(EntraError::bad_request(
+            "invalid_grant",
+            54005,
+            "OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token.",
+        )),
+    }
+}
+
+fn poll_error(error: &'static str, code: u32, text: &str) -> EntraError {
+    EntraError::bad_request(error, code, text)
+}
+
+fn bad_verification_code() -> EntraError {
+    poll_error(
+        "bad_verification_code",
+        70018,
+        "The provided value for the input parameter 'device_code' is not valid.",
+    )
+}
+
+fn refresh_token_grant(state: &mut State, form: &[(String, String)]) -> Result<Value, EntraError> {
+    let app = find_app(&state.config, form)?;
+    authenticate_public_flow(&app, form)?;
+    let token = required(form, "refresh_token")?;
+    let strict = state.config.rotate_refresh_tokens_strictly;
+    let grant = state
+        .refresh_tokens
+        .get_mut(token)
+        .filter(|grant| grant.client_id == app.client_id)
+        .ok_or_else(|| {
+            EntraError::bad_request(
+                "invalid_grant",
+                9002313,
+                "Invalid request. Request is malformed or invalid.",
+            )
+        })?;
+    check_refresh_grant(grant, strict)?;
+    grant.used = true;
+    let original = grant.scopes.clone();
+    let requested = param(form, "scope").map_or_else(|| original.clone(), split_scopes);
+    Ok(user_tokens(state, &app, &requested, Some(&original)))
+}
+
+fn check_refresh_grant(grant: &RefreshGrant, strict: bool) -> Result<(), EntraError> {
+    if grant.revoked {
+        let text = "The provided grant has expired due to it being revoked, a fresh auth token is needed. The user might have changed or reset their password.";
+        return Err(EntraError::bad_request("invalid_grant", 50173, text));
+    }
+    if strict && grant.used {
+        let text = "Provided grant is invalid or malformed. The refresh token has already been used.";
+        return Err(EntraError::bad_request("invalid_grant", 70000, text));
+    }
+    Ok(())
+}
+
+fn client_credentials_grant(state: &mut State, form: &[(String, String)], tenant: &str) -> Result<Value, EntraError> {
+    if is_alias(tenant) {
+        let text = "The grant type isn't supported over the /common or /consumers endpoints. Please use the /organizations or tenant-specific endpoint.";
+        return Err(EntraError::bad_request("invalid_request", 9001023, text));
+    }
+    let app = find_app(&state.config, form)?;
+    authenticate_confidential(&app, form)?;
+    check_default_scope(required(form, "scope")?)?;
+    let (access_token, expires_in) = issue_access_token(state, &app, Grantee::Application);
+    Ok(json!({
+        "token_type": "Bearer",
+        "expires_in": expires_in,
+        "ext_expires_in": expires_in,
+        "access_token": access_token,
+    }))
+}
+
+fn check_default_scope(scope: &str) -> Result<(), EntraError> {
+    let scopes = split_scopes(scope);
+    if scopes.len() == 1 && scopes[0].ends_with("/.default") {
+        return Ok(());
+    }
+    let text =
+        format!("The provided value for the input parameter 'scope' is not valid. The scope {scope} is not valid.");
+    Err(EntraError::bad_request("invalid_scope", 70011, &text))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Token issuing
+
+/// Who an access token is for.
+enum Grantee {
+    /// The signed-in user, with these delegated permissions (`scp`).
+    User(Vec<String>),
+    /// The app itself, with its application permissions (`roles`).
+    Application,
+}
+
+/// The success body of a user (delegated) grant. `refresh_scopes` is `Some` on a refresh, where
+/// a new refresh token is always issued and keeps the originally granted scopes.
+fn user_tokens(
+    state: &mut State,
+    app: &AppRegistration,
+    requested: &[String],
+    refresh_scopes: Option<&[String]>,
+) -> Value {
+    let permissions = delegated_permissions(app, requested);
+    let mut granted = permissions.clone();
+    granted.extend(requested.iter().filter(|s| is_oidc(s)).cloned());
+    let (access_token, expires_in) = issue_access_token(state, app, Grantee::User(permissions));
+    let mut body = Map::new();
+    body.insert("token_type".into(), json!("Bearer"));
+    body.insert("scope".into(), json!(granted.join(" ")));
+    body.insert("expires_in".into(), json!(expires_in));
+    body.insert("ext_expires_in".into(), json!(expires_in));
+    body.insert("access_token".into(), json!(access_token));
+    let wants_refresh = requested.iter().any(|s| s == "offline_access");
+    if let Some(scopes) = refresh_scopes.or(wants_refresh.then_some(requested)) {
+        body.insert("refresh_token".into(), json!(issue_refresh_token(state, app, scopes)));
+    }
+    if requested.iter().any(|s| s == "openid") {
+        body.insert("id_token".into(), json!(id_token(&state.config, app)));
+    }
+    Value::Object(body)
+}
+
+fn is_oidc(scope: &str) -> bool {
+    OIDC_SCOPES.contains(&scope)
+}
+
+/// `https://graph.microsoft.us/IdentityRiskyUser.Read.All` -> `IdentityRiskyUser.Read.All`.
+fn bare_scope(scope: &str) -> &str {
+    scope.rsplit('/').next().unwrap_or(scope)
+}
+
+/// The requested permissions the app holds; `.default` asks for all of them.
+fn delegated_permissions(app: &AppRegistration, requested: &[String]) -> Vec<String> {
+    let bare: Vec<&str> = requested.iter().map(|s| bare_scope(s)).collect();
+    if bare.contains(&".default") {
+        return app.permissions.clone();
+    }
+    app.permissions
+        .iter()
+        .filter(|p| bare.iter().any(|b| b.eq_ignore_ascii_case(p)))
+        .cloned()
+        .collect()
+}
+
+fn issue_access_token(state: &mut State, app: &AppRegistration, grantee: Grantee) -> (String, u64) {
+    let lifetime = state.config.access_token_lifetime;
+    let issued = now();
+    let mut claims = base_claims(&state.config, issued, issued + lifetime);
+    claims.insert("aud".into(), json!(GRAPH_AUDIENCE));
+    claims.insert("appid".into(), json!(app.client_id));
+    claims.insert("uti".into(), json!(random_string(OPAQUE_ALPHABET, 22)));
+    let permissions = match grantee {
+        Grantee::User(permissions) => {
+            add_user_claims(&mut claims, &state.config, &permissions);
+            permissions
+        }
+        Grantee::Application => {
+            claims.insert("idtyp".into(), json!("app"));
+            claims.insert("roles".into(), json!(app.permissions));
+            app.permissions.clone()
+        }
+    };
+    let token = mint_jwt(&Value::Object(claims));
+    let grant = AccessGrant {
+        expires_at: issued + lifetime,
+        permissions,
+        revoked: false,
+    };
+    state.access_tokens.insert(token.clone(), grant);
+    (token, lifetime)
+}
+
+fn base_claims(config: &TenantConfig, issued: u64, expires: u64) -> Map<String, Value> {
+    let mut claims = Map::new();
+    claims.insert(
+        "iss".into(),
+        json!(format!("https://sts.windows.net/{}/", config.tenant_id)),
+    );
+    claims.insert("iat".into(), json!(issued));
+    claims.insert("nbf".into(), json!(issued));
+    claims.insert("exp".into(), json!(expires));
+    claims.insert("tid".into(), json!(config.tenant_id));
+    claims
+}
+
+fn add_user_claims(claims: &mut Map<String, Value>, config: &TenantConfig, permissions: &[String]) {
+    claims.insert("scp".into(), json!(permissions.join(" ")));
+    claims.insert("oid".into(), json!(config.user.object_id));
+    claims.insert("upn".into(), json!(config.user.user_principal_name));
+    claims.insert("name".into(), json!(config.user.display_name));
+}
+
+fn issue_refresh_token(state: &mut State, app: &AppRegistration, scopes: &[String]) -> String {
+    let token = format!("1.AQEA{}", random_string(OPAQUE_ALPHABET, 180));
+    let grant = RefreshGrant {
+        client_id: app.client_id.clone(),
+        scopes: scopes.to_vec(),
+        revoked: false,
+        used: false,
+    };
+    state.refresh_tokens.insert(token.clone(), grant);
+    token
+}
+
+fn id_token(config: &TenantConfig, app: &AppRegistration) -> String {
+    let issued = now();
+    let mut claims = base_claims(config, issued, issued + config.access_token_lifetime);
+    claims.insert(
+        "iss".into(),
+        json!(format!("https://login.microsoftonline.com/{}/v2.0", config.tenant_id)),
+    );
+    claims.insert("aud".into(), json!(app.client_id));
+    claims.insert("oid".into(), json!(config.user.object_id));
+    claims.insert("preferred_username".into(), json!(config.user.user_principal_name));
+    claims.insert("name".into(), json!(config.user.display_name));
+    mint_jwt(&Value::Object(claims))
+}

@@ -1,0 +1,133 @@
+//! The tenant's mutable state: request log, scripts, device codes and issued tokens.
+
+use std::collections::{HashMap, VecDeque};
+
+use super::config::TenantConfig;
+use super::request::RecordedRequest;
+use super::script::ScriptedAnswer;
+use super::wire::{Reply, now};
+
+/// Where a device code stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DeviceCodeStatus {
+    /// Waiting for the user.
+    Pending,
+    /// The user approved; the next poll redeems it.
+    Approved,
+    /// The user declined.
+    Declined,
+    /// Expired by `Emulator::expire_device_codes` (lifetime expiry is checked on the clock).
+    Expired,
+    /// Tokens were issued for it already.
+    Redeemed,
+}
+
+/// One device authorization request.
+#[derive(Debug, Clone)]
+pub(crate) struct DeviceCodeGrant {
+    pub device_code: String,
+    pub user_code: String,
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    pub expires_at: u64,
+    pub status: DeviceCodeStatus,
+}
+
+impl DeviceCodeGrant {
+    /// The status, with lifetime expiry applied.
+    pub fn effective_status(&self) -> DeviceCodeStatus {
+        let open = matches!(self.status, DeviceCodeStatus::Pending | DeviceCodeStatus::Approved);
+        if open && now() >= self.expires_at {
+            DeviceCodeStatus::Expired
+        } else {
+            self.status
+        }
+    }
+}
+
+/// An issued access token, as Graph validates it.
+#[derive(Debug, Clone)]
+pub(crate) struct AccessGrant {
+    pub expires_at: u64,
+    pub permissions: Vec<String>,
+    pub revoked: bool,
+}
+
+/// An issued refresh token.
+#[derive(Debug, Clone)]
+pub(crate) struct RefreshGrant {
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    pub revoked: bool,
+    pub used: bool,
+}
+
+/// All server state, behind one mutex shared by the handle and the server thread.
+#[derive(Debug)]
+pub(crate) struct State {
+    pub config: TenantConfig,
+    pub base_url: String,
+    pub log: Vec<RecordedRequest>,
+    pub scripts: VecDeque<ScriptedAnswer>,
+    pub device_codes: Vec<DeviceCodeGrant>,
+    pub access_tokens: HashMap<String, AccessGrant>,
+    pub refresh_tokens: HashMap<String, RefreshGrant>,
+    pub slow_down_next_poll: bool,
+}
+
+impl State {
+    /// Fresh state for a tenant served at `base_url`.
+    pub fn new(config: TenantConfig, base_url: String) -> Self {
+        State {
+            config,
+            base_url,
+            log: Vec::new(),
+            scripts: VecDeque::new(),
+            device_codes: Vec::new(),
+            access_tokens: HashMap::new(),
+            refresh_tokens: HashMap::new(),
+            slow_down_next_poll: false,
+        }
+    }
+
+    /// The first scripted answer matching the request, used once; used-up answers are dropped.
+    pub fn scripted_reply(&mut self, request: &RecordedRequest) -> Option<Reply> {
+        let index = self
+            .scripts
+            .iter()
+            .position(|s| s.matches(&request.method, &request.path))?;
+        let answer = self.scripts.get_mut(index)?;
+        let reply = answer.take_reply();
+        if answer.is_used_up() {
+            self.scripts.remove(index);
+        }
+        Some(reply)
+    }
+
+    /// The device code with this user code (case-insensitive), if any.
+    pub fn device_code_by_user_code(&mut self, user_code: &str) -> Option<&mut DeviceCodeGrant> {
+        self.device_codes
+            .iter_mut()
+            .find(|grant| grant.user_code.eq_ignore_ascii_case(user_code.trim()))
+    }
+
+    /// Moves a waiting device code to `status`; false if unknown, expired or already settled.
+    pub fn settle_device_code(&mut self, user_code: &str, status: DeviceCodeStatus) -> bool {
+        match self.device_code_by_user_code(user_code) {
+            Some(grant) if grant.effective_status() == DeviceCodeStatus::Pending => {
+                grant.status = status;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Expires every device code that is still waiting or approved but unredeemed.
+    pub fn expire_device_codes(&mut self) {
+        for grant in &mut self.device_codes {
+            if matches!(grant.status, DeviceCodeStatus::Pending | DeviceCodeStatus::Approved) {
+                grant.status = DeviceCodeStatus::Expired;
+            }
+        }
+    }
+}

@@ -1,0 +1,737 @@
+//! End-to-end tests of the emulator over loopback HTTP, with ureq as the client.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::wire::base64url_decode;
+use super::*;
+
+const PUBLIC_APP: &str = "4ffef4a4-601f-4393-a789-432f3f3b8470";
+const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+const USER_SCOPE: &str = "https://graph.microsoft.com/IdentityRiskyUser.ReadWrite.All offline_access openid profile";
+
+/// A started emulator plus a ureq agent that never treats a status as an error.
+struct Harness {
+    config: TenantConfig,
+    emulator: Emulator,
+    agent: ureq::Agent,
+}
+
+/// A response reduced to what the tests assert on.
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    text: String,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or(Value::Null)
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl Harness {
+    fn new() -> Self {
+        Harness::with(TenantConfig::default())
+    }
+
+    fn with(config: TenantConfig) -> Self {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .proxy(None)
+            .timeout_global(Some(Duration::from_secs(10)))
+            .build()
+            .into();
+        let emulator = Emulator::start(config.clone()).expect("the emulator starts");
+        Harness {
+            config,
+            emulator,
+            agent,
+        }
+    }
+
+    fn tenant(&self) -> String {
+        self.config.tenant_id.clone()
+    }
+
+    fn post(&self, path: &str, form: &[(&str, &str)]) -> Answer {
+        let url = format!("{}{path}", self.emulator.base_url());
+        answer(self.agent.post(&url).send_form(form.iter().copied()))
+    }
+
+    fn token(&self, form: &[(&str, &str)]) -> Answer {
+        self.post(&format!("/{}/oauth2/v2.0/token", self.tenant()), form)
+    }
+
+    fn get(&self, path_or_url: &str, token: Option<&str>) -> Answer {
+        let url = if path_or_url.starts_with("http") {
+            path_or_url.to_owned()
+        } else {
+            format!("{}{path_or_url}", self.emulator.base_url())
+        };
+        let mut request = self.agent.get(&url);
+        if let Some(token) = token {
+            request = request.header("Authorization", &format!("Bearer {token}"));
+        }
+        answer(request.call())
+    }
+
+    /// Starts a device flow for the public app; returns the device code.
+    fn device_code(&self, scope: &str) -> String {
+        let body = self
+            .post(
+                "/organizations/oauth2/v2.0/devicecode",
+                &[("client_id", PUBLIC_APP), ("scope", scope)],
+            )
+            .json();
+        body["device_code"].as_str().expect("a device code").to_owned()
+    }
+
+    fn poll(&self, device_code: &str) -> Answer {
+        self.token(&[
+            ("grant_type", DEVICE_GRANT),
+            ("client_id", PUBLIC_APP),
+            ("device_code", device_code),
+        ])
+    }
+
+    /// A full device-code sign-in; returns the token response.
+    fn sign_in(&self, scope: &str) -> Value {
+        let code = self.device_code(scope);
+        let user_code = self.emulator.last_user_code().expect("a user code");
+        assert!(self.emulator.approve(&user_code));
+        let answer = self.poll(&code);
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        answer.json()
+    }
+
+    /// Client credentials with the default confidential app; returns the token response.
+    fn client_credentials(&self) -> Value {
+        let app = &self.config.apps[1];
+        let secret = app.client_secret.as_deref().unwrap_or_default();
+        let scope = "https://graph.microsoft.com/.default";
+        self.client_credentials_at(&self.tenant(), &app.client_id, secret, scope)
+            .json()
+    }
+
+    fn client_credentials_at(&self, tenant: &str, client_id: &str, secret: &str, scope: &str) -> Answer {
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_id", client_id),
+            ("client_secret", secret),
+            ("scope", scope),
+        ];
+        self.post(&format!("/{tenant}/oauth2/v2.0/token"), &form)
+    }
+
+    fn refresh(&self, refresh_token: &str) -> Answer {
+        self.token(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", PUBLIC_APP),
+            ("refresh_token", refresh_token),
+        ])
+    }
+}
+
+fn answer(result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Answer {
+    let mut response = result.expect("the emulator answers");
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned()))
+        .collect();
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    Answer { status, headers, text }
+}
+
+fn claims(jwt: &str) -> Value {
+    let part = jwt.split('.').nth(1).and_then(base64url_decode).unwrap_or_default();
+    serde_json::from_slice(&part).unwrap_or(Value::Null)
+}
+
+fn assert_entra_error(answer: &Answer, status: u16, error: &str, code: u64) {
+    let body = answer.json();
+    assert_eq!(answer.status, status, "{}", answer.text);
+    assert_eq!(body["error"], error, "{}", answer.text);
+    assert_eq!(body["error_codes"], json!([code]), "{}", answer.text);
+    let description = body["error_description"].as_str().unwrap_or_default();
+    assert!(description.starts_with(&format!("AADSTS{code}: ")), "{description}");
+    assert!(description.contains("\r\nTrace ID: ") && description.contains("\r\nCorrelation ID: "));
+    assert_eq!(
+        body["error_uri"],
+        format!("https://login.microsoftonline.com/error?code={code}")
+    );
+    assert_eq!(body["timestamp"].as_str().map(str::len), Some(20));
+}
+
+fn assert_graph_error(answer: &Answer, status: u16, code: &str) {
+    let body = answer.json();
+    assert_eq!(answer.status, status, "{}", answer.text);
+    assert_eq!(body["error"]["code"], code, "{}", answer.text);
+    assert!(body["error"]["innerError"]["request-id"].is_string());
+    assert!(body["error"]["innerError"]["date"].is_string());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Device code
+
+#[test]
+fn device_authorization_answers_microsofts_fields() {
+    let h = Harness::new();
+    let body = h
+        .post(
+            "/common/oauth2/v2.0/devicecode",
+            &[("client_id", PUBLIC_APP), ("scope", USER_SCOPE)],
+        )
+        .json();
+    let user_code = body["user_code"].as_str().unwrap_or_default();
+    let uri = format!("{}/devicelogin", h.emulator.base_url());
+    assert_eq!(user_code.len(), 8);
+    assert!(user_code.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()));
+    assert_eq!(body["verification_uri"], uri.as_str());
+    assert_eq!(
+        (body["expires_in"].as_u64(), body["interval"].as_u64()),
+        (Some(900), Some(5))
+    );
+    let message =
+        format!("To sign in, use a web browser to open the page {uri} and enter the code {user_code} to authenticate.");
+    assert_eq!(body["message"], message.as_str());
+    assert_eq!(h.emulator.last_user_code().as_deref(), Some(user_code));
+    assert_eq!(h.get("/devicelogin", None).status, 200);
+}
+
+#[test]
+fn device_code_happy_path_issues_tokens_once() {
+    let h = Harness::new();
+    let code = h.device_code(USER_SCOPE);
+    assert_entra_error(&h.poll(&code), 400, "authorization_pending", 70016);
+    assert!(h.emulator.approve(&h.emulator.last_user_code().unwrap_or_default()));
+    let tokens = h.poll(&code).json();
+    assert_eq!(tokens["token_type"], "Bearer");
+    assert_eq!(
+        tokens["scope"],
+        "IdentityRiskyUser.ReadWrite.All offline_access openid profile"
+    );
+    assert!(tokens["refresh_token"].is_string() && tokens["ext_expires_in"].is_u64());
+    let access = claims(tokens["access_token"].as_str().unwrap_or_default());
+    assert_eq!(access["scp"], "IdentityRiskyUser.ReadWrite.All");
+    assert_eq!(access["appid"], PUBLIC_APP);
+    let id = claims(tokens["id_token"].as_str().unwrap_or_default());
+    assert_eq!(id["aud"], PUBLIC_APP);
+    assert_eq!(id["preferred_username"], h.config.user.user_principal_name.as_str());
+    assert_entra_error(&h.poll(&code), 400, "invalid_grant", 54005);
+}
+
+#[test]
+fn device_code_without_offline_access_or_openid_gets_only_an_access_token() {
+    let h = Harness::new();
+    let tokens = h.sign_in("IdentityRiskyUser.Read.All User.Read");
+    assert!(tokens.get("refresh_token").is_none() && tokens.get("id_token").is_none());
+    // User.Read is not granted to the app, so it is left out.
+    assert_eq!(
+        claims(tokens["access_token"].as_str().unwrap_or_default())["scp"],
+        "IdentityRiskyUser.Read.All"
+    );
+    assert_eq!(tokens["scope"], "IdentityRiskyUser.Read.All");
+}
+
+#[test]
+fn device_code_poll_outcomes() {
+    type Setup = fn(&Emulator, &str);
+    #[rustfmt::skip]
+    let cases: [(&str, Setup, &str, u64); 4] = [
+        ("slow down", |e, _| e.slow_down_next_poll(), "slow_down", 70016),
+        ("declined", |e, u| assert!(e.decline(u)), "authorization_declined", 70000),
+        ("expired", |e, _| e.expire_device_codes(), "expired_token", 70020),
+        ("approve after expiry", |e, u| { e.expire_device_codes(); assert!(!e.approve(u)) }, "expired_token", 70020),
+    ];
+    for (name, setup, error, code) in cases {
+        let h = Harness::new();
+        let device_code = h.device_code(USER_SCOPE);
+        setup(&h.emulator, &h.emulator.last_user_code().unwrap_or_default());
+        let answer = h.poll(&device_code);
+        assert_eq!(answer.json()["error"], error, "{name}");
+        assert_entra_error(&answer, 400, error, code);
+    }
+}
+
+#[test]
+fn slow_down_applies_to_one_poll_only() {
+    let h = Harness::new();
+    let code = h.device_code(USER_SCOPE);
+    h.emulator.slow_down_next_poll();
+    assert_eq!(h.poll(&code).json()["error"], "slow_down");
+    assert_eq!(h.poll(&code).json()["error"], "authorization_pending");
+}
+
+#[test]
+fn device_code_lifetime_expires_on_the_clock() {
+    let h = Harness::with(TenantConfig {
+        device_code_lifetime: 0,
+        ..TenantConfig::default()
+    });
+    let code = h.device_code(USER_SCOPE);
+    assert_entra_error(&h.poll(&code), 400, "expired_token", 70020);
+    assert!(!h.emulator.approve(&h.emulator.last_user_code().unwrap_or_default()));
+}
+
+#[test]
+fn device_code_client_errors() {
+    let confidential = TenantConfig::default().apps[1].client_id.clone();
+    let h = Harness::new();
+    let code = h.device_code(USER_SCOPE);
+    let devicecode = "/organizations/oauth2/v2.0/devicecode";
+    let poll = |client: &str, code: &str, secret: &str| {
+        let form = [
+            ("grant_type", DEVICE_GRANT),
+            ("client_id", client),
+            ("device_code", code),
+            ("client_secret", secret),
+        ];
+        h.token(&form)
+    };
+    #[rustfmt::skip]
+    let cases = [
+        (h.post(devicecode, &[("client_id", "nobody"), ("scope", "openid")]), 400, "unauthorized_client", 700016),
+        (h.post(devicecode, &[("client_id", PUBLIC_APP)]), 400, "invalid_request", 900144),
+        (h.post("/fabrikam.com/oauth2/v2.0/devicecode", &[("client_id", PUBLIC_APP), ("scope", "openid")]), 400, "invalid_request", 90002),
+        (h.get(devicecode, None), 400, "invalid_request", 900561),
+        (poll(PUBLIC_APP, &code, "x"), 401, "invalid_client", 700025),
+        (poll(&confidential, &code, ""), 401, "invalid_client", 7000218),
+        (poll(PUBLIC_APP, "nope", ""), 400, "bad_verification_code", 70018),
+        (poll(PUBLIC_APP, "", ""), 400, "invalid_request", 900144),
+        (h.token(&[("grant_type", "password"), ("client_id", PUBLIC_APP)]), 400, "unsupported_grant_type", 70003),
+        (h.token(&[("client_id", PUBLIC_APP)]), 400, "unsupported_grant_type", 900144),
+    ];
+    for (answer, status, error, code) in &cases {
+        assert_entra_error(answer, *status, error, *code);
+    }
+}
+
+#[test]
+fn msal_style_code_parameter_is_accepted() {
+    let h = Harness::new();
+    let code = h.device_code(USER_SCOPE);
+    assert!(h.emulator.approve(&h.emulator.last_user_code().unwrap_or_default()));
+    let answer = h.token(&[("grant_type", DEVICE_GRANT), ("client_id", PUBLIC_APP), ("code", &code)]);
+    assert_eq!(answer.status, 200);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client credentials
+
+#[test]
+fn client_credentials_issue_an_application_token() {
+    let h = Harness::new();
+    let tokens = h.client_credentials();
+    assert!(tokens.get("refresh_token").is_none());
+    assert_eq!(tokens["expires_in"], 3599);
+    let access = claims(tokens["access_token"].as_str().unwrap_or_default());
+    assert_eq!(access["roles"], json!(IDENTITY_PROTECTION_PERMISSIONS));
+    assert_eq!(access["tid"], h.config.tenant_id.as_str());
+}
+
+#[test]
+fn client_credentials_errors() {
+    let mut config = TenantConfig::default();
+    let expired = AppRegistration::confidential("old-app", "old-secret");
+    config.apps.push(AppRegistration {
+        secret_expired: true,
+        ..expired
+    });
+    let h = Harness::with(config);
+    let id = h.config.apps[1].client_id.clone();
+    let secret = h.config.apps[1].client_secret.clone().unwrap_or_default();
+    let graph = "https://graph.microsoft.com/.default";
+    #[rustfmt::skip]
+    let cases = [
+        (h.tenant(), id.as_str(), "wrong", graph, 401, "invalid_client", 7000215),
+        (h.tenant(), "old-app", "old-secret", graph, 401, "invalid_client", 7000222),
+        (h.tenant(), "unknown-app", "x", graph, 400, "unauthorized_client", 700016),
+        (h.tenant(), &id, &secret, "IdentityRiskyUser.Read.All", 400, "invalid_scope", 70011),
+        (h.tenant(), &id, "", graph, 401, "invalid_client", 7000218),
+        ("common".to_owned(), &id, &secret, graph, 400, "invalid_request", 9001023),
+        ("organizations".to_owned(), &id, &secret, graph, 400, "invalid_request", 9001023),
+    ];
+    for (tenant, client_id, client_secret, scope, status, error, code) in cases {
+        let answer = h.client_credentials_at(&tenant, client_id, client_secret, scope);
+        assert_entra_error(&answer, status, error, code);
+    }
+    let by_domain = h.client_credentials_at("contoso.onmicrosoft.com", &id, &secret, graph);
+    assert_eq!(by_domain.status, 200, "{}", by_domain.text);
+}
+
+#[test]
+fn client_credentials_accept_http_basic_authentication() {
+    use base64::Engine as _;
+    let h = Harness::new();
+    let app = &h.config.apps[1];
+    let pair = format!("{}:{}", app.client_id, app.client_secret.as_deref().unwrap_or_default());
+    let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair));
+    let url = format!("{}/{}/oauth2/v2.0/token", h.emulator.base_url(), h.tenant());
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("scope", "https://graph.microsoft.com/.default"),
+    ];
+    let reply = answer(h.agent.post(&url).header("Authorization", &basic).send_form(form));
+    assert_eq!(reply.status, 200, "{}", reply.text);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Refresh tokens
+
+#[test]
+fn refresh_rotates_and_old_tokens_stay_valid_like_entra() {
+    let h = Harness::new();
+    let first = h.sign_in(USER_SCOPE)["refresh_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let second = h.refresh(&first).json();
+    let second_rt = second["refresh_token"].as_str().unwrap_or_default();
+    assert!(!second_rt.is_empty() && second_rt != first);
+    assert_eq!(
+        claims(second["access_token"].as_str().unwrap_or_default())["scp"],
+        "IdentityRiskyUser.ReadWrite.All"
+    );
+    assert_eq!(h.refresh(&first).status, 200);
+    assert_entra_error(&h.refresh("not-a-token"), 400, "invalid_grant", 9002313);
+}
+
+#[test]
+fn revoked_refresh_tokens_need_a_fresh_sign_in() {
+    let h = Harness::new();
+    let rt = h.sign_in(USER_SCOPE)["refresh_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    h.emulator.revoke_refresh_tokens();
+    assert_entra_error(&h.refresh(&rt), 400, "invalid_grant", 50173);
+}
+
+#[test]
+fn strict_rotation_rejects_a_reused_refresh_token() {
+    let h = Harness::with(TenantConfig {
+        rotate_refresh_tokens_strictly: true,
+        ..TenantConfig::default()
+    });
+    let rt = h.sign_in(USER_SCOPE)["refresh_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(h.refresh(&rt).status, 200);
+    assert_entra_error(&h.refresh(&rt), 400, "invalid_grant", 70000);
+}
+
+#[test]
+fn refresh_with_a_narrower_scope() {
+    let h = Harness::new();
+    let rt = h.sign_in(USER_SCOPE)["refresh_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("client_id", PUBLIC_APP),
+        ("refresh_token", rt.as_str()),
+        (
+            "scope",
+            "https://graph.microsoft.us/IdentityRiskEvent.Read.All offline_access",
+        ),
+    ];
+    let tokens = h.token(&form).json();
+    assert_eq!(
+        claims(tokens["access_token"].as_str().unwrap_or_default())["scp"],
+        "IdentityRiskEvent.Read.All"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Graph
+
+#[test]
+fn graph_rejects_missing_unknown_and_expired_tokens() {
+    let h = Harness::new();
+    let token = h.client_credentials()["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let path = "/v1.0/identityProtection/riskyUsers";
+    assert_eq!(h.get(path, Some(&token)).status, 200);
+    let missing = h.get(path, None);
+    assert_graph_error(&missing, 401, "InvalidAuthenticationToken");
+    assert!(missing.header("WWW-Authenticate").is_some());
+    assert_graph_error(
+        &h.get(path, Some("eyJ.unknown.token")),
+        401,
+        "InvalidAuthenticationToken",
+    );
+    h.emulator.expire_access_tokens();
+    assert_graph_error(&h.get(path, Some(&token)), 401, "InvalidAuthenticationToken");
+}
+
+#[test]
+fn graph_forbids_without_permission_or_licence() {
+    let mut config = TenantConfig {
+        p2_licence: false,
+        ..TenantConfig::default()
+    };
+    let h = Harness::with(config.clone());
+    let token = h.client_credentials()["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_graph_error(
+        &h.get("/beta/identityProtection/riskyUsers", Some(&token)),
+        403,
+        "Forbidden",
+    );
+    config.p2_licence = true;
+    config.apps[0].permissions = vec!["IdentityRiskEvent.Read.All".to_owned()];
+    let h = Harness::with(config);
+    let token = h.sign_in(USER_SCOPE)["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_graph_error(
+        &h.get("/v1.0/identityProtection/riskyUsers", Some(&token)),
+        403,
+        "Authorization_RequestDenied",
+    );
+}
+
+#[test]
+fn risky_user_by_id_and_unknown_paths() {
+    let h = Harness::new();
+    let token = h.client_credentials()["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let id = h.config.risky_users[2]["id"].as_str().unwrap_or_default().to_owned();
+    let user = h.get(&format!("/v1.0/identityProtection/riskyUsers/{id}"), Some(&token));
+    assert_eq!(user.json()["id"], id.as_str());
+    let context = format!(
+        "{}/v1.0/$metadata#identityProtection/riskyUsers/$entity",
+        h.emulator.base_url()
+    );
+    assert_eq!(user.json()["@odata.context"], context.as_str());
+    let missing = h.get("/v1.0/identityProtection/riskyUsers/0000", Some(&token));
+    assert_graph_error(&missing, 404, "itemNotFound");
+    assert!(
+        missing.json()["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("0000")
+    );
+    assert_graph_error(
+        &h.get("/v1.0/identityProtection/nothingHere", Some(&token)),
+        404,
+        "ResourceNotFound",
+    );
+    assert_graph_error(&h.get("/nowhere", None), 404, "ResourceNotFound");
+}
+
+#[test]
+fn risky_users_page_with_top_and_next_links() {
+    let h = Harness::new();
+    let token = h.client_credentials()["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let mut url = "/beta/identityProtection/riskyUsers?$top=2&$filter=riskState%20ne%20%27confirmedSafe%27".to_owned();
+    let mut sizes = Vec::new();
+    for _ in 0..5 {
+        let page = h.get(&url, Some(&token)).json();
+        sizes.push(page["value"].as_array().map_or(0, Vec::len));
+        match page["@odata.nextLink"].as_str() {
+            Some(next) => url = next.to_owned(),
+            None => break,
+        }
+    }
+    assert_eq!(sizes, [2, 2, 1]);
+    assert!(url.contains("$top=2") && url.contains("$filter=") && url.contains("$skiptoken="));
+}
+
+#[test]
+fn risky_users_filter() {
+    let h = Harness::new();
+    let token = h.client_credentials()["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let path = "/v1.0/identityProtection/riskyUsers?$filter=";
+    let none = h
+        .get(&format!("{path}riskLevel%20eq%20%27none%27"), Some(&token))
+        .json();
+    let names: Vec<&str> = none["value"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|u| u["userDisplayName"].as_str())
+        .collect();
+    assert_eq!(names, ["Grady Archie", "Isaiah Langer"]);
+    assert_graph_error(
+        &h.get(&format!("{path}riskLevel%20has%20%27x%27"), Some(&token)),
+        400,
+        "invalidRequest",
+    );
+}
+
+#[test]
+fn risky_users_default_page_is_twenty() {
+    let users: Vec<Value> = (0..25).map(|i| json!({"id": format!("user-{i}")})).collect();
+    let h = Harness::with(TenantConfig {
+        risky_users: users,
+        ..TenantConfig::default()
+    });
+    let token = h.client_credentials()["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let page = h.get("/v1.0/identityProtection/riskyUsers", Some(&token)).json();
+    assert_eq!(page["value"].as_array().map(Vec::len), Some(20));
+    let context = format!("{}/v1.0/$metadata#identityProtection/riskyUsers", h.emulator.base_url());
+    assert_eq!(page["@odata.context"], context.as_str());
+    assert!(page["@odata.nextLink"].is_string());
+}
+
+#[test]
+fn invalid_page_sizes_and_skiptokens_are_rejected() {
+    let h = Harness::new();
+    let token = h.client_credentials()["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    for query in ["$top=0", "$top=501", "$top=ten", "$skiptoken=garbage"] {
+        let answer = h.get(&format!("/v1.0/identityProtection/riskyUsers?{query}"), Some(&token));
+        assert_graph_error(&answer, 400, "invalidRequest");
+    }
+    assert_eq!(
+        h.get("/v1.0/identityProtection/riskyUsers?$top=500", Some(&token))
+            .status,
+        200
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scripted answers
+
+#[test]
+fn throttling_with_and_without_retry_after() {
+    let h = Harness::new();
+    let token = h.client_credentials()["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    h.emulator.script(ScriptedAnswer::throttled("/riskyUsers", Some("7")));
+    h.emulator.script(ScriptedAnswer::throttled("/riskyUsers", None));
+    let path = "/v1.0/identityProtection/riskyUsers";
+    let first = h.get(path, Some(&token));
+    assert_graph_error(&first, 429, "TooManyRequests");
+    assert_eq!(first.header("Retry-After"), Some("7"));
+    let second = h.get(path, Some(&token));
+    assert_eq!((second.status, second.header("Retry-After")), (429, None));
+    assert_eq!(h.get(path, Some(&token)).status, 200);
+}
+
+#[test]
+fn throttling_on_the_token_endpoint_is_entra_shaped() {
+    let h = Harness::new();
+    h.emulator
+        .script(ScriptedAnswer::throttled("/oauth2/v2.0/token", Some("3")).times(2));
+    for _ in 0..2 {
+        let answer = h.token(&[("grant_type", "client_credentials")]);
+        assert_entra_error(&answer, 429, "temporarily_unavailable", 90055);
+    }
+    assert_entra_error(&h.token(&[]), 400, "unsupported_grant_type", 900144);
+}
+
+#[test]
+fn scripted_bodies_methods_and_delays() {
+    let h = Harness::new();
+    h.emulator.script(ScriptedAnswer::truncated_json("/riskyUsers"));
+    h.emulator
+        .script(ScriptedAnswer::html_error("/devicecode", 502).method("POST"));
+    h.emulator.script(
+        ScriptedAnswer::graph_error("/slow", 503, "serviceNotAvailable", "Busy").delay(Duration::from_millis(300)),
+    );
+    let truncated = h.get("/v1.0/identityProtection/riskyUsers", None);
+    assert_eq!(truncated.status, 200);
+    assert!(serde_json::from_str::<Value>(&truncated.text).is_err());
+    assert_eq!(h.get("/organizations/oauth2/v2.0/devicecode", None).status, 400);
+    let html = h.post("/organizations/oauth2/v2.0/devicecode", &[]);
+    assert_eq!(html.status, 502);
+    assert!(html.header("Content-Type").unwrap_or_default().starts_with("text/html"));
+    let started = Instant::now();
+    assert_graph_error(&h.get("/v1.0/slow", None), 503, "serviceNotAvailable");
+    assert!(started.elapsed() >= Duration::from_millis(300));
+}
+
+#[test]
+fn scripted_entra_error_and_custom_headers() {
+    let h = Harness::new();
+    let answer =
+        ScriptedAnswer::entra_error("/token", 400, "invalid_grant", 50076, "MFA required.").header("x-ms-test", "1");
+    h.emulator.script(answer);
+    let reply = h.token(&[("grant_type", "refresh_token")]);
+    assert_entra_error(&reply, 400, "invalid_grant", 50076);
+    assert_eq!(reply.header("x-ms-test"), Some("1"));
+    let plain = ScriptedAnswer::new("/v1.0/custom", 200, "{\"ok\":true}");
+    h.emulator.script(plain);
+    assert_eq!(h.get("/v1.0/custom", None).json(), json!({"ok": true}));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Request log and lifecycle
+
+#[test]
+fn request_log_keeps_everything_in_order() {
+    let h = Harness::new();
+    h.emulator.script(ScriptedAnswer::new("/scripted", 204, ""));
+    h.client_credentials();
+    h.get("/v1.0/scripted%20path/scripted?a=1&b=x%2By", Some("tok"));
+    let log = h.emulator.requests();
+    assert_eq!(log.len(), 2);
+    let token_request = &log[0];
+    assert_eq!(token_request.method, "POST");
+    assert_eq!(token_request.path, format!("/{}/oauth2/v2.0/token", h.config.tenant_id));
+    assert_eq!(
+        token_request.form_value("client_secret"),
+        h.config.apps[1].client_secret
+    );
+    assert_eq!(
+        token_request.form_value("scope").as_deref(),
+        Some("https://graph.microsoft.com/.default")
+    );
+    let graph_request = &log[1];
+    assert_eq!(graph_request.path, "/v1.0/scripted path/scripted");
+    assert_eq!(graph_request.query, "a=1&b=x%2By");
+    assert_eq!(graph_request.query_value("b").as_deref(), Some("x+y"));
+    assert_eq!(graph_request.header("authorization"), Some("Bearer tok"));
+    h.emulator.clear_requests();
+    assert!(h.emulator.requests().is_empty());
+}
+
+#[test]
+fn dropping_the_emulator_stops_the_server() {
+    let h = Harness::new();
+    let url = h.emulator.base_url();
+    let agent = h.agent.clone();
+    drop(h.emulator);
+    assert!(agent.get(&format!("{url}/v1.0/x")).call().is_err());
+}
+
+#[test]
+fn secrets_are_redacted_in_debug_output() {
+    let text = format!("{:?}", TenantConfig::default());
+    assert!(text.contains("[redacted]") && !text.contains("emu8Q~"));
+}

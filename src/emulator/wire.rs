@@ -1,0 +1,239 @@
+//! Shared wire helpers: percent-decoding, form parsing, replies, ids, clocks and JWT-shaped tokens.
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use serde_json::Value;
+
+/// An HTTP answer the server thread turns into a `tiny_http` response.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Reply {
+    /// HTTP status code.
+    pub status: u16,
+    /// Response headers, in order.
+    pub headers: Vec<(String, String)>,
+    /// Response body bytes.
+    pub body: Vec<u8>,
+    /// Time to sleep before answering (scripted timeouts).
+    pub delay: Option<Duration>,
+}
+
+impl Reply {
+    /// A JSON answer with `Content-Type: application/json; charset=utf-8`.
+    pub fn json(status: u16, body: &Value) -> Reply {
+        Reply::text(status, "application/json; charset=utf-8", &body.to_string())
+    }
+
+    /// An answer with the given content type and text body.
+    pub fn text(status: u16, content_type: &str, body: &str) -> Reply {
+        Reply {
+            status,
+            headers: vec![("Content-Type".to_owned(), content_type.to_owned())],
+            body: body.as_bytes().to_vec(),
+            delay: None,
+        }
+    }
+
+    /// Adds a response header.
+    pub fn with_header(mut self, name: &str, value: &str) -> Reply {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+}
+
+/// Decodes `%XX` escapes; with `plus_as_space`, `+` becomes a space (form and query encoding).
+pub(crate) fn percent_decode(text: &str, plus_as_space: bool) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => match hex_pair(bytes.get(i + 1..i + 3)) {
+                Some(byte) => {
+                    out.push(byte);
+                    i += 2;
+                }
+                None => out.push(b'%'),
+            },
+            b'+' if plus_as_space => out.push(b' '),
+            other => out.push(other),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex_pair(pair: Option<&[u8]>) -> Option<u8> {
+    let text = std::str::from_utf8(pair?).ok()?;
+    u8::from_str_radix(text, 16).ok()
+}
+
+/// Splits `a=1&b=2` into decoded pairs (x-www-form-urlencoded and query strings).
+pub(crate) fn parse_pairs(encoded: &str) -> Vec<(String, String)> {
+    encoded
+        .split('&')
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let (key, value) = part.split_once('=').unwrap_or((part, ""));
+            (percent_decode(key, true), percent_decode(value, true))
+        })
+        .collect()
+}
+
+/// Seconds since the Unix epoch on the real clock.
+pub(crate) fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// `YYYY-MM-DD HH:MM:SSZ`, the Entra error timestamp format.
+pub(crate) fn entra_timestamp(epoch: u64) -> String {
+    let (date, time) = civil_parts(epoch);
+    format!("{date} {time}Z")
+}
+
+/// `YYYY-MM-DDTHH:MM:SS`, the Graph `innerError.date` format.
+pub(crate) fn graph_date(epoch: u64) -> String {
+    let (date, time) = civil_parts(epoch);
+    format!("{date}T{time}")
+}
+
+fn civil_parts(epoch: u64) -> (String, String) {
+    let days = (epoch / 86_400) as i64;
+    let secs = epoch % 86_400;
+    let (year, month, day) = civil_from_days(days);
+    let date = format!("{year:04}-{month:02}-{day:02}");
+    let time = format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60);
+    (date, time)
+}
+
+/// Howard Hinnant's days-since-epoch to proleptic Gregorian (year, month, day).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// 64 unpredictable bits from std only: a randomly keyed hasher over a counter and the clock.
+pub(crate) fn random_u64() -> u64 {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = RandomState::new().build_hasher();
+    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    hasher.write_u128(nanos);
+    hasher.finish()
+}
+
+/// A random version-4 GUID in lower-case hex.
+pub(crate) fn guid() -> String {
+    let high = random_u64();
+    let low = random_u64();
+    let time_hi = ((high & 0x0fff) | 0x4000) as u16;
+    let clock = ((low >> 48) & 0x3fff | 0x8000) as u16;
+    format!(
+        "{:08x}-{:04x}-{time_hi:04x}-{clock:04x}-{:012x}",
+        high >> 32,
+        (high >> 16) & 0xffff,
+        low & 0xffff_ffff_ffff
+    )
+}
+
+/// A random string of `len` characters drawn from `alphabet`.
+pub(crate) fn random_string(alphabet: &[u8], len: usize) -> String {
+    (0..len)
+        .map(|_| alphabet[(random_u64() % alphabet.len() as u64) as usize] as char)
+        .collect()
+}
+
+/// base64url (no padding) of `bytes`.
+pub(crate) fn base64url(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Decodes base64url text; `None` if it is not valid.
+pub(crate) fn base64url_decode(text: &str) -> Option<Vec<u8>> {
+    URL_SAFE_NO_PAD.decode(text).ok()
+}
+
+/// Decodes standard (padded) base64 text, as in HTTP Basic credentials; `None` if invalid.
+pub(crate) fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    STANDARD.decode(text.trim()).ok()
+}
+
+/// A JWT-shaped, unsigned token: `base64url(header).base64url(claims).signature`.
+pub(crate) fn mint_jwt(claims: &Value) -> String {
+    let header = serde_json::json!({"typ": "JWT", "alg": "RS256", "kid": "emulator"});
+    let signature = base64url(&random_u64().to_be_bytes().repeat(4));
+    format!(
+        "{}.{}.{signature}",
+        base64url(header.to_string().as_bytes()),
+        base64url(claims.to_string().as_bytes())
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_decode_cases() {
+        let cases = [
+            ("a%20b", false, "a b"),
+            ("a+b", true, "a b"),
+            ("a+b", false, "a+b"),
+            ("%2Fx%2f", false, "/x/"),
+            ("bad%zz", false, "bad%zz"),
+            ("end%4", false, "end%4"),
+        ];
+        for (input, plus, expected) in cases {
+            assert_eq!(percent_decode(input, plus), expected, "{input}");
+        }
+    }
+
+    #[test]
+    fn form_pairs_are_decoded() {
+        let pairs = parse_pairs("scope=a%2Fb+c&flag&x=");
+        let expected = [("scope", "a/b c"), ("flag", ""), ("x", "")];
+        let expected: Vec<(String, String)> = expected.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        assert_eq!(pairs, expected);
+    }
+
+    #[test]
+    fn timestamps_use_civil_dates() {
+        let cases = [
+            (0, "1970-01-01 00:00:00Z"),
+            (951_782_400, "2000-02-29 00:00:00Z"),
+            (1_661_420_047, "2022-08-25 09:34:07Z"),
+        ];
+        for (epoch, expected) in cases {
+            assert_eq!(entra_timestamp(epoch), expected);
+        }
+        assert_eq!(graph_date(1_661_420_047), "2022-08-25T09:34:07");
+    }
+
+    #[test]
+    fn guids_are_version_4_and_distinct() {
+        let (a, b) = (guid(), guid());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 36);
+        assert_eq!(&a[14..15], "4");
+    }
+
+    #[test]
+    fn jwt_claims_round_trip() {
+        let token = mint_jwt(&serde_json::json!({"aud": "x"}));
+        let claims = token.split('.').nth(1).and_then(base64url_decode);
+        let claims: Value = serde_json::from_slice(&claims.unwrap_or_default()).unwrap_or_default();
+        assert_eq!(claims["aud"], "x");
+    }
+}

@@ -1,0 +1,16 @@
+//! One integration-test crate: the compiled binary against the in-process emulator.
+
+mod util;
+
+// The host protocol: envelopes, results, exit codes, bad input of every kind.
+mod protocol;
+// Device-code sign-in: auth-start, auth-complete in every state, polling.
+mod device_code;
+// Client credentials: tokens, AADSTS errors, parameter checks.
+mod client_credentials;
+// The token lifecycle every Graph command uses: cache, refresh, rotation, 401, owners.
+mod tokens;
+// Retries, throttling, timeouts, broken bodies, redirects, network down.
+mod network;
+// Fixtures replay and integration.yml against the command table.
+mod definition;
