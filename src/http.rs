@@ -495,3 +495,70 @@ mod tests {
         assert!(p.backoff(3, 0.999) < 5.0);
     }
 }
+
+#[cfg(test)]
+mod client_tests {
+    use super::*;
+    use crate::runtime::testing::Fake;
+
+    fn client(fake: &Fake) -> Client<'_> {
+        let settings = NetSettings {
+            timeout_secs: 5,
+            insecure: false,
+            proxy: false,
+        };
+        Client::new(fake, &settings, vec!["https://login.microsoftonline.com".into()])
+    }
+
+    fn get(fake: &Fake, policy: RetryPolicy) -> Result<HttpResponse, Error> {
+        client(fake).send(&HttpRequest::get("https://login.microsoftonline.com/x"), policy)
+    }
+
+    #[test]
+    fn backoff_without_retry_after_then_success() {
+        let fake = Fake::at(0);
+        fake.answer(503, "", &[]);
+        fake.fail(TransportError::Timeout);
+        fake.answer(200, "{}", &[]);
+        assert_eq!(get(&fake, RetryPolicy::GRAPH).unwrap().status, 200);
+        assert_eq!(*fake.slept.borrow(), [Duration::from_secs(1), Duration::from_secs(2)]);
+    }
+
+    #[test]
+    fn retry_after_is_honoured_and_the_budget_bounds_the_wait() {
+        let fake = Fake::at(0);
+        fake.answer(429, "", &[("Retry-After", "20")]);
+        fake.answer(429, "", &[("Retry-After", "20")]);
+        let error = get(&fake, RetryPolicy::TOKEN).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                Error::Throttled {
+                    attempts: 2,
+                    waited_secs: 20,
+                    ..
+                }
+            ),
+            "{error}"
+        );
+        assert_eq!(*fake.slept.borrow(), [Duration::from_secs(20)]);
+    }
+
+    #[test]
+    fn client_errors_and_connection_failures_are_not_retried() {
+        let fake = Fake::at(0);
+        fake.answer(400, "{}", &[]);
+        assert_eq!(get(&fake, RetryPolicy::TOKEN).unwrap().status, 400);
+        fake.fail(TransportError::Connect("connection refused".into()));
+        assert!(matches!(get(&fake, RetryPolicy::TOKEN), Err(Error::Network { .. })));
+        assert_eq!((fake.requests(), fake.slept.borrow().len()), (2, 0));
+    }
+
+    #[test]
+    fn requests_to_unconfigured_hosts_are_refused_unsent() {
+        let fake = Fake::at(0);
+        let outcome = client(&fake).send(&HttpRequest::get("https://evil.example/x"), RetryPolicy::TOKEN);
+        assert!(matches!(outcome, Err(Error::Internal(_))));
+        assert_eq!(fake.requests(), 0);
+    }
+}

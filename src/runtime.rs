@@ -46,3 +46,101 @@ impl Runtime for System {
         eprintln!("azure-ad-identity-protection: {line}");
     }
 }
+
+/// A scripted runtime for unit tests: a clock that only moves when told (or slept), canned
+/// HTTP answers, and a record of what was sent.
+#[cfg(test)]
+pub mod testing {
+    use super::Runtime;
+    use crate::http::{Body, HttpRequest, HttpResponse, NetSettings, Transport, TransportError};
+    use std::cell::{Cell, RefCell};
+    use std::collections::VecDeque;
+    use std::rc::Rc;
+    use std::time::Duration;
+
+    type Answers = Rc<RefCell<VecDeque<Result<HttpResponse, TransportError>>>>;
+    /// URL and form of one request.
+    type Sent = (String, Vec<(String, String)>);
+
+    /// The fake world.
+    #[derive(Default)]
+    pub struct Fake {
+        pub now: Rc<Cell<u64>>,
+        pub slept: RefCell<Vec<Duration>>,
+        answers: Answers,
+        /// URL and form of every request sent.
+        pub sent: Rc<RefCell<Vec<Sent>>>,
+    }
+
+    impl Fake {
+        /// A world whose clock reads `now`.
+        pub fn at(now: u64) -> Fake {
+            let fake = Fake::default();
+            fake.now.set(now);
+            fake
+        }
+
+        /// Queues an answer with a JSON body.
+        pub fn answer(&self, status: u16, body: &str, headers: &[(&str, &str)]) {
+            let headers = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            self.answers.borrow_mut().push_back(Ok(HttpResponse {
+                status,
+                headers,
+                body: body.to_string(),
+            }));
+        }
+
+        /// Queues a transport failure.
+        pub fn fail(&self, error: TransportError) {
+            self.answers.borrow_mut().push_back(Err(error));
+        }
+
+        /// How many requests went out.
+        pub fn requests(&self) -> usize {
+            self.sent.borrow().len()
+        }
+
+        /// A form value of the n-th request.
+        pub fn form_value(&self, n: usize, key: &str) -> Option<String> {
+            self.sent
+                .borrow()
+                .get(n)?
+                .1
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
+        }
+    }
+
+    impl Runtime for Fake {
+        fn now(&self) -> u64 {
+            self.now.get()
+        }
+
+        fn sleep(&self, duration: Duration) {
+            self.slept.borrow_mut().push(duration);
+            self.now.set(self.now.get() + duration.as_secs());
+        }
+
+        fn jitter(&self) -> f64 {
+            0.0
+        }
+
+        fn transport(&self, _: &NetSettings) -> Box<dyn Transport> {
+            let (answers, sent) = (self.answers.clone(), self.sent.clone());
+            Box::new(move |request: &HttpRequest| {
+                let form = match &request.body {
+                    Body::Form(pairs) => pairs.clone(),
+                    _ => Vec::new(),
+                };
+                sent.borrow_mut().push((request.url.clone(), form));
+                answers
+                    .borrow_mut()
+                    .pop_front()
+                    .unwrap_or(Err(TransportError::Other("no answer scripted".into())))
+            })
+        }
+
+        fn log(&self, _: &str) {}
+    }
+}

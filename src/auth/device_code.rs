@@ -228,3 +228,69 @@ fn answer_pending(session: &mut Session, mut pending: Pending, error: EntraError
         slowed_down,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::runtime::testing::Fake;
+
+    const PENDING: &str = r#"{"error":"authorization_pending","error_codes":[70016]}"#;
+    const SLOW_DOWN: &str = r#"{"error":"slow_down"}"#;
+    const CODE: &str = r#"{"device_code":"dc","user_code":"U","verification_uri":"https://microsoft.com/devicelogin","expires_in":900,"interval":5}"#;
+
+    fn session(fake: &Fake) -> Session<'_> {
+        Session::new(Config::from_params(&Map::new()).unwrap(), Map::new(), fake)
+    }
+
+    fn waits(poll: Poll) -> (&'static str, u64) {
+        match poll {
+            Poll::Complete(_) => ("complete", 0),
+            Poll::Pending {
+                wait,
+                slowed_down: false,
+                ..
+            } => ("pending", wait),
+            Poll::Pending { wait, .. } => ("slow_down", wait),
+            Poll::TooEarly { wait, .. } => ("too_early", wait),
+        }
+    }
+
+    #[test]
+    fn polling_keeps_to_the_interval_on_the_clock() {
+        let fake = Fake::at(1_000);
+        let mut session = session(&fake);
+        fake.answer(200, CODE, &[]);
+        assert_eq!(start(&mut session).unwrap().expires_at, Some(1_900));
+        fake.answer(400, PENDING, &[]);
+        assert_eq!(waits(poll(&mut session).unwrap()), ("pending", 5));
+        fake.now.set(1_003);
+        assert_eq!(waits(poll(&mut session).unwrap()), ("too_early", 2));
+        assert_eq!(fake.requests(), 2, "too early: nothing sent");
+        fake.now.set(1_005);
+        fake.answer(400, SLOW_DOWN, &[]);
+        assert_eq!(waits(poll(&mut session).unwrap()), ("slow_down", 10));
+        fake.now.set(1_014);
+        assert_eq!(waits(poll(&mut session).unwrap()), ("too_early", 1));
+        fake.now.set(1_015);
+        fake.answer(
+            200,
+            r#"{"access_token":"at","expires_in":3599,"refresh_token":"rt"}"#,
+            &[],
+        );
+        assert_eq!(waits(poll(&mut session).unwrap()), ("complete", 0));
+        assert_eq!(fake.form_value(3, "device_code").as_deref(), Some("dc"));
+        assert!(stored(&session.context).is_none());
+    }
+
+    #[test]
+    fn the_code_expires_on_the_clock() {
+        let fake = Fake::at(1_000);
+        let mut session = session(&fake);
+        fake.answer(200, CODE, &[]);
+        start(&mut session).unwrap();
+        fake.now.set(1_900);
+        assert!(matches!(poll(&mut session), Err(Error::SignIn(m)) if m.contains("expired")));
+        assert_eq!((fake.requests(), session.context.is_empty()), (1, true));
+    }
+}

@@ -8,7 +8,7 @@ pub mod tokens;
 
 pub use entra_error::{EntraError, Flow};
 
-use crate::config::{AuthMode, Config};
+use crate::config::Config;
 use crate::error::Error;
 use crate::http::{HttpRequest, HttpResponse, RetryPolicy};
 use crate::secret::Secret;
@@ -180,11 +180,6 @@ fn unreadable(session: &Session, response: &HttpResponse, what: &str) -> Error {
         status: response.status,
         detail: format!("{what} ({kind}, {} bytes)", response.body.len()),
     }
-}
-
-/// The owner for the configuration's auth mode, used by callers that check the mode.
-pub fn is_device_code(config: &Config) -> bool {
-    config.mode == AuthMode::DeviceCode
 }
 
 #[cfg(test)]

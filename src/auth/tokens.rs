@@ -161,3 +161,60 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod lifecycle_tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::runtime::testing::Fake;
+    use serde_json::json;
+
+    fn session<'a>(fake: &'a Fake, context: Value) -> Session<'a> {
+        let context = context.as_object().cloned().unwrap_or_default();
+        Session::new(Config::from_params(&Map::new()).unwrap(), context, fake)
+    }
+
+    #[test]
+    fn cached_until_valid_until_then_refreshed() {
+        let fake = Fake::at(5_000);
+        let mut session = session(
+            &fake,
+            json!({"access_token": "old", "valid_until": 5_001, "current_refresh_token": "rt1"}),
+        );
+        assert_eq!(access_token(&mut session).unwrap().expose(), "old");
+        fake.now.set(5_001);
+        fake.answer(
+            200,
+            r#"{"access_token":"new","expires_in":"3600","refresh_token":"rt2"}"#,
+            &[],
+        );
+        assert_eq!(access_token(&mut session).unwrap().expose(), "new");
+        assert_eq!(fake.form_value(0, "refresh_token").as_deref(), Some("rt1"));
+        assert_eq!(session.context["valid_until"], json!(5_001 + 3_300));
+        assert_eq!(session.context["current_refresh_token"], "rt2");
+    }
+
+    #[test]
+    fn a_refresh_without_a_new_refresh_token_keeps_the_old_one() {
+        let fake = Fake::at(5_000);
+        let mut session = session(
+            &fake,
+            json!({"access_token": "old", "valid_until": 1, "current_refresh_token": "rt1"}),
+        );
+        fake.answer(200, r#"{"access_token":"new","expires_in":60}"#, &[]);
+        access_token(&mut session).unwrap();
+        assert_eq!(session.context["current_refresh_token"], "rt1");
+        assert_eq!(session.context["valid_until"], json!(5_054));
+    }
+
+    #[test]
+    fn no_refresh_token_means_sign_in_first() {
+        let fake = Fake::at(5_000);
+        let mut session = session(
+            &fake,
+            json!({"access_token": "old", "valid_until": 1, "current_refresh_token": ""}),
+        );
+        assert!(matches!(access_token(&mut session), Err(Error::SignIn(m)) if m.contains("!azure-ad-auth-start")));
+        assert_eq!(fake.requests(), 0);
+    }
+}
