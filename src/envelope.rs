@@ -138,6 +138,15 @@ impl Args {
         Ok(Some(n))
     }
 
+    /// One of `options`, matched without regard to case and returned as the option is spelled.
+    pub fn choice(&self, name: &str, options: &[&'static str]) -> Result<Option<&'static str>, Error> {
+        let Some(raw) = self.text(name)? else { return Ok(None) };
+        let found = options.iter().find(|o| o.eq_ignore_ascii_case(&raw)).copied();
+        found
+            .map(Some)
+            .ok_or_else(|| Error::argument(name, format!("expected one of {}.", options.join(", "))))
+    }
+
     /// A list: a JSON array, a JSON-array string (`"[\"a\",\"b\"]"`) or a comma string (`"a, b"`).
     /// Items are trimmed; empty items are dropped; order is kept.
     pub fn list(&self, name: &str) -> Result<Vec<String>, Error> {

@@ -32,6 +32,8 @@ pub enum Error {
     Unexpected { host: String, status: u16, detail: String },
     /// The command needs a sign-in this instance does not have (exit 1).
     SignIn(String),
+    /// An action applied to some users and then failed; says what was and was not applied (exit 1).
+    Partial { message: String, details: Value },
     /// A bug: a panic or an impossible state (exit 1).
     Internal(String),
 }
@@ -113,7 +115,7 @@ impl fmt::Display for Error {
                     "{host} answered HTTP {status} with {detail}. This is usually a proxy or a temporary Microsoft problem; try again."
                 )
             }
-            Error::SignIn(m) => f.write_str(m),
+            Error::SignIn(m) | Error::Partial { message: m, .. } => f.write_str(m),
             Error::Internal(m) => write!(
                 f,
                 "Internal error: {m}. Please report this; no secrets are included in this message."

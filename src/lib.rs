@@ -17,6 +17,7 @@ pub mod output;
 pub mod runtime;
 pub mod secret;
 pub mod session;
+pub mod table;
 pub mod time;
 
 pub mod emulator;
@@ -83,7 +84,7 @@ fn execute(envelope: Envelope, runtime: &dyn Runtime) -> Outcome {
         params,
         context,
         context_version,
-        ..
+        last_run,
     } = envelope;
     let prepared = commands::find(&command).and_then(|spec| {
         spec.check_args(&args)?;
@@ -95,6 +96,7 @@ fn execute(envelope: Envelope, runtime: &dyn Runtime) -> Outcome {
     };
     let input_context = context.clone();
     let mut session = Session::new(config, context, runtime);
+    session.last_run = last_run;
     let outcome = spec.run(&mut session, &args);
     let context_changed = session.context != input_context;
     let mut result = CommandResult::bare(Vec::new());

@@ -11,6 +11,8 @@ pub struct Session<'a> {
     pub config: Config,
     pub http: Client<'a>,
     pub context: Map<String, Value>,
+    /// fetch-incidents' cursor as the host persisted it.
+    pub last_run: Option<Map<String, Value>>,
 }
 
 impl<'a> Session<'a> {
@@ -23,7 +25,12 @@ impl<'a> Session<'a> {
         };
         let allowed = vec![config.login.clone(), config.graph.clone()];
         let http = Client::new(runtime, &settings, allowed);
-        Session { config, http, context }
+        Session {
+            config,
+            http,
+            context,
+            last_run: None,
+        }
     }
 
     /// Now, in epoch seconds.

@@ -4,33 +4,57 @@ use azure_ad_identity_protection::emulator::TenantConfig;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
-/// Commands and their arguments as integration.yml lists them (test-module is implicit).
-fn yml_commands() -> BTreeMap<String, Vec<String>> {
+/// An argument as integration.yml declares it.
+#[derive(Debug, Default, PartialEq)]
+struct YmlArg {
+    name: String,
+    required: bool,
+    predefined: Vec<String>,
+}
+
+/// Commands and their arguments as integration.yml lists them (test-module and fetch-incidents
+/// are implicit). A small line reader for the file's own regular layout.
+fn yml_commands() -> BTreeMap<String, Vec<YmlArg>> {
     let yml = include_str!("../integration.yml");
-    let mut commands: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut current = None;
+    let mut commands: BTreeMap<String, Vec<YmlArg>> = BTreeMap::new();
+    let mut current: Option<String> = None;
     for line in yml.lines() {
         if let Some(name) = line.strip_prefix("  - name: ") {
             current = Some(name.trim().to_string());
             commands.entry(name.trim().to_string()).or_default();
-        } else if let (Some(arg), Some(command)) = (line.strip_prefix("    - name: "), &current) {
-            commands
-                .get_mut(command)
-                .expect("command seen")
-                .push(arg.trim().to_string());
+            continue;
+        }
+        let Some(args) = current.as_ref().and_then(|c| commands.get_mut(c)) else { continue };
+        if let Some(arg) = line.strip_prefix("    - name: ") {
+            args.push(YmlArg { name: arg.trim().to_string(), ..YmlArg::default() });
+        } else if let (Some(last), true) = (args.last_mut(), line == "      required: true") {
+            last.required = true;
+        } else if let (Some(last), Some(value)) = (args.last_mut(), line.strip_prefix("      - ")) {
+            last.predefined.push(value.trim().trim_matches('\'').to_string());
+        } else if line.starts_with("    outputs:") || line.starts_with("  isfetch") {
+            current = None;
         }
     }
     commands
 }
 
+fn table_commands() -> BTreeMap<String, Vec<YmlArg>> {
+    let implicit = ["test-module", "fetch-incidents"];
+    let arg = |a: &azure_ad_identity_protection::commands::ArgSpec| YmlArg {
+        name: a.name.to_string(),
+        required: a.required,
+        predefined: match a.kind {
+            ArgKind::Choice(options) => options.iter().map(|o| o.to_string()).collect(),
+            ArgKind::Flag => vec!["true".into(), "false".into()],
+            _ => Vec::new(),
+        },
+    };
+    COMMANDS.iter().filter(|c| !implicit.contains(&c.name)).map(|c| (c.name.to_string(), c.args.iter().map(arg).collect())).collect()
+}
+
 #[test]
 fn integration_yml_matches_the_command_table() {
-    let table: BTreeMap<String, Vec<String>> = COMMANDS
-        .iter()
-        .filter(|c| c.name != "test-module")
-        .map(|c| (c.name.to_string(), c.args.iter().map(|a| a.name.to_string()).collect()))
-        .collect();
-    assert_eq!(yml_commands(), table);
+    assert_eq!(yml_commands(), table_commands());
 }
 
 #[test]
@@ -61,21 +85,13 @@ fn integration_yml_lists_every_parameter_the_code_reads() {
             "{name} missing from integration.yml"
         );
     }
-    let flags = COMMANDS.iter().flat_map(|c| c.args).filter(|a| a.kind == ArgKind::Flag);
-    for flag in flags {
-        assert!(yml.contains(&format!("- name: {}\n", flag.name)));
-    }
 }
 
-/// Points a fixture at the emulator (and its confidential app, for client credentials).
+/// Points a fixture at the in-process emulator: only the endpoints change.
 fn aimed(fixture: &Value, emu: &azure_ad_identity_protection::emulator::Emulator) -> Value {
     let mut envelope = fixture.clone();
-    let client_credentials = envelope["params"]["client_credentials"] == json!("true");
-    envelope["params"] = if client_credentials {
-        app_params(emu)
-    } else {
-        device_params(emu)
-    };
+    envelope["params"]["azure_ad_endpoint"] = json!(emu.base_url());
+    envelope["params"]["graph_endpoint"] = json!(emu.base_url());
     envelope
 }
 

@@ -2,6 +2,13 @@
 //! against this table by the tests, so the two cannot drift.
 
 mod auth;
+mod fetch;
+mod listing;
+mod risk_detections;
+mod risky_users;
+
+use listing::MAX_LIMIT;
+use risky_users::{RISK_DETAILS, RISK_LEVELS, RISK_STATES};
 
 use crate::envelope::Args;
 use crate::error::Error;
@@ -20,6 +27,8 @@ pub enum ArgKind {
     Number { min: u64, max: u64 },
     /// A list (array, JSON-array string or comma string).
     List,
+    /// One of a fixed set of values (XSOAR's predefined values).
+    Choice(&'static [&'static str]),
 }
 
 /// One argument of a command.
@@ -67,6 +76,20 @@ const fn arg(name: &'static str, kind: ArgKind) -> ArgSpec {
     }
 }
 
+const fn required(name: &'static str, kind: ArgKind) -> ArgSpec {
+    ArgSpec {
+        name,
+        kind,
+        required: true,
+    }
+}
+
+const TEXT: ArgKind = ArgKind::Text;
+const LIMIT: ArgSpec = arg("limit", ArgKind::Number { min: 1, max: MAX_LIMIT });
+const FILTER: ArgSpec = arg("filter_expression", TEXT);
+const NEXT_LINK: ArgSpec = arg("next_link", TEXT);
+const USER_IDS: &[ArgSpec] = &[required("user_ids", ArgKind::List)];
+
 /// Every command this binary runs.
 pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
@@ -94,6 +117,59 @@ pub const COMMANDS: &[CommandSpec] = &[
         args: &[],
         handler: auth::reset,
     },
+    CommandSpec {
+        name: "azure-ad-identity-protection-risks-list",
+        args: &[
+            arg("id", TEXT),
+            arg("user_id", TEXT),
+            arg("user_principal_name", TEXT),
+            arg("country", TEXT),
+            FILTER,
+            LIMIT,
+            NEXT_LINK,
+        ],
+        handler: risk_detections::list,
+    },
+    CommandSpec {
+        name: "azure-ad-identity-protection-risky-user-list",
+        args: &[
+            arg("updated_time", TEXT),
+            arg("risk_level", ArgKind::Choice(RISK_LEVELS)),
+            arg("risk_state", ArgKind::Choice(RISK_STATES)),
+            arg("risk_detail", ArgKind::Choice(RISK_DETAILS)),
+            arg("user_principal_name", TEXT),
+            arg("user_name", TEXT),
+            FILTER,
+            LIMIT,
+            NEXT_LINK,
+        ],
+        handler: risky_users::list,
+    },
+    CommandSpec {
+        name: "azure-ad-identity-protection-risky-user-history-list",
+        args: &[required("user_id", TEXT), FILTER, LIMIT, NEXT_LINK],
+        handler: risky_users::history,
+    },
+    CommandSpec {
+        name: "azure-ad-identity-protection-risky-user-confirm-compromised",
+        args: USER_IDS,
+        handler: risky_users::confirm_compromised,
+    },
+    CommandSpec {
+        name: "azure-ad-identity-protection-risky-user-dismiss",
+        args: USER_IDS,
+        handler: risky_users::dismiss,
+    },
+    CommandSpec {
+        name: "azure-ad-identity-protection-risky-user-confirm-safe",
+        args: USER_IDS,
+        handler: risky_users::confirm_safe,
+    },
+    CommandSpec {
+        name: "fetch-incidents",
+        args: &[],
+        handler: fetch::fetch,
+    },
 ];
 
 /// Finds a command by name.
@@ -114,6 +190,7 @@ impl CommandSpec {
                 ArgKind::Flag => args.flag(spec.name)?.is_some(),
                 ArgKind::Number { min, max } => args.number(spec.name, min, max)?.is_some(),
                 ArgKind::List => !args.list(spec.name)?.is_empty(),
+                ArgKind::Choice(options) => args.choice(spec.name, options)?.is_some(),
             };
             if spec.required && !present {
                 return Err(Error::argument(spec.name, "is required."));

@@ -1,7 +1,8 @@
-//! Microsoft Graph: the client (tokens, retries, errors). Paging and OData filters arrive with
-//! the Identity Protection commands.
+//! Microsoft Graph: the client (tokens, retries, errors), paging, and OData filters.
 
 pub mod client;
+pub mod odata;
+pub mod paging;
 
 use crate::http::HttpResponse;
 use serde_json::{Map, Value, json};

@@ -1,0 +1,96 @@
+//! What the three list commands share: `limit`, `next_link`, `filter_expression`, the first
+//! page's URL, and the entry (table, context path, NextLink).
+
+use crate::envelope::Args;
+use crate::error::Error;
+use crate::graph::client::encode;
+use crate::graph::paging::{self, Listing};
+use crate::output::Entry;
+use crate::session::Session;
+use crate::table;
+use serde_json::{Value, json};
+
+/// Items a list command returns when `limit` is not given (as the original).
+pub const DEFAULT_LIMIT: u64 = 50;
+/// The largest `limit` accepted: beyond it, use `next_link` or a narrower filter.
+pub const MAX_LIMIT: u64 = 10_000;
+
+/// One list command's shape.
+pub struct ListKind<'a> {
+    /// Path below the Graph root, e.g. `identityProtection/riskyUsers`.
+    pub path: String,
+    /// Context path name, e.g. `RiskyUsers`.
+    pub context: &'static str,
+    /// Table title before the count.
+    pub title: String,
+    /// What is being done, for error messages.
+    pub action: &'a str,
+}
+
+/// Runs a list command: the built filter unless `filter_expression` overrides it, or the
+/// `next_link` to continue from.
+pub fn run(session: &mut Session, args: &Args, kind: &ListKind, built_filter: Option<String>) -> Result<Entry, Error> {
+    let limit = args.number("limit", 1, MAX_LIMIT)?.unwrap_or(DEFAULT_LIMIT) as usize;
+    let url = match next_link(session, args)? {
+        Some(link) => link,
+        None => first_url(
+            session,
+            &kind.path,
+            limit,
+            args.text("filter_expression")?.or(built_filter),
+        ),
+    };
+    let listing = paging::collect(session, &url, limit, kind.action)?;
+    Ok(entry(kind, &listing))
+}
+
+/// The `next_link` argument, accepted only on the configured Graph host (the original sent the
+/// bearer token to any URL it was given).
+fn next_link(session: &Session, args: &Args) -> Result<Option<String>, Error> {
+    let Some(link) = args.text("next_link")? else {
+        return Ok(None);
+    };
+    let link = link.replace(' ', "%20");
+    if !session.http.is_allowed(&link) || !link.starts_with(&session.config.graph_root()) {
+        let expected = session.config.graph_root();
+        return Err(Error::argument(
+            "next_link",
+            format!(
+                "must be a link under {expected} (as returned in AADIdentityProtection.NextLink); it was not followed."
+            ),
+        ));
+    }
+    Ok(Some(link))
+}
+
+fn first_url(session: &Session, path: &str, limit: usize, filter: Option<String>) -> String {
+    let mut url = format!(
+        "{}/{path}?$top={}",
+        session.config.graph_root(),
+        paging::page_size(limit)
+    );
+    if let Some(filter) = filter {
+        url.push_str(&format!("&$filter={}", encode(&filter)));
+    }
+    url
+}
+
+/// The entry for a listing: Graph's document as contents, a table, the items under
+/// `AADIdentityProtection.<context>`, and where to continue.
+pub fn entry(kind: &ListKind, listing: &Listing) -> Entry {
+    let mut markdown = table::render(&table::title(&kind.title, listing.items.len()), &listing.items);
+    if listing.next_link.is_some() {
+        markdown.push_str(&format!("\nMore results are available: run the command again with `next_link` set to `AADIdentityProtection.NextLink(val.Description === \"{}\").URL`.\n", kind.context));
+    }
+    let path = format!("AADIdentityProtection.{}(val.id === obj.id)", kind.context);
+    let entry = Entry::json(listing.to_document(), markdown).with_context(&path, Value::Array(listing.items.clone()));
+    // Always written, empty when nothing remains, so a stale link from an earlier run is replaced.
+    let next = json!({"Description": kind.context, "URL": listing.next_link.clone().unwrap_or_default()});
+    entry.with_context(
+        &format!(
+            "AADIdentityProtection.NextLink(val.Description === \"{}\")",
+            kind.context
+        ),
+        next,
+    )
+}

@@ -1,0 +1,46 @@
+//! `azure-ad-identity-protection-risks-list`: risk detections, one by id or filtered.
+
+use super::Output;
+use super::listing::{self, ListKind};
+use crate::envelope::Args;
+use crate::error::Error;
+use crate::graph::client::{self, encode};
+use crate::graph::odata::Filter;
+use crate::graph::paging::Listing;
+use crate::session::Session;
+
+const PATH: &str = "identityProtection/riskDetections";
+
+fn kind(action: &str) -> ListKind<'_> {
+    ListKind {
+        path: PATH.into(),
+        context: "Risks",
+        title: "Risks".into(),
+        action,
+    }
+}
+
+/// Lists risk detections, or gets the one named by `id` (the original crashed on `id`).
+pub fn list(session: &mut Session, args: &Args) -> Result<Output, Error> {
+    if let Some(id) = args.text("id")? {
+        return get(session, &id);
+    }
+    let filter = Filter::new()
+        .eq("userId", args.text("user_id")?.as_deref())
+        .eq("userPrincipalName", args.text("user_principal_name")?.as_deref())
+        .eq("location/countryOrRegion", args.text("country")?.as_deref())
+        .build();
+    let entry = listing::run(session, args, &kind("Listing risk detections"), filter)?;
+    Ok(Output::entry(entry))
+}
+
+fn get(session: &mut Session, id: &str) -> Result<Output, Error> {
+    let url = format!("{}/{PATH}/{}", session.config.graph_root(), encode(id));
+    let action = format!("Getting risk detection {id}");
+    let detection = client::get_json(session, &url, &action)?;
+    let listing = Listing {
+        items: vec![detection],
+        ..Listing::default()
+    };
+    Ok(Output::entry(listing::entry(&kind(&action), &listing)))
+}

@@ -1,0 +1,187 @@
+//! Collection paging: follow `@odata.nextLink` exactly as given until the caller has what it
+//! asked for, and stop only on a page boundary so that continuing skips and repeats nothing.
+
+use super::client;
+use crate::error::Error;
+use crate::session::Session;
+use serde_json::{Map, Value};
+
+/// `$top`'s maximum for the Identity Protection collections.
+pub const MAX_PAGE: usize = 500;
+
+/// Pages followed at most in one command: a loop guard far above any real tenant.
+const MAX_PAGES: usize = 10_000;
+
+/// Items gathered from one or more pages.
+#[derive(Debug, Default)]
+pub struct Listing {
+    /// `@odata.context` of the first page.
+    pub odata_context: Option<Value>,
+    pub items: Vec<Value>,
+    /// Where to continue, when more remain.
+    pub next_link: Option<String>,
+}
+
+impl Listing {
+    /// A Graph-shaped document of everything gathered, for the entry's `Contents`.
+    pub fn to_document(&self) -> Value {
+        let mut document = Map::new();
+        if let Some(context) = &self.odata_context {
+            document.insert("@odata.context".into(), context.clone());
+        }
+        if let Some(next) = &self.next_link {
+            document.insert("@odata.nextLink".into(), Value::String(next.clone()));
+        }
+        document.insert("value".into(), Value::Array(self.items.clone()));
+        Value::Object(document)
+    }
+}
+
+/// The page size whose multiples land exactly on `limit`, within `$top`'s maximum:
+/// 700 → 350 (two pages), 1200 → 400, 50 → 50.
+pub fn page_size(limit: usize) -> usize {
+    let limit = limit.max(1);
+    let pages = limit.div_ceil(MAX_PAGE);
+    limit.div_ceil(pages)
+}
+
+/// GETs `url` and follows next links until `limit` items are gathered or none remain. A page is
+/// fetched only when the items still wanted are at least the last page's size, so a page is
+/// never cut; if Graph sends a larger page than before, all of it is returned.
+pub fn collect(session: &mut Session, url: &str, limit: usize, action: &str) -> Result<Listing, Error> {
+    let mut listing = Listing::default();
+    let mut url = url.to_string();
+    for _ in 0..MAX_PAGES {
+        let page = client::get_json(session, &url, action)?;
+        let (items, next) = read_page(session, page, &mut listing)?;
+        let page_len = items.len();
+        listing.items.extend(items);
+        let Some(next) = next else { return Ok(listing) };
+        let wanted = limit.saturating_sub(listing.items.len());
+        if wanted == 0 || wanted < page_len || next == url {
+            listing.next_link = Some(next);
+            return Ok(listing);
+        }
+        url = next;
+    }
+    listing.next_link = Some(url);
+    Ok(listing)
+}
+
+fn read_page(session: &Session, page: Value, listing: &mut Listing) -> Result<(Vec<Value>, Option<String>), Error> {
+    let Value::Object(mut page) = page else {
+        return Err(not_a_collection(session));
+    };
+    if listing.odata_context.is_none() {
+        listing.odata_context = page.remove("@odata.context");
+    }
+    let next = page
+        .get("@odata.nextLink")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+        .map(str::to_string);
+    if next.as_deref().is_some_and(|n| !session.http.is_allowed(n)) {
+        return Err(Error::Unexpected {
+            host: crate::http::origin(&session.config.graph),
+            status: 200,
+            detail: "a next link to another host, which was not followed".into(),
+        });
+    }
+    match page.remove("value") {
+        Some(Value::Array(items)) => Ok((items, next)),
+        _ => Err(not_a_collection(session)),
+    }
+}
+
+fn not_a_collection(session: &Session) -> Error {
+    Error::Unexpected {
+        host: crate::http::origin(&session.config.graph),
+        status: 200,
+        detail: "JSON that is not a collection (no value array)".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::runtime::testing::Fake;
+    use serde_json::json;
+
+    #[test]
+    fn page_sizes_land_on_the_limit() {
+        for (limit, size) in [
+            (1, 1),
+            (50, 50),
+            (500, 500),
+            (501, 251),
+            (700, 350),
+            (1200, 400),
+            (10_000, 500),
+            (0, 1),
+        ] {
+            assert_eq!(page_size(limit), size, "{limit}");
+        }
+    }
+
+    fn page(ids: &[u32], next: Option<&str>) -> String {
+        let items: Vec<Value> = ids.iter().map(|i| json!({"id": i.to_string()})).collect();
+        let mut page = json!({"@odata.context": "ctx", "value": items});
+        if let Some(next) = next {
+            page["@odata.nextLink"] = json!(next);
+        }
+        page.to_string()
+    }
+
+    fn run(pages: &[String], limit: usize) -> (Vec<String>, Option<String>, usize) {
+        let fake = Fake::at(0);
+        for body in pages {
+            fake.answer(200, body, &[]);
+        }
+        let context = json!({"access_token": "t", "valid_until": 100})
+            .as_object()
+            .cloned()
+            .unwrap();
+        let mut session = Session::new(Config::from_params(&Map::new()).unwrap(), context, &fake);
+        let listing = collect(&mut session, "https://graph.microsoft.com/beta/x", limit, "Listing").unwrap();
+        let ids = listing
+            .items
+            .iter()
+            .map(|i| i["id"].as_str().unwrap().to_string())
+            .collect();
+        (ids, listing.next_link, fake.requests())
+    }
+
+    #[test]
+    fn stops_on_page_boundaries() {
+        let next = |n: u32| format!("https://graph.microsoft.com/beta/x?$skiptoken={n}");
+        let pages = [
+            page(&[1, 2], Some(&next(1))),
+            page(&[3, 4], Some(&next(2))),
+            page(&[5], None),
+        ];
+        let (ids, link, requests) = run(&pages, 10);
+        assert_eq!((ids.len(), link, requests), (5, None, 3));
+        let (ids, link, requests) = run(&pages, 4);
+        assert_eq!(
+            (ids, link, requests),
+            (vec!["1".into(), "2".into(), "3".into(), "4".into()], Some(next(2)), 2)
+        );
+        // 3 wanted, pages of 2: the second page would be cut, so it is not fetched.
+        let (ids, link, requests) = run(&pages, 3);
+        assert_eq!((ids.len(), link, requests), (2, Some(next(1)), 1));
+    }
+
+    #[test]
+    fn next_links_to_other_hosts_are_refused() {
+        let fake = Fake::at(0);
+        fake.answer(200, &page(&[1], Some("https://evil.example/beta/x")), &[]);
+        let context = json!({"access_token": "t", "valid_until": 100})
+            .as_object()
+            .cloned()
+            .unwrap();
+        let mut session = Session::new(Config::from_params(&Map::new()).unwrap(), context, &fake);
+        assert!(collect(&mut session, "https://graph.microsoft.com/beta/x", 10, "Listing").is_err());
+        assert_eq!(fake.requests(), 1);
+    }
+}
