@@ -68,6 +68,7 @@ impl Error {
         match self {
             Error::Entra(e) => e.contents(),
             Error::Graph(e) => e.contents(),
+            Error::Partial { details, .. } => details.clone(),
             Error::Unexpected { host, status, .. } => json!({"host": host, "http_status": status}),
             Error::Throttled {
                 host,

@@ -24,9 +24,14 @@ fn yml_commands() -> BTreeMap<String, Vec<YmlArg>> {
             commands.entry(name.trim().to_string()).or_default();
             continue;
         }
-        let Some(args) = current.as_ref().and_then(|c| commands.get_mut(c)) else { continue };
+        let Some(args) = current.as_ref().and_then(|c| commands.get_mut(c)) else {
+            continue;
+        };
         if let Some(arg) = line.strip_prefix("    - name: ") {
-            args.push(YmlArg { name: arg.trim().to_string(), ..YmlArg::default() });
+            args.push(YmlArg {
+                name: arg.trim().to_string(),
+                ..YmlArg::default()
+            });
         } else if let (Some(last), true) = (args.last_mut(), line == "      required: true") {
             last.required = true;
         } else if let (Some(last), Some(value)) = (args.last_mut(), line.strip_prefix("      - ")) {
@@ -49,7 +54,11 @@ fn table_commands() -> BTreeMap<String, Vec<YmlArg>> {
             _ => Vec::new(),
         },
     };
-    COMMANDS.iter().filter(|c| !implicit.contains(&c.name)).map(|c| (c.name.to_string(), c.args.iter().map(arg).collect())).collect()
+    COMMANDS
+        .iter()
+        .filter(|c| !implicit.contains(&c.name))
+        .map(|c| (c.name.to_string(), c.args.iter().map(arg).collect()))
+        .collect()
 }
 
 #[test]

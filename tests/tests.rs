@@ -12,5 +12,9 @@ mod client_credentials;
 mod tokens;
 // Retries, throttling, timeouts, broken bodies, redirects, network down.
 mod network;
+// The Identity Protection commands: lists, paging, filters, actions.
+mod graph_commands;
+// fetch-incidents: lossless, duplicate-free, migration-safe.
+mod fetch;
 // Fixtures replay and integration.yml against the command table.
 mod definition;

@@ -1,6 +1,8 @@
 //! The emulated tenant: its id, app registrations, signed-in user, token policy and risky users.
 
-use serde_json::{Value, json};
+use serde_json::Value;
+
+use super::samples;
 
 /// The three Identity Protection Graph permissions an app gets by default.
 pub const IDENTITY_PROTECTION_PERMISSIONS: [&str; 3] = [
@@ -30,8 +32,17 @@ pub struct TenantConfig {
     pub rotate_refresh_tokens_strictly: bool,
     /// Whether the tenant has Entra ID P2; without it Graph riskyUsers answers 403.
     pub p2_licence: bool,
-    /// Graph riskyUser objects, served in this order.
+    /// Graph riskyUser objects, served in this order (unless `shuffle_seed` is set).
     pub risky_users: Vec<Value>,
+    /// Graph riskyUserHistoryItem objects of every user (`userId` names the user; `id` is unique).
+    pub risky_user_history: Vec<Value>,
+    /// Graph riskDetection objects, served in this order (unless `shuffle_seed` is set).
+    pub risk_detections: Vec<Value>,
+    /// The most items one page holds whatever `$top` asks (default 500, Graph's maximum).
+    pub page_cap: usize,
+    /// `Some(seed)`: every list is served in a deterministic shuffled order (stable across the
+    /// pages of one listing), to show a client does not rely on Graph's order.
+    pub shuffle_seed: Option<u64>,
 }
 
 impl Default for TenantConfig {
@@ -52,7 +63,11 @@ impl Default for TenantConfig {
             access_token_lifetime: 3599,
             rotate_refresh_tokens_strictly: false,
             p2_licence: true,
-            risky_users: sample_risky_users(),
+            risky_users: samples::risky_users(),
+            risky_user_history: samples::history(&samples::risky_users()),
+            risk_detections: samples::risk_detections(),
+            page_cap: 500,
+            shuffle_seed: None,
         }
     }
 }
@@ -141,32 +156,4 @@ impl Default for SignedInUser {
             display_name: "Sam Analyst".to_owned(),
         }
     }
-}
-
-/// Five risky users covering the common levels, states and details.
-fn sample_risky_users() -> Vec<Value> {
-    #[rustfmt::skip]
-    let rows = [
-        ("c3a1e0f2-1b2c-4d3e-8f40-5a6b7c8d9e01", "Adele Vance", "adelev", "high", "atRisk", "none"),
-        ("d4b2f103-2c3d-4e4f-9051-6b7c8d9e0f12", "Alex Wilber", "alexw", "medium", "atRisk", "none"),
-        ("e5c30214-3d4e-4f50-a162-7c8d9e0f1a23", "Diego Siciliani", "diegos", "low", "confirmedCompromised", "adminConfirmedUserCompromised"),
-        ("f6d41325-4e5f-4061-b273-8d9e0f1a2b34", "Grady Archie", "gradya", "none", "dismissed", "adminDismissedAllRiskForUser"),
-        ("a7e52436-5f60-4172-8384-9e0f1a2b3c45", "Isaiah Langer", "isaiahl", "none", "remediated", "userPerformedSecuredPasswordReset"),
-    ];
-    rows.iter()
-        .enumerate()
-        .map(|(i, &(id, name, alias, level, state, detail))| {
-            json!({
-                "id": id,
-                "isDeleted": false,
-                "isProcessing": false,
-                "riskLastUpdatedDateTime": format!("2024-05-{:02}T08:1{i}:27.5581222Z", 20 - i),
-                "riskLevel": level,
-                "riskState": state,
-                "riskDetail": detail,
-                "userDisplayName": name,
-                "userPrincipalName": format!("{alias}@contoso.onmicrosoft.com"),
-            })
-        })
-        .collect()
 }

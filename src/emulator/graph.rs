@@ -1,29 +1,31 @@
-//! The Microsoft Graph endpoints: bearer-token check, Identity Protection riskyUsers (list with
-//! `$top` and `$skiptoken` paging, get by id) and Graph-shaped errors.
+//! The Microsoft Graph endpoints: bearer-token check, Identity Protection riskyUsers (list, get,
+//! history, dismiss / confirmCompromised / confirmSafe), riskDetections (list, get) and
+//! Graph-shaped errors. Collections are paged by [`super::listing`].
 
 use serde_json::{Map, Value, json};
 
-use super::filter::Filter;
+use super::actions::{self, Action};
+use super::listing::{Listing, Paging};
 use super::request::RecordedRequest;
 use super::state::State;
-use super::wire::{Reply, base64url, base64url_decode, graph_date, guid, now};
+use super::wire::{Reply, graph_date, guid, now};
 
 const GRAPH_JSON: &str =
     "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
-const DEFAULT_PAGE_SIZE: usize = 20;
-const MAX_PAGE_SIZE: usize = 500;
-const READ_PERMISSIONS: [&str; 2] = ["IdentityRiskyUser.Read.All", "IdentityRiskyUser.ReadWrite.All"];
+const USER_READ: [&str; 2] = ["IdentityRiskyUser.Read.All", "IdentityRiskyUser.ReadWrite.All"];
+const USER_WRITE: [&str; 1] = ["IdentityRiskyUser.ReadWrite.All"];
+const EVENT_READ: [&str; 2] = ["IdentityRiskEvent.Read.All", "IdentityRiskEvent.ReadWrite.All"];
 
 /// A Graph error: the HTTP status, the `error.code` and the `error.message`.
 #[derive(Debug, Clone, PartialEq)]
-struct GraphError {
-    status: u16,
-    code: &'static str,
-    message: String,
+pub(crate) struct GraphError {
+    pub status: u16,
+    pub code: &'static str,
+    pub message: String,
 }
 
 impl GraphError {
-    fn new(status: u16, code: &'static str, message: &str) -> Self {
+    pub fn new(status: u16, code: &'static str, message: &str) -> Self {
         GraphError {
             status,
             code,
@@ -35,7 +37,7 @@ impl GraphError {
         GraphError::new(401, "InvalidAuthenticationToken", message)
     }
 
-    fn invalid_request(message: &str) -> Self {
+    pub fn invalid_request(message: &str) -> Self {
         GraphError::new(400, "invalidRequest", message)
     }
 }
@@ -70,12 +72,18 @@ impl RequestIds {
         }
     }
 
-    fn reply(&self, outcome: Result<Value, GraphError>) -> Reply {
+    /// `Ok(Some(body))`: 200; `Ok(None)`: 204 No Content; `Err`: the Graph error body.
+    fn reply(&self, outcome: Result<Option<Value>, GraphError>) -> Reply {
         let (status, body) = match outcome {
-            Ok(body) => (200, body),
-            Err(error) => (error.status, self.error_body(&error)),
+            Ok(Some(body)) => (200, body.to_string()),
+            Ok(None) => (204, String::new()),
+            Err(error) => (error.status, self.error_body(&error).to_string()),
         };
-        let reply = Reply::text(status, GRAPH_JSON, &body.to_string())
+        let reply = match status {
+            204 => Reply::no_content(),
+            _ => Reply::text(status, GRAPH_JSON, &body),
+        };
+        let reply = reply
             .with_header("request-id", &self.request_id)
             .with_header("client-request-id", &self.client_request_id);
         if status == 401 {
@@ -92,7 +100,7 @@ impl RequestIds {
 /// Answers a request under `/beta` or `/v1.0`.
 pub(crate) fn handle(state: &mut State, request: &RecordedRequest, segments: &[&str]) -> Reply {
     let ids = RequestIds::of(request);
-    let outcome = authorize(state, request).and_then(|permissions| dispatch(state, request, segments, &permissions));
+    let outcome = authorize(state, request).and_then(|caller| dispatch(state, request, segments, &caller));
     ids.reply(outcome)
 }
 
@@ -110,8 +118,15 @@ fn unknown_segment(path: &str) -> GraphError {
     )
 }
 
-/// Validates the bearer token and returns its permissions.
-fn authorize(state: &State, request: &RecordedRequest) -> Result<Vec<String>, GraphError> {
+/// Who is calling: the token's permissions and the acting user (or app) id.
+pub(crate) struct Caller {
+    permissions: Vec<String>,
+    /// The signed-in user's object id, or the app's client id for app-only tokens.
+    pub subject: String,
+}
+
+/// Validates the bearer token and returns the caller.
+fn authorize(state: &State, request: &RecordedRequest) -> Result<Caller, GraphError> {
     let token = request
         .header("Authorization")
         .and_then(bearer_token)
@@ -125,7 +140,10 @@ fn authorize(state: &State, request: &RecordedRequest) -> Result<Vec<String>, Gr
             "Lifetime validation failed, the token is expired.",
         ));
     }
-    Ok(grant.permissions.clone())
+    Ok(Caller {
+        permissions: grant.permissions.clone(),
+        subject: grant.subject.clone(),
+    })
 }
 
 fn bearer_token(header: &str) -> Option<&str> {
@@ -135,37 +153,142 @@ fn bearer_token(header: &str) -> Option<&str> {
 }
 
 fn dispatch(
-    state: &State,
+    state: &mut State,
     request: &RecordedRequest,
     segments: &[&str],
-    permissions: &[String],
-) -> Result<Value, GraphError> {
+    caller: &Caller,
+) -> Result<Option<Value>, GraphError> {
     let version = segments.first().copied().unwrap_or("v1.0");
-    let is_get = request.method.eq_ignore_ascii_case("GET");
-    match segments.get(1..).unwrap_or_default() {
-        ["identityProtection", "riskyUsers"] if is_get => {
-            check_risky_user_access(state, permissions)?;
-            list_risky_users(state, request, version)
+    let method = request.method.to_ascii_uppercase();
+    let path = segments.get(1..).unwrap_or_default();
+    match (method.as_str(), path) {
+        ("POST", ["identityProtection", "riskyUsers", action]) if Action::from_segment(action).is_some() => {
+            check_risky_user_access(state, caller, &USER_WRITE)?;
+            let action = Action::from_segment(action).ok_or_else(|| unknown_segment(&request.path))?;
+            actions::apply(state, request, action, &caller.subject).map(|()| None)
         }
-        ["identityProtection", "riskyUsers", id] if is_get => {
-            check_risky_user_access(state, permissions)?;
-            get_risky_user(state, version, id)
+        ("GET", ["identityProtection", "riskyUsers", rest @ ..]) => {
+            check_risky_user_access(state, caller, &USER_READ)?;
+            risky_users_get(state, request, version, rest).map(Some)
+        }
+        ("GET", ["identityProtection", "riskDetections", rest @ ..]) => {
+            check_permission(caller, &EVENT_READ)?;
+            risk_detections_get(state, request, version, rest).map(Some)
         }
         _ => Err(unknown_segment(&request.path)),
     }
 }
 
-fn check_risky_user_access(state: &State, permissions: &[String]) -> Result<(), GraphError> {
-    let allowed = permissions
-        .iter()
-        .any(|p| READ_PERMISSIONS.iter().any(|r| r.eq_ignore_ascii_case(p)));
-    if !allowed {
-        return Err(GraphError::new(
-            403,
-            "Authorization_RequestDenied",
-            "Insufficient privileges to complete the operation.",
-        ));
+/// GETs under `riskyUsers`: the list, one user, a user's history or one history item.
+fn risky_users_get(
+    state: &State,
+    request: &RecordedRequest,
+    version: &str,
+    rest: &[&str],
+) -> Result<Value, GraphError> {
+    let users = &state.config.risky_users;
+    match rest {
+        [] => listing(state, request, context(state, version, "riskyUsers")).page(users),
+        [id] => entity(state, version, "riskyUsers", users, id),
+        [id, "history", rest @ ..] => {
+            let user = find(users, "id", id).ok_or_else(|| item_not_found(id))?;
+            let user_id = user["id"].as_str().unwrap_or(id);
+            history_get(state, request, version, user_id, rest)
+        }
+        _ => Err(unknown_segment(&request.path)),
     }
+}
+
+/// A user's history list, or one of its items.
+fn history_get(
+    state: &State,
+    request: &RecordedRequest,
+    version: &str,
+    user_id: &str,
+    rest: &[&str],
+) -> Result<Value, GraphError> {
+    let items = history_of(state, user_id);
+    let set = format!("riskyUsers('{user_id}')/history");
+    match rest {
+        [] => listing(state, request, context(state, version, &set)).page(&items),
+        [item_id] => entity(state, version, &set, &items, item_id),
+        _ => Err(unknown_segment(&request.path)),
+    }
+}
+
+/// The history items of one user, in insertion order.
+pub(crate) fn history_of(state: &State, user_id: &str) -> Vec<Value> {
+    let of_user = |item: &&Value| item["userId"].as_str().is_some_and(|u| u.eq_ignore_ascii_case(user_id));
+    state
+        .config
+        .risky_user_history
+        .iter()
+        .filter(of_user)
+        .cloned()
+        .collect()
+}
+
+/// GETs under `riskDetections`: the list or one detection.
+fn risk_detections_get(
+    state: &State,
+    request: &RecordedRequest,
+    version: &str,
+    rest: &[&str],
+) -> Result<Value, GraphError> {
+    let detections = &state.config.risk_detections;
+    match rest {
+        [] => listing(state, request, context(state, version, "riskDetections")).page(detections),
+        [id] => entity(state, version, "riskDetections", detections, id),
+        _ => Err(unknown_segment(&request.path)),
+    }
+}
+
+fn listing<'a>(state: &'a State, request: &'a RecordedRequest, context: String) -> Listing<'a> {
+    let paging = Paging {
+        page_cap: state.config.page_cap,
+        shuffle_seed: state.config.shuffle_seed,
+    };
+    Listing {
+        base_url: &state.base_url,
+        context,
+        request,
+        paging,
+    }
+}
+
+/// The first item whose `key` equals `id` (GUIDs compare case-insensitively).
+pub(crate) fn find<'a>(items: &'a [Value], key: &str, id: &str) -> Option<&'a Value> {
+    items
+        .iter()
+        .find(|item| item[key].as_str().is_some_and(|v| v.eq_ignore_ascii_case(id)))
+}
+
+/// One entity of `set` with its `@odata.context`, or 404 `itemNotFound`.
+fn entity(state: &State, version: &str, set: &str, items: &[Value], id: &str) -> Result<Value, GraphError> {
+    let item = find(items, "id", id)
+        .and_then(Value::as_object)
+        .ok_or_else(|| item_not_found(id))?;
+    let mut body = Map::new();
+    let context = context(state, version, &format!("{set}/$entity"));
+    body.insert("@odata.context".into(), json!(context));
+    body.extend(item.clone());
+    Ok(Value::Object(body))
+}
+
+fn item_not_found(id: &str) -> GraphError {
+    let message =
+        format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present.");
+    GraphError::new(404, "itemNotFound", &message)
+}
+
+/// `{base_url}/{version}/$metadata#identityProtection/{set}`.
+fn context(state: &State, version: &str, set: &str) -> String {
+    format!("{}/{version}/$metadata#identityProtection/{set}", state.base_url)
+}
+
+/// The caller holds one of `accepted`, and the tenant has Entra ID P2.
+fn check_risky_user_access(state: &State, caller: &Caller, accepted: &[&str]) -> Result<(), GraphError> {
+    check_permission(caller, accepted)?;
     if !state.config.p2_licence {
         let message = "Your tenant is not licensed for this feature. Identity Protection risky users require a Microsoft Entra ID P2 licence.";
         return Err(GraphError::new(403, "Forbidden", message));
@@ -173,97 +296,18 @@ fn check_risky_user_access(state: &State, permissions: &[String]) -> Result<(), 
     Ok(())
 }
 
-fn list_risky_users(state: &State, request: &RecordedRequest, version: &str) -> Result<Value, GraphError> {
-    let top = page_size(request.query_value("$top"))?;
-    let skip = request
-        .query_value("$skiptoken")
-        .map_or(Ok(0), |t| decode_skiptoken(&t))?;
-    let users = filtered_risky_users(state, request.query_value("$filter"))?;
-    let end = skip.saturating_add(top).min(users.len());
-    let page = users.get(skip..end).unwrap_or_default();
-    let mut body = Map::new();
-    body.insert("@odata.context".into(), json!(context_url(state, version, "")));
-    if end < users.len() {
-        body.insert("@odata.nextLink".into(), json!(next_link(state, request, end)));
-    }
-    body.insert("value".into(), Value::Array(page.to_vec()));
-    Ok(Value::Object(body))
-}
-
-/// The risky users matching `$filter` (all of them without one).
-fn filtered_risky_users(state: &State, filter: Option<String>) -> Result<Vec<Value>, GraphError> {
-    let filter = filter.map_or_else(|| Ok(Filter::default()), |text| Filter::parse(&text));
-    let filter = filter.map_err(|message| GraphError::invalid_request(&message))?;
-    let users = state.config.risky_users.iter().filter(|user| filter.matches(user));
-    Ok(users.cloned().collect())
-}
-
-fn get_risky_user(state: &State, version: &str, id: &str) -> Result<Value, GraphError> {
-    let user = state
-        .config
-        .risky_users
+/// 403 `Authorization_RequestDenied` unless the caller holds one of `accepted`.
+fn check_permission(caller: &Caller, accepted: &[&str]) -> Result<(), GraphError> {
+    let allowed = caller
+        .permissions
         .iter()
-        .find(|u| u["id"].as_str().is_some_and(|uid| uid.eq_ignore_ascii_case(id)))
-        .and_then(Value::as_object)
-        .ok_or_else(|| {
-            let message = format!(
-                "Resource '{id}' does not exist or one of its queried reference-property objects are not present."
-            );
-            GraphError::new(404, "itemNotFound", &message)
-        })?;
-    let mut body = Map::new();
-    body.insert("@odata.context".into(), json!(context_url(state, version, "/$entity")));
-    body.extend(user.clone());
-    Ok(Value::Object(body))
-}
-
-fn context_url(state: &State, version: &str, suffix: &str) -> String {
-    format!(
-        "{}/{version}/$metadata#identityProtection/riskyUsers{suffix}",
-        state.base_url
-    )
-}
-
-/// `$top`: 1..=500, default 20.
-fn page_size(top: Option<String>) -> Result<usize, GraphError> {
-    let Some(text) = top else {
-        return Ok(DEFAULT_PAGE_SIZE);
-    };
-    match text.trim().parse::<usize>() {
-        Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => Ok(n),
-        Ok(n) if n > MAX_PAGE_SIZE => Err(GraphError::invalid_request(&format!(
-            "The limit of '{MAX_PAGE_SIZE}' for Top query has been exceeded. The value from the incoming request is '{n}'."
-        ))),
-        _ => Err(GraphError::invalid_request(&format!(
-            "Invalid value '{text}' for $top query option."
-        ))),
+        .any(|p| accepted.iter().any(|a| a.eq_ignore_ascii_case(p)));
+    if allowed {
+        return Ok(());
     }
-}
-
-/// The next link: the same URL and query, with `$skiptoken` pointing past this page.
-fn next_link(state: &State, request: &RecordedRequest, offset: usize) -> String {
-    let mut query: Vec<&str> = request
-        .query
-        .split('&')
-        .filter(|part| !part.is_empty() && !is_skiptoken(part))
-        .collect();
-    let token = format!("$skiptoken={}", encode_skiptoken(offset));
-    query.push(&token);
-    format!("{}{}?{}", state.base_url, request.path, query.join("&"))
-}
-
-fn is_skiptoken(part: &str) -> bool {
-    let key = part.split('=').next().unwrap_or(part);
-    key.eq_ignore_ascii_case("$skiptoken") || key.eq_ignore_ascii_case("%24skiptoken")
-}
-
-fn encode_skiptoken(offset: usize) -> String {
-    base64url(format!("RiskyUsers:{offset}").as_bytes())
-}
-
-fn decode_skiptoken(token: &str) -> Result<usize, GraphError> {
-    base64url_decode(token)
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .and_then(|text| text.strip_prefix("RiskyUsers:")?.parse().ok())
-        .ok_or_else(|| GraphError::invalid_request("The $skiptoken value is not valid."))
+    Err(GraphError::new(
+        403,
+        "Authorization_RequestDenied",
+        "Insufficient privileges to complete the operation.",
+    ))
 }

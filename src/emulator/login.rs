@@ -479,20 +479,21 @@ fn issue_access_token(state: &mut State, app: &AppRegistration, grantee: Grantee
     claims.insert("aud".into(), json!(GRAPH_AUDIENCE));
     claims.insert("appid".into(), json!(app.client_id));
     claims.insert("uti".into(), json!(random_string(OPAQUE_ALPHABET, 22)));
-    let permissions = match grantee {
+    let (permissions, subject) = match grantee {
         Grantee::User(permissions) => {
             add_user_claims(&mut claims, &state.config, &permissions);
-            permissions
+            (permissions, state.config.user.object_id.clone())
         }
         Grantee::Application => {
             claims.insert("idtyp".into(), json!("app"));
             claims.insert("roles".into(), json!(app.permissions));
-            app.permissions.clone()
+            (app.permissions.clone(), app.client_id.clone())
         }
     };
     let token = mint_jwt(&Value::Object(claims));
     let grant = AccessGrant {
         expires_at: issued + lifetime,
+        subject,
         permissions,
         revoked: false,
     };

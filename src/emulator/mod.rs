@@ -1,8 +1,9 @@
 //! An offline Microsoft Entra ID + Microsoft Graph Identity Protection tenant.
 //!
 //! [`Emulator::start`] serves the login endpoints (device code, client credentials, refresh) and
-//! the Graph riskyUsers endpoints on one loopback port, records every request, and lets a test
-//! script canned answers and drive the signed-in user (approve, decline, revoke, expire).
+//! the Graph Identity Protection endpoints (riskyUsers with history and actions, riskDetections)
+//! on one loopback port, records every request, and lets a test script canned answers, drive the
+//! signed-in user (approve, decline, revoke, expire) and change the tenant between fetches.
 //!
 //! ```
 //! use azure_ad_identity_protection::emulator::{Emulator, ScriptedAnswer, TenantConfig};
@@ -17,11 +18,14 @@
 
 #![warn(missing_docs)]
 
+mod actions;
 mod config;
 mod filter;
 mod graph;
+mod listing;
 mod login;
 mod request;
+mod samples;
 mod script;
 mod state;
 mod wire;
@@ -38,6 +42,7 @@ pub use config::{AppRegistration, IDENTITY_PROTECTION_PERMISSIONS, SignedInUser,
 pub use request::RecordedRequest;
 pub use script::ScriptedAnswer;
 
+use serde_json::Value;
 use state::{DeviceCodeStatus, State};
 use wire::Reply;
 
@@ -126,6 +131,41 @@ impl Emulator {
     /// The user code of the newest device code, if any.
     pub fn last_user_code(&self) -> Option<String> {
         self.lock().device_codes.last().map(|grant| grant.user_code.clone())
+    }
+
+    /// The risky user with this id (case-insensitive) as the tenant holds it now, after any actions.
+    pub fn risky_user(&self, id: &str) -> Option<Value> {
+        graph::find(&self.lock().config.risky_users, "id", id).cloned()
+    }
+
+    /// The user's riskyUserHistoryItem objects, oldest first (actions append to it).
+    pub fn history(&self, id: &str) -> Vec<Value> {
+        graph::history_of(&self.lock(), id)
+    }
+
+    /// The tenant's riskDetection objects, in insertion order.
+    pub fn risk_detections(&self) -> Vec<Value> {
+        self.lock().config.risk_detections.clone()
+    }
+
+    /// Appends a riskDetection; the next listing serves it (new detections may appear between fetches).
+    pub fn add_detection(&self, detection: Value) {
+        self.lock().config.risk_detections.push(detection);
+    }
+
+    /// Appends a riskyUser (e.g. a user who became risky between fetches).
+    pub fn add_risky_user(&self, user: Value) {
+        self.lock().config.risky_users.push(user);
+    }
+
+    /// Sets the largest page any listing serves (`TenantConfig::page_cap`; 0 acts as 1).
+    pub fn set_page_cap(&self, n: usize) {
+        self.lock().config.page_cap = n;
+    }
+
+    /// Serves every list in insertion order (`None`) or in a seeded shuffled order (`TenantConfig::shuffle_seed`).
+    pub fn set_shuffle(&self, seed: Option<u64>) {
+        self.lock().config.shuffle_seed = seed;
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {

@@ -49,6 +49,8 @@ impl DeviceCodeGrant {
 #[derive(Debug, Clone)]
 pub(crate) struct AccessGrant {
     pub expires_at: u64,
+    /// The signed-in user's object id, or the app's client id for app-only tokens.
+    pub subject: String,
     pub permissions: Vec<String>,
     pub revoked: bool,
 }

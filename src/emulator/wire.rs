@@ -38,6 +38,16 @@ impl Reply {
         }
     }
 
+    /// An empty answer: 204 No Content, no `Content-Type`.
+    pub fn no_content() -> Reply {
+        Reply {
+            status: 204,
+            headers: Vec::new(),
+            body: Vec::new(),
+            delay: None,
+        }
+    }
+
     /// Adds a response header.
     pub fn with_header(mut self, name: &str, value: &str) -> Reply {
         self.headers.push((name.to_owned(), value.to_owned()));
@@ -122,6 +132,91 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     let year = yoe + era * 400 + i64::from(month <= 2);
     (year, month, day)
+}
+
+const NANOS_PER_SECOND: i128 = 1_000_000_000;
+
+/// Proleptic Gregorian (year, month, day) to days since the Unix epoch (Howard Hinnant).
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let year = year - i64::from(month <= 2);
+    let era = year.div_euclid(400);
+    let yoe = year.rem_euclid(400);
+    let mp = i64::from((month + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// An ISO 8601 date or datetime (`2021-07-17`, `2021-07-17T14:09:54.1234567Z`, `…+02:00`) as
+/// nanoseconds since the Unix epoch; a datetime without a zone is taken as UTC.
+pub(crate) fn parse_instant(text: &str) -> Option<i128> {
+    let (date, rest) = text.split_at_checked(10)?;
+    let days = parse_date(date)?;
+    let nanos = match rest {
+        "" => 0,
+        _ => parse_time(rest.strip_prefix(['T', 't'])?)?,
+    };
+    Some(i128::from(days) * 86_400 * NANOS_PER_SECOND + nanos)
+}
+
+/// `YYYY-MM-DD` as days since the epoch, with month and day range checks.
+fn parse_date(date: &str) -> Option<i64> {
+    let mut parts = date.split('-');
+    let year = fixed_digits(parts.next()?, 4)?;
+    let month = u32::try_from(fixed_digits(parts.next()?, 2)?).ok()?;
+    let day = u32::try_from(fixed_digits(parts.next()?, 2)?).ok()?;
+    let valid = parts.next().is_none() && (1..=12).contains(&month) && (1..=31).contains(&day);
+    valid.then(|| days_from_civil(year, month, day))
+}
+
+/// `HH:MM[:SS[.fraction]](Z|±HH:MM)` (zone optional) as nanoseconds since midnight UTC.
+fn parse_time(time: &str) -> Option<i128> {
+    let (clock, offset) = split_zone(time)?;
+    let (clock, fraction) = clock.split_once('.').unwrap_or((clock, ""));
+    let mut parts = clock.split(':');
+    let hours = fixed_digits(parts.next()?, 2)?;
+    let minutes = fixed_digits(parts.next()?, 2)?;
+    let seconds = parts.next().map_or(Some(0), |s| fixed_digits(s, 2))?;
+    let valid = parts.next().is_none() && hours < 24 && minutes < 60 && seconds < 61;
+    let whole = i128::from(hours * 3600 + minutes * 60 + seconds - offset) * NANOS_PER_SECOND;
+    valid.then_some(())?;
+    Some(whole + parse_fraction(fraction)?)
+}
+
+/// Splits off `Z` or `±HH:MM`; returns the clock text and the offset in seconds.
+fn split_zone(time: &str) -> Option<(&str, i64)> {
+    if let Some(clock) = time.strip_suffix(['Z', 'z']) {
+        return Some((clock, 0));
+    }
+    let Some(at) = time.rfind(['+', '-']) else {
+        return Some((time, 0));
+    };
+    let (clock, zone) = time.split_at(at);
+    let (hours, minutes) = zone.get(1..)?.split_once(':')?;
+    let seconds = fixed_digits(hours, 2)? * 3600 + fixed_digits(minutes, 2)? * 60;
+    Some((clock, if zone.starts_with('-') { -seconds } else { seconds }))
+}
+
+/// Fractional seconds (any number of digits, beyond nine ignored) as nanoseconds.
+fn parse_fraction(fraction: &str) -> Option<i128> {
+    if !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let nine: String = fraction.chars().chain(std::iter::repeat('0')).take(9).collect();
+    nine.parse().ok()
+}
+
+/// Exactly `len` ASCII digits as a number.
+fn fixed_digits(text: &str, len: usize) -> Option<i64> {
+    let ok = text.len() == len && text.bytes().all(|b| b.is_ascii_digit());
+    ok.then(|| text.parse().ok())?
+}
+
+/// The current time as Graph writes it: `2024-05-20T08:10:27.5581222Z` (seven fractional digits).
+pub(crate) fn graph_timestamp_now() -> String {
+    let elapsed = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let (date, time) = civil_parts(elapsed.as_secs());
+    format!("{date}T{time}.{:07}Z", elapsed.subsec_nanos() / 100)
 }
 
 /// 64 unpredictable bits from std only: a randomly keyed hasher over a counter and the clock.
@@ -219,6 +314,37 @@ mod tests {
             assert_eq!(entra_timestamp(epoch), expected);
         }
         assert_eq!(graph_date(1_661_420_047), "2022-08-25T09:34:07");
+    }
+
+    #[test]
+    fn instants_parse_iso_8601() {
+        let second = 1_000_000_000_i128;
+        let base = 1_626_530_994 * second;
+        #[rustfmt::skip]
+        let cases = [
+            ("2021-07-17T14:09:54Z", Some(base)),
+            ("2021-07-17T14:09:54.1234567Z", Some(base + 123_456_700)),
+            ("2021-07-17T14:09:54.773602Z", Some(base + 773_602_000)),
+            ("2021-07-17T14:09:54.1234567891Z", Some(base + 123_456_789)),
+            ("2021-07-17T16:09:54+02:00", Some(base)),
+            ("2021-07-17T12:09:54-02:00", Some(base)),
+            ("2021-07-17T14:09:54", Some(base)),
+            ("2021-07-17T14:09Z", Some(base - 54 * second)),
+            ("2021-07-17", Some((base / (86_400 * second)) * 86_400 * second)),
+            ("1970-01-01T00:00:00Z", Some(0)),
+            ("2000-02-29T00:00:00Z", Some(951_782_400 * second)),
+            ("2021-13-17T14:09:54Z", None),
+            ("2021-07-17T25:09:54Z", None),
+            ("2021-07-17T14:09:54.12a", None),
+            ("2021-07-17X14:09:54Z", None),
+            ("21-07-17", None),
+            ("high", None),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(parse_instant(text), expected, "{text}");
+        }
+        let now = graph_timestamp_now();
+        assert_eq!((now.len(), parse_instant(&now).is_some()), (28, true), "{now}");
     }
 
     #[test]

@@ -1,0 +1,153 @@
+//! The riskyUsers actions `dismiss`, `confirmCompromised` and `confirmSafe`: a JSON body
+//! `{"userIds": [...]}` with at most 60 ids; each known user's risk changes and gains a history
+//! item; unknown ids are ignored, as Graph does.
+
+use serde_json::{Value, json};
+
+use super::graph::GraphError;
+use super::request::RecordedRequest;
+use super::samples::history_item;
+use super::state::State;
+use super::wire::{graph_timestamp_now, guid};
+
+/// The most user ids one action call takes.
+pub(crate) const MAX_USER_IDS: usize = 60;
+
+/// An admin action on risky users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Action {
+    Dismiss,
+    ConfirmCompromised,
+    ConfirmSafe,
+}
+
+impl Action {
+    /// The action named by the last path segment (case-insensitive).
+    pub fn from_segment(segment: &str) -> Option<Action> {
+        [Action::Dismiss, Action::ConfirmCompromised, Action::ConfirmSafe]
+            .into_iter()
+            .find(|action| action.segment().eq_ignore_ascii_case(segment))
+    }
+
+    fn segment(self) -> &'static str {
+        match self {
+            Action::Dismiss => "dismiss",
+            Action::ConfirmCompromised => "confirmCompromised",
+            Action::ConfirmSafe => "confirmSafe",
+        }
+    }
+
+    /// The user's new `(riskState, riskLevel, riskDetail)`.
+    fn outcome(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Action::Dismiss => ("dismissed", "none", "adminDismissedAllRiskForUser"),
+            Action::ConfirmCompromised => ("confirmedCompromised", "high", "adminConfirmedUserCompromised"),
+            Action::ConfirmSafe => ("confirmedSafe", "none", "adminConfirmedAccountSafe"),
+        }
+    }
+}
+
+/// Validates the body and applies `action` for `initiated_by` to every known user it names.
+pub(crate) fn apply(
+    state: &mut State,
+    request: &RecordedRequest,
+    action: Action,
+    initiated_by: &str,
+) -> Result<(), GraphError> {
+    let ids = user_ids(&request.body)?;
+    let now = graph_timestamp_now();
+    for (n, id) in ids.iter().enumerate() {
+        let repeated = ids[..n].iter().any(|earlier| earlier.eq_ignore_ascii_case(id));
+        if !repeated {
+            apply_to_user(state, id, action, initiated_by, &now);
+        }
+    }
+    Ok(())
+}
+
+/// Updates one user (if known) and appends its history item.
+fn apply_to_user(state: &mut State, id: &str, action: Action, initiated_by: &str, now: &str) {
+    let users = &mut state.config.risky_users;
+    let Some(user) = users
+        .iter_mut()
+        .find(|u| u["id"].as_str().is_some_and(|uid| uid.eq_ignore_ascii_case(id)))
+    else {
+        return;
+    };
+    let (risk_state, level, detail) = action.outcome();
+    if let Some(fields) = user.as_object_mut() {
+        fields.insert("isProcessing".into(), json!(false));
+        fields.insert("riskLastUpdatedDateTime".into(), json!(now));
+        fields.insert("riskLevel".into(), json!(level));
+        fields.insert("riskState".into(), json!(risk_state));
+        fields.insert("riskDetail".into(), json!(detail));
+    }
+    let item = history_item(user, &guid(), Some(initiated_by), &[]);
+    state.config.risky_user_history.push(item);
+}
+
+/// The `userIds` of a `{"userIds": [...]}` body: 1 to 60 strings.
+fn user_ids(body: &str) -> Result<Vec<String>, GraphError> {
+    let invalid = |message: &str| GraphError::invalid_request(message);
+    let body: Value = serde_json::from_str(body)
+        .map_err(|e| invalid(&format!("Invalid request body: the body is not valid JSON ({e}).")))?;
+    let ids = body
+        .get("userIds")
+        .and_then(Value::as_array)
+        .ok_or_else(|| invalid("Invalid request body: 'userIds' must be an array of user ids."))?;
+    if ids.is_empty() || ids.len() > MAX_USER_IDS {
+        let message = format!(
+            "Invalid request body: 'userIds' holds {} ids; between 1 and {MAX_USER_IDS} are allowed.",
+            ids.len()
+        );
+        return Err(invalid(&message));
+    }
+    ids.iter()
+        .map(|id| id.as_str().map(str::to_owned))
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| invalid("Invalid request body: every entry of 'userIds' must be a string."))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_id_bodies() {
+        let sixty: Vec<String> = (0..60).map(|i| format!("u{i}")).collect();
+        let sixty_one: Vec<String> = (0..61).map(|i| format!("u{i}")).collect();
+        #[rustfmt::skip]
+        let cases = [
+            (json!({"userIds": ["a", "b"]}).to_string(), Ok(2)),
+            (json!({"userIds": sixty}).to_string(), Ok(60)),
+            (json!({"userIds": sixty_one}).to_string(), Err("holds 61 ids")),
+            (json!({"userIds": []}).to_string(), Err("holds 0 ids")),
+            (json!({"userIds": "a"}).to_string(), Err("must be an array")),
+            (json!({"ids": ["a"]}).to_string(), Err("must be an array")),
+            (json!({"userIds": ["a", 1]}).to_string(), Err("must be a string")),
+            ("{\"userIds\": [".to_owned(), Err("not valid JSON")),
+            (String::new(), Err("not valid JSON")),
+        ];
+        for (body, expected) in cases {
+            match (user_ids(&body), expected) {
+                (Ok(ids), Ok(n)) => assert_eq!(ids.len(), n, "{body}"),
+                (Err(e), Err(needle)) => assert!(e.status == 400 && e.message.contains(needle), "{body}: {e:?}"),
+                (got, want) => panic!("{body}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn actions_by_segment() {
+        #[rustfmt::skip]
+        let cases = [
+            ("dismiss", Some(("dismissed", "none", "adminDismissedAllRiskForUser"))),
+            ("confirmCompromised", Some(("confirmedCompromised", "high", "adminConfirmedUserCompromised"))),
+            ("confirmsafe", Some(("confirmedSafe", "none", "adminConfirmedAccountSafe"))),
+            ("delete", None),
+        ];
+        for (segment, outcome) in cases {
+            assert_eq!(Action::from_segment(segment).map(Action::outcome), outcome, "{segment}");
+        }
+    }
+}

@@ -1,0 +1,213 @@
+use crate::graph_commands::detections;
+use crate::util::*;
+use azure_ad_identity_protection::emulator::{Emulator, ScriptedAnswer};
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+
+const DETECTIONS: &str = "/identityProtection/riskDetections";
+
+fn fetch_params(emu: &Emulator, extra: Value) -> Value {
+    let mut params = app_params(emu);
+    params["first_fetch"] = json!("2024-01-01");
+    for (key, value) in extra.as_object().cloned().unwrap_or_default() {
+        params[key] = value;
+    }
+    params
+}
+
+fn fetch(params: &Value, last_run: Option<Value>) -> Run {
+    let mut envelope = envelope("fetch-incidents", json!({}), params, json!({}));
+    if let Some(last_run) = last_run {
+        envelope["last_run"] = last_run;
+    }
+    run(&envelope)
+}
+
+fn incident_ids(run: &Run) -> Vec<String> {
+    run.result["incidents"]
+        .as_array()
+        .expect("incidents")
+        .iter()
+        .map(|i| i["dbotMirrorId"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Fetches until nothing new arrives, feeding last_run back; returns every batch.
+fn fetch_all(params: &Value, mut last_run: Option<Value>) -> (Vec<Vec<String>>, Value) {
+    let mut batches = Vec::new();
+    for _ in 0..100 {
+        let run = fetch(params, last_run.clone());
+        run.expect(0, 1);
+        let ids = incident_ids(&run);
+        last_run = Some(run.result["last_run"].clone());
+        if ids.is_empty() {
+            return (batches, last_run.unwrap_or_default());
+        }
+        batches.push(ids);
+    }
+    panic!("fetch never caught up");
+}
+
+#[test]
+fn every_detection_becomes_exactly_one_incident() {
+    for (count, per_instant, page_cap, max_fetch, seed) in [
+        (57, 4, 7, "10", 1),
+        (40, 40, 6, "7", 2),
+        (25, 1, 500, "50", 3),
+        (31, 5, 3, "1", 4),
+    ] {
+        let emu = tenant_with(|c| {
+            c.risk_detections = detections(count, per_instant);
+            c.page_cap = page_cap;
+            c.shuffle_seed = Some(seed);
+        });
+        let params = fetch_params(&emu, json!({"max_fetch": max_fetch}));
+        let (batches, _) = fetch_all(&params, None);
+        let all: Vec<&String> = batches.iter().flatten().collect();
+        let mut counts = BTreeMap::new();
+        for id in &all {
+            *counts.entry(id.as_str()).or_insert(0) += 1;
+        }
+        assert_eq!(counts.len(), count, "case {seed}: every detection was emitted");
+        assert!(counts.values().all(|n| *n == 1), "case {seed}: duplicates {counts:?}");
+        let sorted: Vec<&String> = {
+            let mut s = all.clone();
+            s.sort();
+            s
+        };
+        assert_eq!(all, sorted, "case {seed}: incidents come in time order");
+        assert!(batches.iter().all(|b| b.len() <= max_fetch.parse().unwrap()));
+    }
+}
+
+#[test]
+fn new_detections_are_picked_up_once() {
+    let emu = tenant_with(|c| c.risk_detections = detections(5, 2));
+    let params = fetch_params(&emu, json!({}));
+    let (batches, last_run) = fetch_all(&params, None);
+    assert_eq!(
+        batches,
+        [vec!["det-0000", "det-0001", "det-0002", "det-0003", "det-0004"]]
+    );
+    let mut late = detections(6, 2).pop().unwrap();
+    late["id"] = json!("late-one");
+    emu.add_detection(late.clone());
+    let (batches, _) = fetch_all(&params, Some(last_run));
+    assert_eq!(batches, [vec!["late-one"]]);
+}
+
+#[test]
+fn incidents_have_the_expected_shape() {
+    let emu = tenant_with(|c| c.risk_detections = detections(1, 1));
+    let run = fetch(&fetch_params(&emu, json!({})), None);
+    run.expect(0, 1).says(&["Fetched 1 new risk detection"]);
+    let incident = &run.result["incidents"][0];
+    assert_eq!(incident["name"], "Azure AD: det-0000 unfamiliarFeatures none");
+    assert_eq!(incident["occurred"], "2024-06-01T10:00:00.123456Z");
+    assert_eq!(incident["severity"], 1);
+    let raw: Value = serde_json::from_str(incident["rawJSON"].as_str().unwrap()).unwrap();
+    assert_eq!(raw["id"], "det-0000");
+    let last_run = &run.result["last_run"];
+    assert_eq!(last_run["latest_detection_found"], "2024-06-01T10:00:00.1234567Z");
+    assert_eq!(last_run["ids_at_latest_detection"], json!(["det-0000"]));
+}
+
+#[test]
+fn a_python_cursor_continues_without_duplicating_the_boundary() {
+    let emu = tenant_with(|c| c.risk_detections = detections(6, 1));
+    let python = json!({"latest_detection_found": "2024-06-01T10:00:02.1234567Z"});
+    let run = fetch(&fetch_params(&emu, json!({})), Some(python));
+    run.expect(0, 1);
+    assert_eq!(incident_ids(&run), ["det-0003", "det-0004", "det-0005"]);
+}
+
+#[test]
+fn the_query_combines_cursor_filter_and_users() {
+    let emu = tenant_with(|c| c.risk_detections = detections(3, 1));
+    let params = fetch_params(
+        &emu,
+        json!({"fetch_filter_expression": "riskLevel eq 'high' or riskLevel eq 'low'", "fetch_user_id": "a, b", "fetch_user_principal_name": "o'brien@contoso.com"}),
+    );
+    fetch(&params, None).expect(0, 1);
+    let request = &requests_to(&emu, DETECTIONS)[0];
+    assert_eq!(request.query_value("$top").as_deref(), Some("500"));
+    assert_eq!(
+        request.query_value("$filter").as_deref(),
+        Some(
+            "detectedDateTime ge 2024-01-01T00:00:00Z and (riskLevel eq 'high' or riskLevel eq 'low') and (userId eq 'a' or userId eq 'b' or userPrincipalName eq 'o''brien@contoso.com')"
+        )
+    );
+}
+
+#[test]
+fn first_fetch_is_relative_to_now() {
+    let emu = tenant_with(|c| c.risk_detections = detections(3, 1));
+    let run = fetch(&fetch_params(&emu, json!({"first_fetch": "3 days"})), None);
+    run.expect(0, 1);
+    assert!(
+        incident_ids(&run).is_empty(),
+        "the sample detections are older than 3 days"
+    );
+    let filter = requests_to(&emu, DETECTIONS)[0].query_value("$filter").unwrap();
+    let expected = azure_ad_identity_protection::time::iso8601(now() - 3 * 86_400);
+    assert!(
+        filter.starts_with(&format!("detectedDateTime ge {}", &expected[..15])),
+        "{filter}"
+    );
+    fetch(&fetch_params(&emu, json!({"first_fetch": "soonish"})), None)
+        .expect(2, 4)
+        .says(&["`first_fetch`"]);
+    fetch(&fetch_params(&emu, json!({"max_fetch": "0"})), None)
+        .expect(2, 4)
+        .says(&["`max_fetch`"]);
+}
+
+#[test]
+fn a_failed_fetch_returns_no_cursor() {
+    let cases = [
+        ScriptedAnswer::html_error(DETECTIONS, 502),
+        ScriptedAnswer::truncated_json(DETECTIONS),
+        ScriptedAnswer::throttled(DETECTIONS, Some("0")).times(10),
+    ];
+    for answer in cases {
+        let emu = tenant_with(|c| c.risk_detections = detections(3, 1));
+        emu.script(answer);
+        let run = fetch(
+            &fetch_params(&emu, json!({})),
+            Some(json!({"latest_detection_found": "2024-01-01T00:00:00Z"})),
+        );
+        run.expect(1, 4);
+        assert!(run.result.get("last_run").is_none() && run.result.get("incidents").is_none());
+    }
+}
+
+#[test]
+fn a_failure_on_a_later_page_loses_nothing() {
+    let emu = tenant_with(|c| {
+        c.risk_detections = detections(12, 2);
+        c.page_cap = 5;
+    });
+    let params = fetch_params(&emu, json!({}));
+    let first = fetch(&params, None);
+    first.expect(0, 1);
+    let cursor = first.result["last_run"].clone();
+    assert_eq!(incident_ids(&first).len(), 12);
+    emu.add_detection(json!({"id": "z-late", "detectedDateTime": "2024-06-02T00:00:00Z"}));
+    emu.script(ScriptedAnswer::html_error(DETECTIONS, 500));
+    fetch(&params, Some(cursor.clone())).expect(1, 4);
+    let retry = fetch(&params, Some(cursor));
+    assert_eq!(incident_ids(&retry), ["z-late"]);
+}
+
+#[test]
+fn detections_without_a_time_are_emitted_once() {
+    let emu = tenant();
+    let page = json!({"value": [{"id": "undated-1", "riskLevel": "high"}, {"id": "dated", "detectedDateTime": "2024-02-01T00:00:00Z"}]}).to_string();
+    emu.script(ScriptedAnswer::new(DETECTIONS, 200, &page).times(2));
+    let params = fetch_params(&emu, json!({}));
+    let first = fetch(&params, None);
+    assert_eq!(incident_ids(&first), ["undated-1", "dated"]);
+    let second = fetch(&params, Some(first.result["last_run"].clone()));
+    assert!(incident_ids(&second).is_empty());
+    let _: Map<String, Value> = second.result["last_run"].as_object().cloned().unwrap();
+}
