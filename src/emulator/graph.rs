@@ -1,6 +1,7 @@
 //! The Microsoft Graph endpoints: bearer-token check, Identity Protection riskyUsers (list, get,
 //! history, dismiss / confirmCompromised / confirmSafe), riskDetections (list, get) and
-//! Graph-shaped errors. Collections are paged by [`super::listing`].
+//! Graph-shaped errors. Collections are paged by [`super::listing`]. Beta also answers the legacy
+//! top-level `/beta/riskyUsers…` and `/beta/riskDetections…` paths.
 
 use serde_json::{Map, Value, json};
 
@@ -100,8 +101,18 @@ impl RequestIds {
 /// Answers a request under `/beta` or `/v1.0`.
 pub(crate) fn handle(state: &mut State, request: &RecordedRequest, segments: &[&str]) -> Reply {
     let ids = RequestIds::of(request);
-    let outcome = authorize(state, request).and_then(|caller| dispatch(state, request, segments, &caller));
+    let segments = canonical(segments);
+    let outcome = authorize(state, request).and_then(|caller| dispatch(state, request, &segments, &caller));
     ids.reply(outcome)
+}
+
+/// `/beta/riskyUsers…` and `/beta/riskDetections…` are legacy aliases of `/beta/identityProtection/…`.
+fn canonical<'a>(segments: &[&'a str]) -> Vec<&'a str> {
+    let mut canonical = segments.to_vec();
+    if let ["beta", "riskyUsers" | "riskDetections", ..] = segments {
+        canonical.insert(1, "identityProtection");
+    }
+    canonical
 }
 
 /// The Graph-shaped 404 for a path nothing serves.

@@ -735,3 +735,429 @@ fn secrets_are_redacted_in_debug_output() {
     let text = format!("{:?}", TenantConfig::default());
     assert!(text.contains("[redacted]") && !text.contains("emu8Q~"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Risk detections, history and actions
+
+const DETECTIONS: &str = "/v1.0/identityProtection/riskDetections";
+const RISKY_USERS: &str = "/v1.0/identityProtection/riskyUsers";
+
+impl Harness {
+    /// An app-only token with every Identity Protection permission.
+    fn app_token(&self) -> String {
+        let tokens = self.client_credentials();
+        tokens["access_token"].as_str().unwrap_or_default().to_owned()
+    }
+
+    fn post_json(&self, path: &str, token: &str, body: &str) -> Answer {
+        let url = format!("{}{path}", self.emulator.base_url());
+        let request = self
+            .agent
+            .post(&url)
+            .header("Authorization", &format!("Bearer {token}"))
+            .header("Content-Type", "application/json");
+        answer(request.send(body))
+    }
+
+    /// Follows `@odata.nextLink` from `path`; returns every page.
+    fn pages(&self, path: &str, token: &str) -> Vec<Value> {
+        let mut pages = Vec::new();
+        let mut url = path.to_owned();
+        for _ in 0..100 {
+            let page = self.get(&url, Some(token));
+            assert_eq!(page.status, 200, "{url}: {}", page.text);
+            let body = page.json();
+            let next = body["@odata.nextLink"].as_str().map(str::to_owned);
+            pages.push(body);
+            match next {
+                Some(next) => url = next,
+                None => break,
+            }
+        }
+        pages
+    }
+}
+
+/// The `key` of every item of every page, in order.
+fn field_of_all(pages: &[Value], key: &str) -> Vec<String> {
+    pages
+        .iter()
+        .flat_map(|page| page["value"].as_array().cloned().unwrap_or_default())
+        .filter_map(|item| item[key].as_str().map(str::to_owned))
+        .collect()
+}
+
+fn detection_ids(numbers: &[u8]) -> Vec<String> {
+    numbers
+        .iter()
+        .map(|n| format!("0d5e7c1a-000{n}-4b2c-9d3e-4f5a6b7c8d0{n}"))
+        .collect()
+}
+
+#[test]
+fn risk_detections_list_in_graphs_shape() {
+    let h = Harness::new();
+    let page = h.get(DETECTIONS, Some(&h.app_token())).json();
+    let context = format!(
+        "{}/v1.0/$metadata#identityProtection/riskDetections",
+        h.emulator.base_url()
+    );
+    assert_eq!(page["@odata.context"], context.as_str());
+    assert!(page.get("@odata.nextLink").is_none());
+    assert_eq!(
+        field_of_all(std::slice::from_ref(&page), "id"),
+        detection_ids(&[1, 2, 3, 4, 5, 6, 7, 8])
+    );
+    let first = &page["value"][0];
+    let keys: Vec<&str> = first
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, _)| k.as_str())
+        .collect();
+    #[rustfmt::skip]
+    let expected = ["id", "requestId", "correlationId", "riskEventType", "riskState", "riskLevel", "riskDetail",
+        "source", "detectionTimingType", "activity", "tokenIssuerType", "ipAddress", "location", "activityDateTime",
+        "detectedDateTime", "lastUpdatedDateTime", "userId", "userDisplayName", "userPrincipalName", "additionalInfo"];
+    assert_eq!(keys, expected);
+    assert_eq!(first["location"]["geoCoordinates"]["latitude"], 47.6062);
+    let info: Value = serde_json::from_str(first["additionalInfo"].as_str().unwrap_or_default()).unwrap_or_default();
+    assert_eq!(info[0]["Key"], "userAgent");
+    assert_eq!(first["userId"], h.config.risky_users[0]["id"]);
+}
+
+#[test]
+fn risk_detection_by_id() {
+    let h = Harness::new();
+    let token = h.app_token();
+    let id = &detection_ids(&[6])[0];
+    let detection = h.get(&format!("/beta/identityProtection/riskDetections/{id}"), Some(&token));
+    assert_eq!(detection.json()["riskEventType"], "passwordSpray");
+    let context = format!(
+        "{}/beta/$metadata#identityProtection/riskDetections/$entity",
+        h.emulator.base_url()
+    );
+    assert_eq!(detection.json()["@odata.context"], context.as_str());
+    let missing = h.get(&format!("{DETECTIONS}/no-such-detection"), Some(&token));
+    assert_graph_error(&missing, 404, "itemNotFound");
+    assert!(missing.text.contains("no-such-detection"));
+    assert_graph_error(
+        &h.get(&format!("{DETECTIONS}/a/b"), Some(&token)),
+        404,
+        "ResourceNotFound",
+    );
+}
+
+#[test]
+fn permissions_per_endpoint() {
+    let user_id = TenantConfig::default().risky_users[0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let history = format!("{RISKY_USERS}/{user_id}/history");
+    #[rustfmt::skip]
+    let cases: [(&str, &str, u16); 6] = [
+        ("IdentityRiskEvent.Read.All", DETECTIONS, 200),
+        ("IdentityRiskEvent.Read.All", RISKY_USERS, 403),
+        ("IdentityRiskyUser.Read.All", DETECTIONS, 403),
+        ("IdentityRiskyUser.Read.All", &history, 200),
+        ("IdentityRiskyUser.ReadWrite.All", &history, 200),
+        ("IdentityRiskyUser.ReadWrite.All", DETECTIONS, 403),
+    ];
+    for (permission, path, status) in cases {
+        let mut config = TenantConfig::default();
+        config.apps[0].permissions = vec![permission.to_owned()];
+        let h = Harness::with(config);
+        let token = h.sign_in(permission)["access_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let answer = h.get(path, Some(&token));
+        assert_eq!(answer.status, status, "{permission} {path}: {}", answer.text);
+        if status == 403 {
+            assert_graph_error(&answer, 403, "Authorization_RequestDenied");
+        }
+    }
+}
+
+#[test]
+fn risk_detection_filters() {
+    let h = Harness::new();
+    let token = h.app_token();
+    #[rustfmt::skip]
+    let cases: [(&str, &[u8]); 7] = [
+        ("detectedDateTime ge 2024-05-19T11:02:45.5Z", &[2, 3, 4, 5]),
+        ("detectedDateTime gt 2024-05-19T11:02:45.5000000Z", &[4, 5]),
+        ("detectedDateTime eq 2024-05-20T07:30:00Z", &[4, 5]),
+        ("detectedDateTime lt 2024-05-16T22:41:13.7736021Z", &[6, 7, 8]),
+        ("location/countryOrRegion eq 'NL'", &[2, 7]),
+        ("riskEventType eq 'leakedCredentials' or riskLevel eq microsoft.graph.riskLevel'low' and riskState eq 'atRisk'", &[3, 5]),
+        ("not (riskState eq 'atRisk') and (riskLevel eq 'high' or riskLevel eq 'low')", &[6, 7]),
+    ];
+    for (filter, expected) in cases {
+        let encoded = filter.replace(' ', "%20").replace('\'', "%27");
+        let pages = h.pages(&format!("{DETECTIONS}?$filter={encoded}"), &token);
+        let mut ids = field_of_all(&pages, "id");
+        ids.sort();
+        assert_eq!(ids, detection_ids(expected), "{filter}");
+    }
+    let bad = h.get(
+        &format!("{DETECTIONS}?$filter=contains(ipAddress,%27203%27)"),
+        Some(&token),
+    );
+    assert_graph_error(&bad, 400, "invalidRequest");
+    assert!(
+        bad.text.contains("function 'contains' is not supported"),
+        "{}",
+        bad.text
+    );
+}
+
+#[test]
+fn every_list_pages_with_cap_and_shuffle() {
+    let h = Harness::new();
+    let token = h.app_token();
+    let isaiah = h.config.risky_users[4]["id"].as_str().unwrap_or_default().to_owned();
+    let lists = [
+        (DETECTIONS.to_owned(), 8),
+        (RISKY_USERS.to_owned(), 5),
+        (format!("{RISKY_USERS}/{isaiah}/history"), 3),
+    ];
+    for (path, count) in lists {
+        let in_order = field_of_all(&h.pages(&path, &token), "id");
+        assert_eq!(in_order.len(), count, "{path}");
+        h.emulator.set_page_cap(2);
+        h.emulator.set_shuffle(Some(3));
+        let url = format!("{path}?$top=500&$filter=id%20ne%20null");
+        let pages = h.pages(&url, &token);
+        let shuffled = field_of_all(&pages, "id");
+        assert_eq!(pages.len(), count.div_ceil(2), "{path}");
+        assert_ne!(shuffled, in_order, "{path}");
+        assert_eq!(shuffled, field_of_all(&h.pages(&url, &token), "id"), "{path}");
+        let mut sorted = shuffled.clone();
+        sorted.sort();
+        let mut expected = in_order.clone();
+        expected.sort();
+        assert_eq!(sorted, expected, "{path}");
+        let next = pages[0]["@odata.nextLink"].as_str().unwrap_or_default();
+        let prefix = format!(
+            "{}{path}?$top=500&$filter=id%20ne%20null&$skiptoken=",
+            h.emulator.base_url()
+        );
+        assert!(next.starts_with(&prefix), "{next}");
+        h.emulator.set_page_cap(500);
+        h.emulator.set_shuffle(None);
+    }
+}
+
+#[test]
+fn top_is_validated_on_every_list() {
+    let h = Harness::new();
+    let token = h.app_token();
+    let user_id = h.config.risky_users[0]["id"].as_str().unwrap_or_default().to_owned();
+    let history = format!("{RISKY_USERS}/{user_id}/history");
+    for path in [DETECTIONS, RISKY_USERS, history.as_str()] {
+        for top in ["0", "501"] {
+            assert_graph_error(
+                &h.get(&format!("{path}?$top={top}"), Some(&token)),
+                400,
+                "invalidRequest",
+            );
+        }
+        assert_eq!(h.get(&format!("{path}?$top=1"), Some(&token)).status, 200);
+    }
+}
+
+#[test]
+fn detections_default_page_and_added_detections() {
+    let h = Harness::new();
+    let token = h.app_token();
+    for n in 0..15 {
+        h.emulator
+            .add_detection(json!({"id": format!("extra-{n}"), "detectedDateTime": "2024-06-01T00:00:00Z"}));
+    }
+    let pages = h.pages(DETECTIONS, &token);
+    let sizes: Vec<usize> = pages
+        .iter()
+        .map(|p| p["value"].as_array().map_or(0, Vec::len))
+        .collect();
+    assert_eq!(sizes, [20, 3]);
+    let first = h.get(&format!("{DETECTIONS}?$top=22"), Some(&token)).json();
+    h.emulator
+        .add_detection(json!({"id": "late", "detectedDateTime": "2024-06-02T00:00:00Z"}));
+    let next = first["@odata.nextLink"].as_str().unwrap_or_default();
+    assert_eq!(field_of_all(&h.pages(next, &token), "id"), ["extra-14", "late"]);
+    assert_eq!(h.emulator.risk_detections().len(), 24);
+}
+
+#[test]
+fn history_lists_and_items() {
+    let h = Harness::new();
+    let token = h.app_token();
+    let counts: Vec<usize> = h
+        .config
+        .risky_users
+        .iter()
+        .map(|u| h.emulator.history(u["id"].as_str().unwrap_or_default()).len())
+        .collect();
+    assert_eq!(counts, [2, 1, 2, 2, 3]);
+    let isaiah = h.config.risky_users[4]["id"].as_str().unwrap_or_default().to_owned();
+    let page = h
+        .get(
+            &format!("/beta/identityProtection/riskyUsers/{isaiah}/history"),
+            Some(&token),
+        )
+        .json();
+    let context = format!(
+        "{}/beta/$metadata#identityProtection/riskyUsers('{isaiah}')/history",
+        h.emulator.base_url()
+    );
+    assert_eq!(page["@odata.context"], context.as_str());
+    let items = page["value"].as_array().cloned().unwrap_or_default();
+    assert!(
+        items
+            .iter()
+            .all(|i| i["userId"] == isaiah.as_str() && i["activity"]["riskEventTypes"].is_array())
+    );
+    assert_eq!(items[2]["riskState"], "remediated");
+    assert_eq!(items[2]["activity"]["detail"], "userPerformedSecuredPasswordReset");
+    assert_eq!(
+        items[2]["riskLastUpdatedDateTime"],
+        h.config.risky_users[4]["riskLastUpdatedDateTime"]
+    );
+    let item_id = items[0]["id"].as_str().unwrap_or_default();
+    let item = h
+        .get(&format!("{RISKY_USERS}/{isaiah}/history/{item_id}"), Some(&token))
+        .json();
+    assert_eq!(item["id"], item_id);
+    let mut all_ids = field_of_all(&[json!({"value": h.config.risky_user_history})], "id");
+    let total = all_ids.len();
+    all_ids.sort();
+    all_ids.dedup();
+    assert_eq!(all_ids.len(), total);
+    assert_graph_error(
+        &h.get(&format!("{RISKY_USERS}/nobody/history"), Some(&token)),
+        404,
+        "itemNotFound",
+    );
+}
+
+#[test]
+fn actions_change_risk_and_append_history() {
+    #[rustfmt::skip]
+    let cases = [
+        ("dismiss", "dismissed", "none", "adminDismissedAllRiskForUser"),
+        ("confirmCompromised", "confirmedCompromised", "high", "adminConfirmedUserCompromised"),
+        ("confirmSafe", "confirmedSafe", "none", "adminConfirmedAccountSafe"),
+    ];
+    for (action, state, level, detail) in cases {
+        let h = Harness::new();
+        let token = h.app_token();
+        let ids: Vec<String> = h.config.risky_users[..2]
+            .iter()
+            .map(|u| u["id"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        let body = json!({"userIds": [ids[0], "00000000-0000-0000-0000-000000000000", ids[1].to_uppercase()]});
+        let reply = h.post_json(
+            &format!("/beta/identityProtection/riskyUsers/{action}"),
+            &token,
+            &body.to_string(),
+        );
+        assert_eq!((reply.status, reply.text.as_str()), (204, ""), "{action}");
+        for id in &ids {
+            let user = h.emulator.risky_user(id).unwrap_or_default();
+            assert_eq!(
+                (user["riskState"].as_str(), user["riskLevel"].as_str()),
+                (Some(state), Some(level)),
+                "{action}"
+            );
+            assert_eq!(user["riskDetail"], detail);
+            let updated = user["riskLastUpdatedDateTime"].as_str().unwrap_or_default();
+            assert!(updated.starts_with("20") && updated.len() == 28, "{updated}");
+            let last = h.emulator.history(id).last().cloned().unwrap_or_default();
+            assert_eq!(last["initiatedBy"], h.config.apps[1].client_id.as_str());
+            assert_eq!(
+                (last["userId"].as_str(), last["activity"]["detail"].as_str()),
+                (Some(id.as_str()), Some(detail))
+            );
+            assert_eq!(last["riskLastUpdatedDateTime"], updated);
+        }
+        let listed = h.get(&format!("{RISKY_USERS}/{}", ids[0]), Some(&token)).json();
+        assert_eq!(listed["riskState"], state);
+        assert_eq!(h.emulator.history(&ids[1]).len(), 2, "{action}");
+    }
+}
+
+#[test]
+fn delegated_actions_are_initiated_by_the_user() {
+    let h = Harness::new();
+    let token = h.sign_in(USER_SCOPE)["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let id = h.config.risky_users[1]["id"].as_str().unwrap_or_default().to_owned();
+    let body = json!({"userIds": [id]}).to_string();
+    assert_eq!(
+        h.post_json(&format!("{RISKY_USERS}/dismiss"), &token, &body).status,
+        204
+    );
+    let last = h.emulator.history(&id).last().cloned().unwrap_or_default();
+    assert_eq!(last["initiatedBy"], h.config.user.object_id.as_str());
+    assert!(h.emulator.risky_user("unknown").is_none());
+}
+
+#[test]
+fn action_errors() {
+    let mut config = TenantConfig::default();
+    config.apps[0].permissions = vec!["IdentityRiskyUser.Read.All".to_owned()];
+    let h = Harness::with(config);
+    let app = h.app_token();
+    let reader = h.sign_in("IdentityRiskyUser.Read.All")["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let many: Vec<String> = (0..61).map(|i| format!("user-{i}")).collect();
+    let dismiss = format!("{RISKY_USERS}/dismiss");
+    #[rustfmt::skip]
+    let cases = [
+        (app.as_str(), json!({"userIds": many}).to_string(), 400, "invalidRequest"),
+        (app.as_str(), "{\"userIds\": [".to_owned(), 400, "invalidRequest"),
+        (app.as_str(), "{\"users\": []}".to_owned(), 400, "invalidRequest"),
+        (app.as_str(), String::new(), 400, "invalidRequest"),
+        (reader.as_str(), json!({"userIds": ["x"]}).to_string(), 403, "Authorization_RequestDenied"),
+        ("not-a-token", json!({"userIds": ["x"]}).to_string(), 401, "InvalidAuthenticationToken"),
+    ];
+    for (token, body, status, code) in cases {
+        assert_graph_error(&h.post_json(&dismiss, token, &body), status, code);
+    }
+    let before = h
+        .emulator
+        .history(h.config.risky_users[0]["id"].as_str().unwrap_or_default());
+    assert_eq!(before.len(), 2);
+    assert_graph_error(
+        &h.post_json(&format!("{RISKY_USERS}/delete"), &app, "{}"),
+        404,
+        "ResourceNotFound",
+    );
+}
+
+#[test]
+fn scripted_faults_apply_to_the_new_paths() {
+    let h = Harness::new();
+    let token = h.app_token();
+    h.emulator.script(ScriptedAnswer::throttled("/riskDetections", None));
+    h.emulator
+        .script(ScriptedAnswer::graph_error("/dismiss", 503, "serviceNotAvailable", "Busy").method("POST"));
+    assert_graph_error(&h.get(DETECTIONS, Some(&token)), 429, "TooManyRequests");
+    assert_eq!(h.get(DETECTIONS, Some(&token)).status, 200);
+    let body = json!({"userIds": ["x"]}).to_string();
+    assert_graph_error(
+        &h.post_json(&format!("{RISKY_USERS}/dismiss"), &token, &body),
+        503,
+        "serviceNotAvailable",
+    );
+    assert_eq!(
+        h.post_json(&format!("{RISKY_USERS}/dismiss"), &token, &body).status,
+        204
+    );
+}
