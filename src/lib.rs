@@ -9,6 +9,7 @@ pub mod auth;
 pub mod cloud;
 pub mod commands;
 pub mod config;
+pub mod demo;
 pub mod envelope;
 pub mod error;
 pub mod graph;

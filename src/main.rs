@@ -18,8 +18,13 @@ failed, 2 unusable envelope. See README.md and CONTRACT.md.
   --version  the version";
 
 fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("demo") {
+        let program = std::env::current_exe().unwrap_or_else(|_| args[0].clone().into());
+        return azure_ad_identity_protection::demo::main(&program);
+    }
     let mut pretty = false;
-    for flag in std::env::args().skip(1) {
+    for flag in args.iter().skip(1) {
         match flag.as_str() {
             "--pretty" => pretty = true,
             "--help" | "-h" => return print_text(USAGE),

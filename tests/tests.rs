@@ -16,5 +16,7 @@ mod network;
 mod graph_commands;
 // fetch-incidents: lossless, duplicate-free, migration-safe.
 mod fetch;
+// The README's main job: the demo on the built-in emulator.
+mod demo;
 // Fixtures replay and integration.yml against the command table.
 mod definition;

@@ -70,7 +70,7 @@ pub fn start(session: &mut Session, _: &Args) -> Result<Output, Error> {
 fn instructions(pending: &Pending) -> Entry {
     let minutes = pending
         .expires_at
-        .map(|at| format!(" The code expires at {} UTC.", iso8601(at)))
+        .map(|at| format!(" The code expires at {}.", iso8601(at)))
         .unwrap_or_default();
     let markdown = format!(
         "### Authorization instructions\n1. To sign in, use a web browser to open the page [{uri}]({uri}) and enter the code **{code}** to authenticate.{minutes}\n2. Run the **!azure-ad-auth-complete** command in the War Room (or `!azure-ad-auth-complete polling=true` to wait for the sign-in).",
