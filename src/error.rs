@@ -97,7 +97,7 @@ impl fmt::Display for Error {
             }
             Error::Network { host, reason } => write!(
                 f,
-                "Could not reach {host}: {reason}. Check the endpoint parameters, the proxy setting and that this host can reach {host}."
+                "The request to {host} failed: {reason}. Check the endpoint parameters, the proxy setting and that this host can reach {host}."
             ),
             Error::Throttled {
                 host,

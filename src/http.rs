@@ -6,7 +6,7 @@ use crate::runtime::Runtime;
 use std::time::{Duration, Instant};
 
 /// Largest response body read, so a hostile or broken server cannot exhaust memory.
-const MAX_BODY_BYTES: u64 = 64 * 1024 * 1024;
+const MAX_BODY_BYTES: u64 = 32 * 1024 * 1024;
 
 /// Network settings from the instance parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]

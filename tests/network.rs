@@ -121,7 +121,7 @@ fn network_down_is_an_error_with_the_context_intact() {
     params["graph_endpoint"] = json!(dead);
     let run = cc_start(&params);
     run.expect(1, 4)
-        .says(&["Could not reach http://127.0.0.1:9", "connection"]);
+        .says(&["The request to http://127.0.0.1:9 failed", "connection"]);
     assert_eq!(run.context(), &json!({"keep": "me"}));
 }
 

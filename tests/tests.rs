@@ -18,5 +18,7 @@ mod graph_commands;
 mod fetch;
 // The README's main job: the demo on the built-in emulator.
 mod demo;
+// Servers that misbehave on purpose: garbage, floods, bombs, drips.
+mod hostile;
 // Fixtures replay and integration.yml against the command table.
 mod definition;

@@ -1,0 +1,129 @@
+//! Servers that misbehave on purpose: every one must end in a bounded-time error entry with the
+//! context intact, never a hang, a panic or unbounded memory.
+
+use crate::util::*;
+use flate2::{Compression, write::GzEncoder};
+use serde_json::json;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// What the hostile server does after reading a request.
+type Behaviour = fn(&mut TcpStream);
+
+/// Serves `behaviour` to every connection until the test process ends.
+fn hostile(behaviour: Behaviour) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = listener.local_addr().expect("address");
+    thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            thread::spawn(move || serve(stream, behaviour));
+        }
+    });
+    format!("http://{address}")
+}
+
+fn serve(mut stream: TcpStream, behaviour: Behaviour) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut buffer = [0u8; 8192];
+    let mut seen = Vec::new();
+    while !seen.windows(4).any(|w| w == b"\r\n\r\n") && seen.len() < 1 << 20 {
+        match stream.read(&mut buffer) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => seen.extend_from_slice(&buffer[..n]),
+        }
+    }
+    behaviour(&mut stream);
+}
+
+/// Writes `chunk` until the client goes away or `limit` bytes were sent.
+fn flood(stream: &mut TcpStream, head: &[u8], chunk: &[u8], limit: usize) {
+    let _ = stream.write_all(head);
+    let mut sent = 0;
+    while sent < limit && stream.write_all(chunk).is_ok() {
+        sent += chunk.len();
+    }
+}
+
+const BEHAVIOURS: [(&str, Behaviour); 7] = [
+    ("garbage", |s| _ = s.write_all(b"\x00\x01\x02 this is not HTTP\r\n\r\n")),
+    ("endless headers", |s| {
+        flood(
+            s,
+            b"HTTP/1.1 200 OK\r\n",
+            b"X-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n",
+            1 << 30,
+        )
+    }),
+    ("never-ending body", |s| {
+        let chunk = [b"1000\r\n".as_slice(), &[b'['; 0x1000], b"\r\n"].concat();
+        flood(
+            s,
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+            &chunk,
+            1 << 31,
+        );
+    }),
+    ("10 GB content length", |s| {
+        _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 10737418240\r\n\r\n{\"access_token\":")
+    }),
+    ("closed mid-response", |s| {
+        _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 400\r\n\r\n{\"token_type\":\"Bearer\",\"acc")
+    }),
+    ("gzip bomb", |s| {
+        let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
+        let zeros = vec![b' '; 1 << 20];
+        for _ in 0..256 {
+            let _ = encoder.write_all(&zeros);
+        }
+        let bomb = encoder.finish().unwrap_or_default();
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
+            bomb.len()
+        );
+        let _ = s.write_all(head.as_bytes()).and_then(|_| s.write_all(&bomb));
+    }),
+    ("slow drip", |s| {
+        for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}" {
+            if s.write_all(&[*byte]).is_err() {
+                return;
+            }
+            thread::sleep(Duration::from_millis(300));
+        }
+    }),
+];
+
+#[test]
+fn hostile_token_endpoints_end_in_bounded_errors() {
+    let handles: Vec<_> = BEHAVIOURS
+        .iter()
+        .map(|(name, behaviour)| {
+            let (name, behaviour) = (*name, *behaviour);
+            thread::spawn(move || check(name, behaviour))
+        })
+        .collect();
+    for handle in handles {
+        handle.join().expect("a hostile case failed");
+    }
+}
+
+fn check(name: &str, behaviour: Behaviour) {
+    let base = hostile(behaviour);
+    let params = json!({
+        "client_credentials": "true", "tenant_id": "t", "credentials": {"password": "hostile-secret-value"},
+        "azure_ad_endpoint": base, "graph_endpoint": base, "request_timeout": "2",
+    });
+    let context = json!({"access_token": "kept-token-value", "valid_until": 1});
+    let started = Instant::now();
+    let run = run(&envelope("azure-ad-auth-test", json!({}), &params, context.clone()));
+    let elapsed = started.elapsed();
+    assert_eq!(
+        (run.exit, run.entry()["Type"].as_u64()),
+        (1, Some(4)),
+        "{name}: {:#}",
+        run.result
+    );
+    assert_eq!(run.context(), &context, "{name}: the context is intact");
+    assert!(elapsed < Duration::from_secs(30), "{name}: took {elapsed:?}");
+}

@@ -1,0 +1,95 @@
+"""An independent client against the emulator: MSAL for Python (msal on PyPI).
+
+If Microsoft's own library signs in against the emulator unchanged, the emulator answers like
+Entra ID. Run by .ci/run after `pip install -r tests/msal/requirements.txt`:
+
+    python3 tests/msal/check_msal.py target/debug/azure-ad-identity-protection
+
+It starts `azure-ad-identity-protection emulator --port 0 --tls --auto-approve`, trusts the CA the
+emulator prints (MSAL only accepts https:// authorities) through REQUESTS_CA_BUNDLE, and checks
+client credentials, device-code sign-in, a silent refresh, and a Graph call with each token.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import msal
+import requests
+
+
+def start_emulator(binary):
+    args = [binary, "emulator", "--port", "0", "--tls", "--auto-approve", "--device-code-interval", "1"]
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    first_line = process.stdout.readline()
+    if not first_line:
+        process.kill()
+        raise SystemExit("the emulator printed nothing; is the binary built?")
+    return process, json.loads(first_line)
+
+
+def graph_answers(graph, token):
+    url = graph + "/v1.0/identityProtection/riskyUsers?$top=1"
+    response = requests.get(url, headers={"Authorization": "Bearer " + token}, timeout=10)
+    return response.status_code == 200 and "value" in response.json()
+
+
+def check_client_credentials(info):
+    params = info["params"]
+    app = msal.ConfidentialClientApplication(
+        params["app_id"],
+        client_credential=params["credentials"]["password"],
+        authority=params["azure_ad_endpoint"] + "/" + params["tenant_id"],
+        instance_discovery=False,
+    )
+    result = app.acquire_token_for_client(scopes=[params["graph_endpoint"] + "/.default"])
+    assert "access_token" in result, result
+    assert graph_answers(params["graph_endpoint"], result["access_token"]), "Graph refused the app token"
+
+
+def check_device_code_and_refresh(info):
+    params = info["device_code_params"]
+    graph = params["graph_endpoint"]
+    app = msal.PublicClientApplication(
+        params["app_id"],
+        authority=params["azure_ad_endpoint"] + "/" + params["tenant_id"],
+        instance_discovery=False,
+    )
+    scopes = [graph + "/IdentityRiskyUser.Read.All", graph + "/IdentityRiskEvent.Read.All"]
+    flow = app.initiate_device_flow(scopes=scopes)
+    assert "user_code" in flow and "/devicelogin" in flow["message"], flow
+    result = app.acquire_token_by_device_flow(flow)
+    assert "access_token" in result, result
+    assert result.get("id_token_claims", {}).get("preferred_username"), result.get("id_token_claims")
+    assert graph_answers(graph, result["access_token"]), "Graph refused the delegated token"
+    accounts = app.get_accounts()
+    assert accounts, "MSAL built no account from the answer"
+    refreshed = app.acquire_token_silent(scopes, account=accounts[0], force_refresh=True)
+    assert refreshed and "access_token" in refreshed, refreshed
+    assert refreshed["access_token"] != result["access_token"], "the refresh returned the same token"
+
+
+def main():
+    binary = sys.argv[1] if len(sys.argv) > 1 else "target/debug/azure-ad-identity-protection"
+    process, info = start_emulator(binary)
+    os.environ["REQUESTS_CA_BUNDLE"] = info["ca_file"]
+    checks = [check_client_credentials, check_device_code_and_refresh]
+    failed = 0
+    try:
+        for check in checks:
+            try:
+                check(info)
+                print("ok     " + check.__name__)
+            except Exception as error:  # report every check, then fail
+                failed += 1
+                print("FAILED " + check.__name__ + ": " + repr(error))
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    print("msal: %d passed, %d failed" % (len(checks) - failed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
