@@ -20,5 +20,7 @@ mod fetch;
 mod demo;
 // Servers that misbehave on purpose: garbage, floods, bombs, drips.
 mod hostile;
+// No envelope breaks the binary (property test).
+mod property;
 // Fixtures replay and integration.yml against the command table.
 mod definition;

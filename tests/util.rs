@@ -64,8 +64,17 @@ pub fn binary() -> Command {
 
 /// Runs the binary on raw stdin bytes and checks the invariants every result must hold.
 pub fn run_raw(stdin: impl Into<Vec<u8>>) -> Run {
+    run_raw_within(stdin, std::time::Duration::from_secs(120))
+}
+
+/// The same, failing if the binary does not finish within `limit`.
+pub fn run_raw_within(stdin: impl Into<Vec<u8>>, limit: std::time::Duration) -> Run {
     let stdin = stdin.into();
-    let output = binary().write_stdin(stdin.clone()).output().expect("binary runs");
+    let output = binary()
+        .write_stdin(stdin.clone())
+        .timeout(limit)
+        .output()
+        .expect("binary runs");
     let stdout = String::from_utf8(output.stdout).expect("stdout is UTF-8");
     let result: Value =
         serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}): {stdout}"));
