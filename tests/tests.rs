@@ -22,5 +22,7 @@ mod demo;
 mod hostile;
 // No envelope breaks the binary (property test).
 mod property;
+// Planted secrets through every fixture and failure mode.
+mod secrets;
 // Fixtures replay and integration.yml against the command table.
 mod definition;
