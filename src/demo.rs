@@ -59,13 +59,18 @@ pub fn main(program: &Path) -> ExitCode {
     }
 }
 
+/// The demo tenant: seed, risky users, risk detections (the standalone emulator's default too).
+const DEMO_TENANT: (u64, usize, usize) = (1, 300, 3000);
+
 fn run(program: &Path) -> Result<(), String> {
-    let emulator = Emulator::start(TenantConfig::default()).map_err(|e| format!("the emulator did not start: {e}"))?;
+    let (seed, users, detections) = DEMO_TENANT;
+    let emulator = Emulator::start(TenantConfig::generated(seed, users, detections))
+        .map_err(|e| format!("the emulator did not start: {e}"))?;
     println!(
-        "Emulator (offline Entra ID + Microsoft Graph) at {}\n",
+        "Emulator (offline Entra ID + Microsoft Graph; {users} risky users, {detections} risk detections) at {}\n",
         emulator.base_url()
     );
-    let params = json!({"azure_ad_endpoint": emulator.base_url(), "graph_endpoint": emulator.base_url(), "tenant_id": TenantConfig::default().tenant_id});
+    let params = emulator.device_code_params();
     let mut demo = Demo {
         program,
         emulator,
@@ -74,8 +79,32 @@ fn run(program: &Path) -> Result<(), String> {
         number: 0,
     };
     demo.sign_in()?;
-    demo.investigate()?;
-    demo.fetch_twice()
+    let upn = demo.investigate()?;
+    demo.fetch_twice(&upn)
+}
+
+/// Plays the person's browser: submits the emulator's device-login form with Approve.
+fn approve_in_browser(base: &str, user_code: &str) -> Result<String, String> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .proxy(None)
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut response = agent
+        .post(format!("{base}/devicelogin"))
+        .send_form([("user_code", user_code), ("action", "approve")])
+        .map_err(|e| format!("the device-login page did not answer: {e}"))?;
+    let page = response.body_mut().read_to_string().unwrap_or_default();
+    let said = page
+        .split("<p>")
+        .nth(1)
+        .and_then(|p| p.split("</p>").next())
+        .unwrap_or("no message")
+        .to_string();
+    match response.status().as_u16() {
+        200 => Ok(said),
+        status => Err(format!("the device-login page answered {status}: {said}")),
+    }
 }
 
 impl Demo<'_> {
@@ -85,15 +114,14 @@ impl Demo<'_> {
             .as_str()
             .unwrap_or_default()
             .to_string();
-        println!("   (a person opens the link and approves code {code})");
-        if !self.emulator.approve(&code) {
-            return Err(format!("the emulator did not know user code {code}"));
-        }
+        let page = approve_in_browser(&self.emulator.base_url(), &code)?;
+        println!("   (a person opens the link, enters {code} and presses Approve; the page says: {page})");
         self.step("azure-ad-auth-complete", json!({}), None)?;
         self.step("azure-ad-auth-test", json!({}), None).map(|_| ())
     }
 
-    fn investigate(&mut self) -> Result<(), String> {
+    /// The high-risk users, one user's detections and history, then dismiss that user.
+    fn investigate(&mut self) -> Result<String, String> {
         let high = self.step(
             "azure-ad-identity-protection-risky-user-list",
             json!({"risk_level": "high"}),
@@ -126,17 +154,19 @@ impl Demo<'_> {
             .map(|u| text(&u, "riskState"))
             .unwrap_or_default();
         println!("   (the tenant now says {upn} is {state})");
-        Ok(())
+        Ok(upn)
     }
 
-    fn fetch_twice(&mut self) -> Result<(), String> {
+    /// Fetches that user's detections, adds a new one to the tenant, and fetches again.
+    fn fetch_twice(&mut self, upn: &str) -> Result<(), String> {
         self.params["first_fetch"] = json!("2024-01-01");
         self.params["max_fetch"] = json!("200");
+        self.params["fetch_user_principal_name"] = json!(upn);
         let first = self.step("fetch-incidents", json!({}), Some(json!({})))?;
         let last_run = first.result["last_run"].clone();
         let new_detection = json!({
             "id": "demo-new-detection", "riskEventType": "anonymizedIPAddress", "riskLevel": "high", "riskState": "atRisk",
-            "riskDetail": "none", "detectedDateTime": "2024-06-29T12:00:00Z", "userPrincipalName": "adelev@contoso.onmicrosoft.com",
+            "riskDetail": "none", "detectedDateTime": "2024-07-01T12:00:00Z", "userPrincipalName": upn,
         });
         self.emulator.add_detection(new_detection);
         println!("   (a new risk detection appears in the tenant)");
@@ -227,7 +257,12 @@ fn summary(step: &Step) -> String {
             if names.is_empty() { "" } else { ": " }
         );
     }
-    let lines: Vec<&str> = step.text().lines().filter(|l| !l.starts_with('|')).take(3).collect();
+    let lines: Vec<&str> = step
+        .text()
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('|'))
+        .take(3)
+        .collect();
     lines.join("\n")
 }
 

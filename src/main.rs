@@ -8,6 +8,8 @@ use std::panic::{self, AssertUnwindSafe};
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: azure-ad-identity-protection [--pretty] < envelope.json > result.json
+       azure-ad-identity-protection demo              (the whole chain on the built-in emulator)
+       azure-ad-identity-protection emulator [...]    (the offline Entra ID + Graph tenant; see emulator --help)
 
 Runs one SOAR command: reads one JSON envelope (command, args, params, context) on stdin and
 writes one JSON result (entries, context, ...) on stdout. Exit status: 0 success, 1 command
@@ -19,9 +21,13 @@ failed, 2 unusable envelope. See README.md and CONTRACT.md.
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("demo") {
-        let program = std::env::current_exe().unwrap_or_else(|_| args[0].clone().into());
-        return azure_ad_identity_protection::demo::main(&program);
+    match args.get(1).map(String::as_str) {
+        Some("demo") => {
+            let program = std::env::current_exe().unwrap_or_else(|_| args[0].clone().into());
+            return azure_ad_identity_protection::demo::main(&program);
+        }
+        Some("emulator") => return azure_ad_identity_protection::emulator::cli::main(&args[2..]),
+        _ => {}
     }
     let mut pretty = false;
     for flag in args.iter().skip(1) {

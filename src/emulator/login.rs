@@ -1,12 +1,14 @@
 //! The Entra ID v2 endpoints: device authorization, token (device code, refresh, client
-//! credentials) and a placeholder device-login page.
+//! credentials). The device-login page a person uses is in [`super::device_login`].
 
 use serde_json::{Map, Value, json};
 
 use super::config::{AppRegistration, TenantConfig};
 use super::request::RecordedRequest;
 use super::state::{AccessGrant, DeviceCodeGrant, DeviceCodeStatus, RefreshGrant, State};
-use super::wire::{Reply, base64_decode, entra_timestamp, guid, mint_jwt, now, percent_decode, random_string};
+use super::wire::{
+    Reply, base64_decode, base64url, entra_timestamp, guid, mint_jwt, now, percent_decode, random_string,
+};
 
 const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 const GRAPH_AUDIENCE: &str = "https://graph.microsoft.com";
@@ -94,14 +96,6 @@ pub(crate) fn handle(state: &mut State, request: &RecordedRequest, tenant: &str,
         Ok(body) => no_store(Reply::json(200, &body)),
         Err(error) => error.reply(),
     }
-}
-
-/// The device-login page the `verification_uri` points at (a placeholder for now).
-pub(crate) fn device_login_page() -> Reply {
-    let page = "<!DOCTYPE html>\r\n<html><head><title>Enter code</title></head><body>\
-                <h1>Enter code</h1><p>Enter the code displayed on your app or device.</p>\
-                </body></html>";
-    Reply::text(200, "text/html; charset=utf-8", page)
 }
 
 fn check_request(config: &TenantConfig, request: &RecordedRequest, tenant: &str) -> Result<(), EntraError> {
@@ -193,7 +187,11 @@ fn device_authorization(state: &mut State, form: &[(String, String)]) -> Result<
         client_id: app.client_id,
         scopes,
         expires_at: now() + state.config.device_code_lifetime,
-        status: DeviceCodeStatus::Pending,
+        status: if state.auto_approve {
+            DeviceCodeStatus::Approved
+        } else {
+            DeviceCodeStatus::Pending
+        },
     };
     let body = device_authorization_body(state, &grant);
     state.device_codes.push(grant);
@@ -307,7 +305,7 @@ fn device_code_grant(state: &mut State, form: &[(String, String)]) -> Result<Val
     poll_outcome(grant)?;
     grant.status = DeviceCodeStatus::Redeemed;
     let scopes = grant.scopes.clone();
-    Ok(user_tokens(state, &app, &scopes, None))
+    Ok(user_tokens(state, &app, &scopes, None, wants_client_info(form)))
 }
 
 /// The answer to a poll of a device code that is not (yet) redeemable.
@@ -369,7 +367,13 @@ fn refresh_token_grant(state: &mut State, form: &[(String, String)]) -> Result<V
     grant.used = true;
     let original = grant.scopes.clone();
     let requested = param(form, "scope").map_or_else(|| original.clone(), split_scopes);
-    Ok(user_tokens(state, &app, &requested, Some(&original)))
+    Ok(user_tokens(
+        state,
+        &app,
+        &requested,
+        Some(&original),
+        wants_client_info(form),
+    ))
 }
 
 fn check_refresh_grant(grant: &RefreshGrant, strict: bool) -> Result<(), EntraError> {
@@ -422,6 +426,17 @@ enum Grantee {
     Application,
 }
 
+/// MSAL sends `client_info=1` and builds its account from the answer's `client_info`.
+fn wants_client_info(form: &[(String, String)]) -> bool {
+    param(form, "client_info") == Some("1")
+}
+
+/// base64url of `{"uid": <user object id>, "utid": <tenant id>}`, as Entra sends it.
+fn client_info(config: &TenantConfig) -> String {
+    let info = json!({"uid": config.user.object_id, "utid": config.tenant_id});
+    base64url(info.to_string().as_bytes())
+}
+
 /// The success body of a user (delegated) grant. `refresh_scopes` is `Some` on a refresh, where
 /// a new refresh token is always issued and keeps the originally granted scopes.
 fn user_tokens(
@@ -429,6 +444,7 @@ fn user_tokens(
     app: &AppRegistration,
     requested: &[String],
     refresh_scopes: Option<&[String]>,
+    with_client_info: bool,
 ) -> Value {
     let permissions = delegated_permissions(app, requested);
     let mut granted = permissions.clone();
@@ -445,7 +461,10 @@ fn user_tokens(
         body.insert("refresh_token".into(), json!(issue_refresh_token(state, app, scopes)));
     }
     if requested.iter().any(|s| s == "openid") {
-        body.insert("id_token".into(), json!(id_token(&state.config, app)));
+        body.insert("id_token".into(), json!(id_token(state, app)));
+    }
+    if with_client_info {
+        body.insert("client_info".into(), json!(client_info(&state.config)));
     }
     Value::Object(body)
 }
@@ -533,14 +552,20 @@ fn issue_refresh_token(state: &mut State, app: &AppRegistration, scopes: &[Strin
     token
 }
 
-fn id_token(config: &TenantConfig, app: &AppRegistration) -> String {
+/// A v2.0 id token whose `iss` is the issuer of this emulator's OpenID configuration.
+fn id_token(state: &State, app: &AppRegistration) -> String {
+    let config = &state.config;
     let issued = now();
     let mut claims = base_claims(config, issued, issued + config.access_token_lifetime);
     claims.insert(
         "iss".into(),
-        json!(format!("https://login.microsoftonline.com/{}/v2.0", config.tenant_id)),
+        json!(format!("{}/{}/v2.0", state.base_url, config.tenant_id)),
     );
     claims.insert("aud".into(), json!(app.client_id));
+    claims.insert("ver".into(), json!("2.0"));
+    // Entra's `sub` is pairwise: stable per user and app, different across apps.
+    let pairwise = base64url(format!("{}:{}", config.user.object_id, app.client_id).as_bytes());
+    claims.insert("sub".into(), json!(pairwise.get(..43).unwrap_or(&pairwise)));
     claims.insert("oid".into(), json!(config.user.object_id));
     claims.insert("preferred_username".into(), json!(config.user.user_principal_name));
     claims.insert("name".into(), json!(config.user.display_name));

@@ -5,6 +5,13 @@
 //! on one loopback port, records every request, and lets a test script canned answers, drive the
 //! signed-in user (approve, decline, revoke, expire) and change the tenant between fetches.
 //!
+//! [`Emulator::serve`] adds what a person or a script needs: a fixed port, HTTPS with an
+//! embedded loopback CA ([`Emulator::ca_file`]), auto-approval, a [`FaultPlan`], a request log on
+//! stderr, the device-login form at `/devicelogin`, OpenID and MSAL instance discovery, and the
+//! loopback-only admin endpoint `/_emulator/` (faults, token expiry and revocation, new
+//! detections, approve/deny, the request log). [`cli::main`] is the `emulator` command line;
+//! [`TenantConfig::generated`] and [`TenantConfig::from_json`] make realistic tenants.
+//!
 //! ```
 //! use azure_ad_identity_protection::emulator::{Emulator, ScriptedAnswer, TenantConfig};
 //!
@@ -19,8 +26,14 @@
 #![warn(missing_docs)]
 
 mod actions;
+mod admin;
+pub mod cli;
 mod config;
+mod device_login;
+mod discovery;
+mod faults;
 mod filter;
+mod generate;
 mod graph;
 mod listing;
 mod login;
@@ -28,23 +41,51 @@ mod request;
 mod samples;
 mod script;
 mod state;
+mod tenant_file;
+mod tls;
 mod wire;
 
 #[cfg(test)]
 mod tests;
 
 use std::io;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 pub use config::{AppRegistration, IDENTITY_PROTECTION_PERMISSIONS, SignedInUser, TenantConfig};
+pub use faults::FaultPlan;
 pub use request::RecordedRequest;
 pub use script::ScriptedAnswer;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use state::{DeviceCodeStatus, State};
 use wire::Reply;
+
+/// The public client app id the device-code parameters use when the tenant has no other.
+const DEFAULT_PUBLIC_CLIENT: &str = "4ffef4a4-601f-4393-a789-432f3f3b8470";
+
+/// How [`Emulator::serve`] starts a tenant.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// The port on `127.0.0.1`; 0 picks a free one (the CLI's default is 8765).
+    pub port: u16,
+    /// Serve HTTPS with the embedded loopback certificate instead of plain HTTP.
+    pub tls: bool,
+    /// The tenant to serve.
+    pub tenant: TenantConfig,
+    /// Approve every device code as soon as it is issued.
+    pub auto_approve: bool,
+    /// The initial fault plan.
+    pub faults: FaultPlan,
+    /// Log one line per request (method, path, status, latency) on stderr.
+    pub log_requests: bool,
+    /// Accept the placeholder device code and tokens the envelopes in `fixtures/` carry
+    /// (`emulator-device-code`, `emulator-refresh-token`, `emulator-access-token`).
+    pub fixture_credentials: bool,
+}
 
 /// A running emulator. Dropping it stops the server thread.
 pub struct Emulator {
@@ -53,19 +94,41 @@ pub struct Emulator {
     stopping: Arc<AtomicBool>,
     base_url: String,
     thread: Option<JoinHandle<()>>,
+    front: Option<tls::Front>,
 }
 
 impl Emulator {
     /// Starts a tenant on `127.0.0.1` with a free port, serving requests on a background thread.
     pub fn start(config: TenantConfig) -> io::Result<Emulator> {
-        let server = tiny_http::Server::http("127.0.0.1:0").map_err(io::Error::other)?;
-        let port = server
-            .server_addr()
-            .to_ip()
-            .map(|addr| addr.port())
-            .ok_or_else(|| io::Error::other("the emulator is not listening on an IP address"))?;
-        let base_url = format!("http://127.0.0.1:{port}");
-        let state = Arc::new(Mutex::new(State::new(config, base_url.clone())));
+        Emulator::serve(ServeOptions {
+            tenant: config,
+            ..ServeOptions::default()
+        })
+    }
+
+    /// Starts a tenant as `options` say, serving requests on background threads.
+    pub fn serve(options: ServeOptions) -> io::Result<Emulator> {
+        // With TLS, tiny_http listens on a free loopback port behind the front.
+        let server = bind(if options.tls { 0 } else { options.port })?;
+        let front = match options.tls {
+            true => Some(tls::Front::start(
+                options.port,
+                (std::net::Ipv4Addr::LOCALHOST, port_of(&server)?).into(),
+            )?),
+            false => None,
+        };
+        let base_url = match &front {
+            Some(front) => format!("https://127.0.0.1:{}", front.port()),
+            None => format!("http://127.0.0.1:{}", port_of(&server)?),
+        };
+        let mut state = State::new(options.tenant, base_url.clone());
+        state.auto_approve = options.auto_approve;
+        state.log_requests = options.log_requests;
+        if options.fixture_credentials {
+            state.seed_fixture_credentials();
+        }
+        state.set_faults(options.faults);
+        let state = Arc::new(Mutex::new(state));
         let server = Arc::new(server);
         let stopping = Arc::new(AtomicBool::new(false));
         let thread = spawn_server(server.clone(), state.clone(), stopping.clone())?;
@@ -75,12 +138,76 @@ impl Emulator {
             stopping,
             base_url,
             thread: Some(thread),
+            front,
         })
     }
 
-    /// `http://127.0.0.1:PORT`; the login endpoints and Graph are both served here.
+    /// `http://127.0.0.1:PORT` (`https://` with TLS); the login endpoints and Graph are both served here.
     pub fn base_url(&self) -> String {
         self.base_url.clone()
+    }
+
+    /// The instance parameters of the integration for client credentials against this tenant:
+    /// `azure_ad_endpoint`, `graph_endpoint`, `tenant_id`, `app_id` (the first app with a
+    /// secret), `client_credentials: "true"` and `credentials {identifier, password}`.
+    pub fn instance_params(&self) -> Value {
+        let state = self.lock();
+        let app = state.config.apps.iter().find(|app| app.client_secret.is_some());
+        json!({
+            "azure_ad_endpoint": self.base_url,
+            "graph_endpoint": self.base_url,
+            "tenant_id": state.config.tenant_id,
+            "app_id": app.map(|a| a.client_id.as_str()),
+            "client_credentials": "true",
+            "credentials": {"identifier": "", "password": app.and_then(|a| a.client_secret.as_deref())},
+        })
+    }
+
+    /// The instance parameters for a device-code sign-in: the same endpoints and tenant, the
+    /// public client app, no credentials.
+    pub fn device_code_params(&self) -> Value {
+        let state = self.lock();
+        let public = state
+            .config
+            .apps
+            .iter()
+            .find(|a| a.client_secret.is_none() && a.public_client_flows);
+        json!({
+            "azure_ad_endpoint": self.base_url,
+            "graph_endpoint": self.base_url,
+            "tenant_id": state.config.tenant_id,
+            "app_id": public.map_or(DEFAULT_PUBLIC_CLIENT, |a| a.client_id.as_str()),
+        })
+    }
+
+    /// The CA certificate (PEM) a client must trust when serving TLS; `None` for plain HTTP.
+    pub fn ca_file(&self) -> Option<PathBuf> {
+        self.front.as_ref().map(|front| front.ca_file().to_path_buf())
+    }
+
+    /// Accepts the placeholder credentials of the envelopes in `fixtures/` from now on.
+    pub fn seed_fixture_credentials(&self) {
+        self.lock().seed_fixture_credentials();
+    }
+
+    /// Approve every new device code as soon as it is issued (`true`), or wait for a person.
+    pub fn set_auto_approve(&self, on: bool) {
+        self.lock().auto_approve = on;
+    }
+
+    /// Replaces the fault plan; its request count starts again.
+    pub fn set_faults(&self, plan: FaultPlan) {
+        self.lock().set_faults(plan);
+    }
+
+    /// The fault plan now (`slow_down` is true while the next poll is still armed).
+    pub fn faults(&self) -> FaultPlan {
+        self.lock().fault_plan()
+    }
+
+    /// The tenant as it is now, after actions and added detections.
+    pub fn tenant(&self) -> TenantConfig {
+        self.lock().config.clone()
     }
 
     /// Every request received so far, in order (scripted ones too).
@@ -90,7 +217,7 @@ impl Emulator {
 
     /// Forgets the recorded requests.
     pub fn clear_requests(&self) {
-        self.lock().log.clear();
+        self.lock().clear_log();
     }
 
     /// Queues a canned answer; answers for the same request are used first-in, first-out.
@@ -175,6 +302,7 @@ impl Emulator {
 
 impl Drop for Emulator {
     fn drop(&mut self) {
+        self.front.take();
         self.stopping.store(true, Ordering::SeqCst);
         self.server.unblock();
         if let Some(thread) = self.thread.take() {
@@ -194,6 +322,19 @@ impl std::fmt::Debug for Emulator {
 /// Locks the state; a panic on another thread does not make the state unusable.
 fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
     state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A tiny_http server on `127.0.0.1:port` (0: a free port).
+fn bind(port: u16) -> io::Result<tiny_http::Server> {
+    tiny_http::Server::http(("127.0.0.1", port)).map_err(io::Error::other)
+}
+
+fn port_of(server: &tiny_http::Server) -> io::Result<u16> {
+    server
+        .server_addr()
+        .to_ip()
+        .map(|addr| addr.port())
+        .ok_or_else(|| io::Error::other("the emulator is not listening on an IP address"))
 }
 
 fn spawn_server(
@@ -216,13 +357,28 @@ fn serve(server: &tiny_http::Server, state: &Mutex<State>, stopping: &AtomicBool
 }
 
 fn answer(mut request: tiny_http::Request, state: &Mutex<State>) {
+    let started = Instant::now();
+    let loopback = request.remote_addr().is_some_and(|peer| peer.ip().is_loopback());
     let recorded = record(&mut request);
-    let reply = handle(&mut lock(state), recorded);
+    let (method, path) = (recorded.method.clone(), raw_path(request.url()).to_owned());
+    let (reply, log) = {
+        let mut state = lock(state);
+        (handle(&mut state, recorded, loopback), state.log_requests)
+    };
     if let Some(delay) = reply.delay {
         std::thread::sleep(delay);
     }
+    let status = reply.status;
     // The client may have gone away (e.g. after a timeout); nothing to do about it.
     let _ = request.respond(to_response(reply));
+    if log {
+        eprintln!("{method} {path} {status} {}ms", started.elapsed().as_millis());
+    }
+}
+
+/// The path of a request target, without its query (which may carry codes or tokens).
+fn raw_path(url: &str) -> &str {
+    url.split(['?', '#']).next().unwrap_or(url)
 }
 
 fn record(request: &mut tiny_http::Request) -> RecordedRequest {
@@ -243,21 +399,59 @@ fn record(request: &mut tiny_http::Request) -> RecordedRequest {
     )
 }
 
-/// Logs the request, then answers it from the script or from the emulated tenant.
-fn handle(state: &mut State, request: RecordedRequest) -> Reply {
+/// Answers an admin request, or logs the request and answers it.
+fn handle(state: &mut State, request: RecordedRequest, loopback: bool) -> Reply {
+    if admin::is_admin_path(&request.path) {
+        return admin::handle(state, &request, loopback);
+    }
     state.log.push(request.clone());
-    if let Some(reply) = state.scripted_reply(&request) {
+    let reply = answer_logged(state, &request);
+    state.statuses.push(reply.status);
+    reply
+}
+
+/// The script first, then the fault plan, then the emulated tenant.
+fn answer_logged(state: &mut State, request: &RecordedRequest) -> Reply {
+    if let Some(reply) = state.scripted_reply(request) {
         return reply;
     }
-    route(state, &request)
+    let counted = fault_target(&request.path);
+    if let Some(login) = counted {
+        if let Some(fault) = state.next_fault() {
+            return with_latency(faults::fault_reply(fault, &state.faults, login), &state.faults);
+        }
+    }
+    let reply = route(state, request);
+    match counted {
+        Some(_) => with_latency(reply, &state.faults),
+        None => reply,
+    }
+}
+
+/// `Some(true)` for the token endpoint, `Some(false)` for Graph, `None` for anything else.
+fn fault_target(path: &str) -> Option<bool> {
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match segments.as_slice() {
+        ["beta" | "v1.0", ..] => Some(false),
+        [_, "oauth2", "v2.0", "token"] => Some(true),
+        _ => None,
+    }
+}
+
+fn with_latency(mut reply: Reply, plan: &FaultPlan) -> Reply {
+    reply.delay = reply.delay.or(plan.delay());
+    reply
 }
 
 fn route(state: &mut State, request: &RecordedRequest) -> Reply {
     let segments: Vec<&str> = request.path.trim_start_matches('/').split('/').collect();
     match segments.as_slice() {
         ["beta" | "v1.0", ..] => graph::handle(state, request, &segments),
-        ["devicelogin"] => login::device_login_page(),
+        ["devicelogin"] => device_login::handle(state, request),
         [tenant, "oauth2", "v2.0", endpoint] => login::handle(state, request, tenant, endpoint),
+        [tenant, "v2.0", ".well-known", "openid-configuration"] => discovery::openid_configuration(state, tenant),
+        ["common", "discovery", "instance"] => discovery::instance_discovery(state, request),
+        [_, "discovery", "v2.0", "keys"] => discovery::keys(),
         _ => graph::not_found(request),
     }
 }

@@ -3,9 +3,17 @@
 use std::collections::{HashMap, VecDeque};
 
 use super::config::TenantConfig;
+use super::faults::{Fault, FaultPlan};
 use super::request::RecordedRequest;
 use super::script::ScriptedAnswer;
 use super::wire::{Reply, now};
+
+/// The device code the replayable envelopes in `fixtures/` carry: approved, redeemable once.
+pub const FIXTURE_DEVICE_CODE: &str = "emulator-device-code";
+/// The refresh token the fixtures carry: valid for the public client app.
+pub const FIXTURE_REFRESH_TOKEN: &str = "emulator-refresh-token";
+/// The access token the fixtures carry: valid for the public client app until revoked.
+pub const FIXTURE_ACCESS_TOKEN: &str = "emulator-access-token";
 
 /// Where a device code stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +83,16 @@ pub(crate) struct State {
     pub access_tokens: HashMap<String, AccessGrant>,
     pub refresh_tokens: HashMap<String, RefreshGrant>,
     pub slow_down_next_poll: bool,
+    /// The HTTP status of each `log` entry, in the same order.
+    pub statuses: Vec<u16>,
+    /// Faults to inject (its `slow_down` lives in `slow_down_next_poll`).
+    pub faults: FaultPlan,
+    /// Graph and token requests counted since the fault plan was set.
+    pub fault_counter: u64,
+    /// Every device code is approved as soon as it is issued.
+    pub auto_approve: bool,
+    /// One line per request on stderr.
+    pub log_requests: bool,
 }
 
 impl State {
@@ -89,7 +107,42 @@ impl State {
             access_tokens: HashMap::new(),
             refresh_tokens: HashMap::new(),
             slow_down_next_poll: false,
+            statuses: Vec::new(),
+            faults: FaultPlan::default(),
+            fault_counter: 0,
+            auto_approve: false,
+            log_requests: false,
         }
+    }
+
+    /// Replaces the fault plan and restarts its request count; `slow_down` arms the next poll.
+    pub fn set_faults(&mut self, plan: FaultPlan) {
+        self.slow_down_next_poll |= plan.slow_down;
+        self.faults = FaultPlan {
+            slow_down: false,
+            ..plan
+        };
+        self.fault_counter = 0;
+    }
+
+    /// The fault plan as set, with `slow_down` showing whether the next poll is still armed.
+    pub fn fault_plan(&self) -> FaultPlan {
+        FaultPlan {
+            slow_down: self.slow_down_next_poll,
+            ..self.faults.clone()
+        }
+    }
+
+    /// Counts one Graph or token request and returns its fault, if the plan has one for it.
+    pub fn next_fault(&mut self) -> Option<Fault> {
+        self.fault_counter += 1;
+        self.faults.fault_for(self.fault_counter)
+    }
+
+    /// Forgets the request log.
+    pub fn clear_log(&mut self) {
+        self.log.clear();
+        self.statuses.clear();
     }
 
     /// The first scripted answer matching the request, used once; used-up answers are dropped.
@@ -122,6 +175,44 @@ impl State {
             }
             _ => false,
         }
+    }
+
+    /// Registers the well-known fixture credentials for the tenant's first public client app, as
+    /// if its user had signed in: an approved device code, a refresh token and an access token.
+    pub fn seed_fixture_credentials(&mut self) {
+        let Some(app) = self.config.apps.iter().find(|a| a.public_client_flows) else {
+            return;
+        };
+        let client_id = app.client_id.clone();
+        let permissions = app.permissions.clone();
+        let scopes: Vec<String> = ["openid", "profile", "offline_access"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain(permissions.clone())
+            .collect();
+        let far = now() + 100 * 365 * 86_400;
+        self.device_codes.push(DeviceCodeGrant {
+            device_code: FIXTURE_DEVICE_CODE.into(),
+            user_code: "EMULATOR".into(),
+            client_id: client_id.clone(),
+            scopes: scopes.clone(),
+            expires_at: far,
+            status: DeviceCodeStatus::Approved,
+        });
+        let refresh = RefreshGrant {
+            client_id,
+            scopes,
+            revoked: false,
+            used: false,
+        };
+        self.refresh_tokens.insert(FIXTURE_REFRESH_TOKEN.into(), refresh);
+        let access = AccessGrant {
+            expires_at: far,
+            subject: self.config.user.object_id.clone(),
+            permissions,
+            revoked: false,
+        };
+        self.access_tokens.insert(FIXTURE_ACCESS_TOKEN.into(), access);
     }
 
     /// Expires every device code that is still waiting or approved but unredeemed.

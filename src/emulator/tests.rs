@@ -1161,3 +1161,5 @@ fn scripted_faults_apply_to_the_new_paths() {
         204
     );
 }
+
+mod runtime;

@@ -215,8 +215,13 @@ fn fixed_digits(text: &str, len: usize) -> Option<i64> {
 /// The current time as Graph writes it: `2024-05-20T08:10:27.5581222Z` (seven fractional digits).
 pub(crate) fn graph_timestamp_now() -> String {
     let elapsed = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    let (date, time) = civil_parts(elapsed.as_secs());
-    format!("{date}T{time}.{:07}Z", elapsed.subsec_nanos() / 100)
+    graph_timestamp(elapsed.as_secs(), elapsed.subsec_nanos() / 100)
+}
+
+/// `epoch` seconds plus `ticks` of 100 ns as Graph writes instants: `2024-05-20T08:10:27.5581222Z`.
+pub(crate) fn graph_timestamp(epoch: u64, ticks: u32) -> String {
+    let (date, time) = civil_parts(epoch);
+    format!("{date}T{time}.{:07}Z", ticks % 10_000_000)
 }
 
 /// 64 unpredictable bits from std only: a randomly keyed hasher over a counter and the clock.

@@ -1,0 +1,178 @@
+//! The loopback-only admin endpoint under `/_emulator/`: change faults and the tenant while
+//! the emulator runs, settle device codes, read the request log. Every answer is JSON; requests
+//! from a peer that is not loopback get 403. Admin requests are not recorded in the request log.
+
+use serde_json::{Map, Value, json};
+
+use super::device_login::{self, Settlement};
+use super::request::RecordedRequest;
+use super::state::State;
+use super::wire::{Reply, graph_timestamp_now, guid};
+
+/// The path prefix of every admin route.
+pub(crate) const PREFIX: &str = "/_emulator";
+
+/// Whether `path` belongs to the admin endpoint.
+pub(crate) fn is_admin_path(path: &str) -> bool {
+    path == PREFIX || path.starts_with("/_emulator/")
+}
+
+/// Answers one admin request; `loopback` says whether the peer address is a loopback address.
+pub(crate) fn handle(state: &mut State, request: &RecordedRequest, loopback: bool) -> Reply {
+    if !loopback {
+        return error(403, "the admin endpoint only answers loopback peers");
+    }
+    let route = request.path.trim_start_matches(PREFIX).trim_matches('/');
+    let outcome = match (request.method.to_ascii_uppercase().as_str(), route) {
+        ("GET", "") => Ok(index()),
+        ("GET", "faults") => Ok(state.fault_plan().to_json()),
+        ("POST", "faults") => set_faults(state, &request.body),
+        ("POST", "expire-tokens") => Ok(expire_tokens(state)),
+        ("POST", "revoke-refresh-tokens") => Ok(revoke_refresh_tokens(state)),
+        ("POST", "detections") => add_detections(state, &request.body),
+        ("POST", "approve") => settle(state, &request.body, true),
+        ("POST", "deny") => settle(state, &request.body, false),
+        ("GET", "requests") => Ok(request_log(state)),
+        ("GET", "tenant") => Ok(state.config.to_json()),
+        _ => Err((
+            404,
+            format!(
+                "no admin route {} {}; GET {PREFIX} lists them",
+                request.method, request.path
+            ),
+        )),
+    };
+    match outcome {
+        Ok(body) => Reply::json(200, &body),
+        Err((status, message)) => error(status, &message),
+    }
+}
+
+fn error(status: u16, message: &str) -> Reply {
+    Reply::json(status, &json!({"error": message}))
+}
+
+type Outcome = Result<Value, (u16, String)>;
+
+fn index() -> Value {
+    json!({"routes": [
+        "GET /_emulator/faults", "POST /_emulator/faults", "POST /_emulator/expire-tokens",
+        "POST /_emulator/revoke-refresh-tokens", "POST /_emulator/detections", "POST /_emulator/approve",
+        "POST /_emulator/deny", "GET /_emulator/requests", "GET /_emulator/tenant",
+    ]})
+}
+
+/// A JSON body, or 400 naming the problem.
+fn parse_body(body: &str) -> Result<Value, (u16, String)> {
+    serde_json::from_str(body).map_err(|e| (400, format!("the body is not valid JSON: {e}")))
+}
+
+fn set_faults(state: &mut State, body: &str) -> Outcome {
+    let plan = state.fault_plan().merged(&parse_body(body)?).map_err(|e| (400, e))?;
+    state.set_faults(plan);
+    Ok(state.fault_plan().to_json())
+}
+
+fn expire_tokens(state: &mut State) -> Value {
+    state.access_tokens.values_mut().for_each(|at| at.revoked = true);
+    json!({"expired_access_tokens": state.access_tokens.len()})
+}
+
+fn revoke_refresh_tokens(state: &mut State) -> Value {
+    state.refresh_tokens.values_mut().for_each(|rt| rt.revoked = true);
+    json!({"revoked_refresh_tokens": state.refresh_tokens.len()})
+}
+
+/// Appends one riskDetection, or each of `{"value": [...]}`; fills in missing ids and times.
+fn add_detections(state: &mut State, body: &str) -> Outcome {
+    let body = parse_body(body)?;
+    let detections = match body.get("value") {
+        Some(Value::Array(items)) => items.clone(),
+        Some(_) => return Err((400, "\"value\" must be an array of riskDetection objects".to_owned())),
+        None => vec![body],
+    };
+    let mut ids = Vec::new();
+    for (n, detection) in detections.into_iter().enumerate() {
+        let Value::Object(fields) = detection else {
+            return Err((400, format!("detection {n} is not a JSON object")));
+        };
+        let detection = completed(fields);
+        ids.push(detection["id"].clone());
+        state.config.risk_detections.push(detection);
+    }
+    Ok(json!({"added": ids.len(), "ids": ids}))
+}
+
+/// The detection with `id` (a fresh GUID), `detectedDateTime` (now) and `lastUpdatedDateTime`
+/// (its detection time) filled in when missing.
+pub(crate) fn completed(mut fields: Map<String, Value>) -> Value {
+    let missing = |fields: &Map<String, Value>, key: &str| fields.get(key).is_none_or(Value::is_null);
+    if missing(&fields, "id") {
+        fields.insert("id".into(), json!(guid()));
+    }
+    if missing(&fields, "detectedDateTime") {
+        fields.insert("detectedDateTime".into(), json!(graph_timestamp_now()));
+    }
+    if missing(&fields, "lastUpdatedDateTime") {
+        let detected = fields.get("detectedDateTime").cloned().unwrap_or(Value::Null);
+        fields.insert("lastUpdatedDateTime".into(), detected);
+    }
+    Value::Object(fields)
+}
+
+fn settle(state: &mut State, body: &str, approve: bool) -> Outcome {
+    let body = parse_body(body)?;
+    let user_code = body
+        .get("user_code")
+        .and_then(Value::as_str)
+        .ok_or((400, "the body must be {\"user_code\": \"...\"}".to_owned()))?;
+    let settlement = device_login::settle(state, user_code, approve);
+    let message = settlement.message(user_code, approve);
+    match settlement {
+        Settlement::Done => Ok(json!({"user_code": user_code, "approved": approve, "message": message})),
+        Settlement::Unknown => Err((404, message)),
+        Settlement::Expired | Settlement::AlreadySettled => Err((409, message)),
+    }
+}
+
+/// `{"requests": [{"method", "path", "status"}]}`, without headers, queries or bodies.
+fn request_log(state: &State) -> Value {
+    let entries: Vec<Value> = state
+        .log
+        .iter()
+        .zip(state.statuses.iter().map(Some).chain(std::iter::repeat(None)))
+        .map(|(request, status)| json!({"method": request.method, "path": request.path, "status": status}))
+        .collect();
+    json!({"requests": entries})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admin_paths() {
+        let cases = [
+            ("/_emulator", true),
+            ("/_emulator/faults", true),
+            ("/_emulatorx", false),
+            ("/v1.0/_emulator", false),
+        ];
+        for (path, expected) in cases {
+            assert_eq!(is_admin_path(path), expected, "{path}");
+        }
+    }
+
+    #[test]
+    fn detections_are_completed() {
+        let given = json!({"id": "x", "detectedDateTime": "2024-01-01T00:00:00Z"});
+        let kept = completed(given.as_object().cloned().unwrap_or_default());
+        assert_eq!(
+            (kept["id"].as_str(), kept["lastUpdatedDateTime"].as_str()),
+            (Some("x"), Some("2024-01-01T00:00:00Z"))
+        );
+        let filled = completed(json!({"id": null}).as_object().cloned().unwrap_or_default());
+        assert_eq!(filled["id"].as_str().map(str::len), Some(36));
+        assert_eq!(filled["detectedDateTime"].as_str().map(str::len), Some(28));
+    }
+}

@@ -1,0 +1,342 @@
+//! `azure-ad-identity-protection emulator [flags]`: runs the offline Entra ID + Graph tenant on
+//! loopback until killed. The first stdout line is one JSON object with the instance parameters
+//! to point the integration at it; stderr gets one line per request.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use serde_json::json;
+
+use super::{Emulator, FaultPlan, ServeOptions, TenantConfig};
+
+const USAGE: &str = "usage: azure-ad-identity-protection emulator [flags]
+
+Serves an offline Microsoft Entra ID + Microsoft Graph Identity Protection tenant on 127.0.0.1
+until killed. The first stdout line is one JSON object:
+  {\"params\": {...}, \"device_code_params\": {...}, \"ca_file\": path|null, \"admin\": url}
+(instance parameters for client credentials and for device code). stderr logs one line per
+request: method, path, status, latency.
+
+  --port N                     port on 127.0.0.1 (default 8765; 0 = any free port)
+  --tls                        serve HTTPS with the embedded loopback CA (written to ca_file)
+  --seed FILE                  load the tenant from a JSON tenant file (see --dump-tenant)
+  --random-seed N              generate the tenant from seed N (default 1): 300 users, 3000 detections
+  --auto-approve               approve every device code as soon as it is issued
+  --device-code-interval S     polling interval device codes announce (default 5)
+  --token-lifetime S           access-token lifetime in seconds (default 3599)
+  --throttle-every N           every Nth Graph or token request answers 429
+  --throttle-retry-after S|none  Retry-After on those 429s (default none, like Identity Protection)
+  --fail-every N               every Nth Graph or token request answers 503
+  --latency-ms MS              wait before answering each Graph or token request
+  --dump-tenant                print the tenant as a JSON tenant file and exit
+  --help                       this text
+
+Device sign-in: open <base>/devicelogin and enter the code. Runtime control (loopback only):
+GET <base>/_emulator lists the admin routes (faults, expire-tokens, revoke-refresh-tokens,
+detections, approve, deny, requests, tenant).";
+
+/// The default CLI port.
+const DEFAULT_PORT: u16 = 8765;
+/// The size of the default generated tenant.
+const DEFAULT_USERS: usize = 300;
+const DEFAULT_DETECTIONS: usize = 3000;
+
+/// Everything the flags say.
+#[derive(Debug, Clone, PartialEq)]
+struct Flags {
+    port: u16,
+    tls: bool,
+    seed_file: Option<String>,
+    random_seed: Option<u64>,
+    auto_approve: bool,
+    device_code_interval: Option<u64>,
+    token_lifetime: Option<u64>,
+    faults: FaultPlan,
+    dump_tenant: bool,
+    help: bool,
+}
+
+impl Default for Flags {
+    fn default() -> Self {
+        Flags {
+            port: DEFAULT_PORT,
+            tls: false,
+            seed_file: None,
+            random_seed: None,
+            auto_approve: false,
+            device_code_interval: None,
+            token_lifetime: None,
+            faults: FaultPlan::default(),
+            dump_tenant: false,
+            help: false,
+        }
+    }
+}
+
+/// Runs `emulator` with the arguments after the subcommand; exit 2 on bad flags, 1 on failure.
+pub fn main(args: &[String]) -> ExitCode {
+    let flags = match parse(args) {
+        Ok(flags) => flags,
+        Err(message) => {
+            eprintln!("emulator: {message}\nSee 'azure-ad-identity-protection emulator --help'.");
+            return ExitCode::from(2);
+        }
+    };
+    if flags.help {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    match run(&flags) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("emulator: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Dumps the tenant, or serves it until the process is killed.
+fn run(flags: &Flags) -> Result<(), String> {
+    let tenant = tenant(flags)?;
+    if flags.dump_tenant {
+        return print_line(&tenant.to_json().to_string());
+    }
+    let options = ServeOptions {
+        port: flags.port,
+        tls: flags.tls,
+        tenant,
+        auto_approve: flags.auto_approve,
+        faults: flags.faults.clone(),
+        log_requests: true,
+        fixture_credentials: true,
+    };
+    let emulator = Emulator::serve(options).map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", flags.port))?;
+    print_line(&startup_line(&emulator).to_string())?;
+    eprintln!(
+        "Entra ID + Graph emulator on {base}. Device sign-in: {base}/devicelogin. Admin: {base}/_emulator. Stop with Ctrl-C.",
+        base = emulator.base_url()
+    );
+    loop {
+        std::thread::park();
+    }
+}
+
+/// The tenant the flags ask for: a file, or a generated tenant, with the lifetimes applied.
+fn tenant(flags: &Flags) -> Result<TenantConfig, String> {
+    let mut tenant = match &flags.seed_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+            TenantConfig::from_json(&text).map_err(|e| format!("{path}: {e}"))?
+        }
+        None => TenantConfig::generated(flags.random_seed.unwrap_or(1), DEFAULT_USERS, DEFAULT_DETECTIONS),
+    };
+    if let Some(interval) = flags.device_code_interval {
+        tenant.device_code_interval = interval;
+    }
+    if let Some(lifetime) = flags.token_lifetime {
+        tenant.access_token_lifetime = lifetime;
+    }
+    Ok(tenant)
+}
+
+/// `{"params", "device_code_params", "ca_file", "admin"}`.
+fn startup_line(emulator: &Emulator) -> serde_json::Value {
+    json!({
+        "params": emulator.instance_params(),
+        "device_code_params": emulator.device_code_params(),
+        "ca_file": emulator.ca_file(),
+        "admin": format!("{}/_emulator", emulator.base_url()),
+    })
+}
+
+/// Prints one line on stdout and flushes it (a parent process reads it through a pipe).
+fn print_line(line: &str) -> Result<(), String> {
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{line}")
+        .and_then(|()| stdout.flush())
+        .map_err(|e| format!("cannot write to stdout: {e}"))
+}
+
+/// Reads the flags; `--flag value` and `--flag=value` both work.
+fn parse(args: &[String]) -> Result<Flags, String> {
+    let mut flags = Flags::default();
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        let (name, inline) = match arg.split_once('=') {
+            Some((name, value)) if name.starts_with("--") => (name, Some(value.to_owned())),
+            _ => (arg.as_str(), None),
+        };
+        if takes_value(name) {
+            let value = inline
+                .or_else(|| rest.next().cloned())
+                .ok_or(format!("{name} needs a value"))?;
+            set_value(&mut flags, name, &value)?;
+        } else if inline.is_some() {
+            return Err(format!("{name} takes no value"));
+        } else {
+            set_switch(&mut flags, name)?;
+        }
+    }
+    if flags.seed_file.is_some() && flags.random_seed.is_some() {
+        return Err("--seed and --random-seed exclude each other".to_owned());
+    }
+    Ok(flags)
+}
+
+fn takes_value(name: &str) -> bool {
+    [
+        "--port",
+        "--seed",
+        "--random-seed",
+        "--device-code-interval",
+        "--token-lifetime",
+        "--throttle-every",
+        "--throttle-retry-after",
+        "--fail-every",
+        "--latency-ms",
+    ]
+    .contains(&name)
+}
+
+fn set_switch(flags: &mut Flags, name: &str) -> Result<(), String> {
+    match name {
+        "--tls" => flags.tls = true,
+        "--auto-approve" => flags.auto_approve = true,
+        "--dump-tenant" => flags.dump_tenant = true,
+        "--help" | "-h" => flags.help = true,
+        other => return Err(format!("unknown flag {other}")),
+    }
+    Ok(())
+}
+
+fn set_value(flags: &mut Flags, name: &str, value: &str) -> Result<(), String> {
+    match name {
+        "--port" => flags.port = number(name, value)?,
+        "--seed" => flags.seed_file = Some(value.to_owned()),
+        "--random-seed" => flags.random_seed = Some(number(name, value)?),
+        "--device-code-interval" => flags.device_code_interval = Some(number(name, value)?),
+        "--token-lifetime" => flags.token_lifetime = Some(positive(name, value)?),
+        "--throttle-every" => flags.faults.throttle_every = Some(positive(name, value)?),
+        "--throttle-retry-after" if value == "none" => flags.faults.throttle_retry_after = None,
+        "--throttle-retry-after" => flags.faults.throttle_retry_after = Some(number(name, value)?),
+        "--fail-every" => flags.faults.fail_every = Some(positive(name, value)?),
+        "--latency-ms" => flags.faults.latency_ms = number(name, value)?,
+        other => return Err(format!("unknown flag {other}")),
+    }
+    Ok(())
+}
+
+/// A whole number in `T`'s range.
+fn number<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, String> {
+    value
+        .parse()
+        .map_err(|_| format!("{name} wants a whole number, not {value:?}"))
+}
+
+/// A whole number above zero.
+fn positive<T: std::str::FromStr + Default + PartialOrd>(name: &str, value: &str) -> Result<T, String> {
+    let n: T = number(name, value)?;
+    if n > T::default() {
+        Ok(n)
+    } else {
+        Err(format!("{name} wants a number above 0, not {value:?}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(line: &str) -> Vec<String> {
+        line.split_whitespace().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn flags_parse() {
+        let faults = |throttle_every, throttle_retry_after, fail_every, latency_ms| FaultPlan {
+            throttle_every,
+            throttle_retry_after,
+            fail_every,
+            latency_ms,
+            slow_down: false,
+        };
+        #[rustfmt::skip]
+        let cases = [
+            ("", Flags::default()),
+            ("--port 0 --tls", Flags { port: 0, tls: true, ..Flags::default() }),
+            ("--port=9000 --auto-approve", Flags { port: 9000, auto_approve: true, ..Flags::default() }),
+            ("--seed t.json --dump-tenant", Flags { seed_file: Some("t.json".into()), dump_tenant: true, ..Flags::default() }),
+            ("--random-seed 42", Flags { random_seed: Some(42), ..Flags::default() }),
+            ("--device-code-interval 1 --token-lifetime 60", Flags { device_code_interval: Some(1), token_lifetime: Some(60), ..Flags::default() }),
+            ("--throttle-every 3 --throttle-retry-after 2", Flags { faults: faults(Some(3), Some(2), None, 0), ..Flags::default() }),
+            ("--throttle-every 3 --throttle-retry-after none --fail-every 5 --latency-ms 20", Flags { faults: faults(Some(3), None, Some(5), 20), ..Flags::default() }),
+            ("--help", Flags { help: true, ..Flags::default() }),
+        ];
+        for (line, expected) in cases {
+            assert_eq!(parse(&args(line)), Ok(expected), "{line}");
+        }
+    }
+
+    #[test]
+    fn bad_flags_are_named() {
+        #[rustfmt::skip]
+        let cases = [
+            ("--prot 1", "unknown flag --prot"),
+            ("--port", "--port needs a value"),
+            ("--port 70000", "--port wants a whole number, not \"70000\""),
+            ("--port x", "--port wants a whole number"),
+            ("--throttle-every 0", "--throttle-every wants a number above 0"),
+            ("--throttle-retry-after soon", "--throttle-retry-after wants a whole number"),
+            ("--tls=yes", "--tls takes no value"),
+            ("--seed a.json --random-seed 2", "exclude each other"),
+            ("serve", "unknown flag serve"),
+        ];
+        for (line, needle) in cases {
+            match parse(&args(line)) {
+                Err(message) => assert!(message.contains(needle), "{line}: {message}"),
+                Ok(flags) => panic!("{line}: accepted as {flags:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn tenants_from_flags() {
+        let path = std::env::temp_dir().join(format!("emulator-cli-tenant-{}.json", std::process::id()));
+        let written = std::fs::write(&path, TenantConfig::default().to_json().to_string());
+        assert!(written.is_ok());
+        let from_file = Flags {
+            seed_file: Some(path.display().to_string()),
+            token_lifetime: Some(60),
+            ..Flags::default()
+        };
+        let loaded = tenant(&from_file).unwrap_or_default();
+        assert_eq!((loaded.risky_users.len(), loaded.access_token_lifetime), (5, 60));
+        let _ = std::fs::remove_file(&path);
+        let generated = tenant(&Flags::default()).unwrap_or_default();
+        assert_eq!(
+            (generated.risky_users.len(), generated.risk_detections.len()),
+            (300, 3000)
+        );
+        let missing = Flags {
+            seed_file: Some("/nonexistent/tenant.json".into()),
+            ..Flags::default()
+        };
+        assert!(tenant(&missing).is_err_and(|e| e.contains("cannot read /nonexistent/tenant.json")));
+    }
+
+    #[test]
+    fn the_startup_line_has_both_parameter_sets() {
+        let emulator = Emulator::start(TenantConfig::default());
+        let Ok(emulator) = emulator else {
+            panic!("the emulator starts")
+        };
+        let line = startup_line(&emulator);
+        assert_eq!(line["params"]["client_credentials"], "true");
+        assert_eq!(
+            line["device_code_params"]["app_id"],
+            "4ffef4a4-601f-4393-a789-432f3f3b8470"
+        );
+        assert_eq!(line["ca_file"], serde_json::Value::Null);
+        assert_eq!(line["admin"], format!("{}/_emulator", emulator.base_url()));
+    }
+}
