@@ -268,7 +268,10 @@ impl RetryPolicy {
 
 /// Sends requests through the transport, only to the configured hosts, with retries.
 pub struct Client<'a> {
-    transport: Box<dyn Transport>,
+    /// Built on first use: a command that sends nothing (reset, a bad argument) never pays for
+    /// the TLS configuration.
+    transport: std::cell::OnceCell<Box<dyn Transport>>,
+    settings: NetSettings,
     allowed: Vec<String>,
     runtime: &'a dyn Runtime,
 }
@@ -277,7 +280,8 @@ impl<'a> Client<'a> {
     /// A client that may only talk to URLs under the `allowed` base URLs.
     pub fn new(runtime: &'a dyn Runtime, settings: &NetSettings, allowed: Vec<String>) -> Self {
         Client {
-            transport: runtime.transport(settings),
+            transport: std::cell::OnceCell::new(),
+            settings: settings.clone(),
             allowed,
             runtime,
         }
@@ -333,7 +337,10 @@ impl<'a> Client<'a> {
 
     fn attempt(&self, request: &HttpRequest, host: &str) -> Result<HttpResponse, TransportError> {
         let started = Instant::now();
-        let outcome = self.transport.send(request);
+        let outcome = self
+            .transport
+            .get_or_init(|| self.runtime.transport(&self.settings))
+            .send(request);
         let status = outcome
             .as_ref()
             .map_or_else(|e| format!("{e:?}"), |r| r.status.to_string());

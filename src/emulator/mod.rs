@@ -325,8 +325,17 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
 }
 
 /// A tiny_http server on `127.0.0.1:port` (0: a free port).
+/// Listens on `127.0.0.1:port` with TCP_NODELAY, which accepted sockets inherit: tiny_http
+/// writes a response in several segments, and with Nagle a request on a kept-alive connection
+/// would wait ~40 ms for the client's delayed ACK.
 fn bind(port: u16) -> io::Result<tiny_http::Server> {
-    tiny_http::Server::http(("127.0.0.1", port)).map_err(io::Error::other)
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.set_tcp_nodelay(true)?;
+    socket.bind(&std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, port)).into())?;
+    socket.listen(128)?;
+    tiny_http::Server::from_listener(std::net::TcpListener::from(socket), None).map_err(io::Error::other)
 }
 
 fn port_of(server: &tiny_http::Server) -> io::Result<u16> {

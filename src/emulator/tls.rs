@@ -139,6 +139,9 @@ fn relay(mut client: TcpStream, config: Arc<ServerConfig>, backend: SocketAddr) 
     }
     client.set_read_timeout(None)?;
     let server = TcpStream::connect(backend)?;
+    // Both hops without Nagle: TLS records and tiny_http's segmented answers go out at once.
+    client.set_nodelay(true)?;
+    server.set_nodelay(true)?;
     let tls = Arc::new(Mutex::new(conn));
     let up = {
         let (tls, client, server) = (tls.clone(), client.try_clone()?, server.try_clone()?);
