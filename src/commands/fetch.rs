@@ -18,7 +18,7 @@ use crate::output::Entry;
 use crate::session::Session;
 use crate::time::{Instant, iso8601, iso8601_micros, parse_iso8601, parse_since};
 use serde_json::{Map, Value, json};
-use std::collections::HashSet;
+use std::collections::{BinaryHeap, HashSet};
 
 /// The Python integration's cursor key, kept so a migrated instance continues where it stopped.
 pub const LATEST: &str = "latest_detection_found";
@@ -54,9 +54,11 @@ pub fn fetch(session: &mut Session, _: &Args) -> Result<Output, Error> {
     let settings = Settings::read(&session.config.raw)?;
     let (cursor, warning) = Cursor::read(session.last_run.as_ref(), &settings, session.now())?;
     let url = first_url(session, &settings, &cursor);
-    let listing = paging::collect(session, &url, usize::MAX, "Fetching risk detections")?;
-    let fresh = new_detections(listing.items, &cursor);
-    let emitted: Vec<Candidate> = fresh.into_iter().take(settings.max_fetch).collect();
+    let mut selection = Selection::new(settings.max_fetch);
+    paging::visit_all(session, &url, "Fetching risk detections", |page| {
+        selection.offer_all(page, &cursor)
+    })?;
+    let emitted = selection.into_sorted();
     let next = cursor.advance(&emitted);
     let incidents: Vec<Value> = emitted.iter().map(|c| incident(c, session.now())).collect();
     let mut entries: Vec<Entry> = warning.into_iter().map(Entry::warning).collect();
@@ -231,12 +233,9 @@ fn first_url(session: &Session, settings: &Settings, cursor: &Cursor) -> String 
     )
 }
 
-/// Detections not emitted before, each once, in time order (undated first), then by id.
-fn new_detections(items: Vec<Value>, cursor: &Cursor) -> Vec<Candidate> {
-    let mut seen = HashSet::new();
-    let mut fresh: Vec<Candidate> = items
-        .into_iter()
-        .map(|detection| Candidate {
+impl Candidate {
+    fn of(detection: Value) -> Candidate {
+        Candidate {
             instant: detection
                 .get("detectedDateTime")
                 .and_then(Value::as_str)
@@ -246,11 +245,75 @@ fn new_detections(items: Vec<Value>, cursor: &Cursor) -> Vec<Candidate> {
                 .map(|id| id.as_str().map_or_else(|| id.to_string(), str::to_string))
                 .unwrap_or_default(),
             detection,
-        })
-        .filter(|c| !cursor.already_emitted(c) && seen.insert(c.id.clone()))
-        .collect();
-    fresh.sort_by(|a, b| (a.instant, &a.id).cmp(&(b.instant, &b.id)));
-    fresh
+        }
+    }
+
+    /// Time order (undated first), then id.
+    fn key(&self) -> (Option<Instant>, &str) {
+        (self.instant, &self.id)
+    }
+}
+
+impl PartialEq for Candidate {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for Candidate {}
+
+impl PartialOrd for Candidate {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Candidate {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key().cmp(&other.key())
+    }
+}
+
+/// The `limit` earliest detections not emitted before, each once, kept while pages stream by:
+/// memory holds one page and `limit` detections, however many pages the window has.
+struct Selection {
+    limit: usize,
+    seen: HashSet<String>,
+    kept: BinaryHeap<Candidate>,
+}
+
+impl Selection {
+    fn new(limit: usize) -> Selection {
+        Selection {
+            limit,
+            seen: HashSet::new(),
+            kept: BinaryHeap::new(),
+        }
+    }
+
+    fn offer_all(&mut self, page: Vec<Value>, cursor: &Cursor) {
+        for detection in page {
+            let candidate = Candidate::of(detection);
+            if !cursor.already_emitted(&candidate) && self.seen.insert(candidate.id.clone()) {
+                self.kept.push(candidate);
+                if self.kept.len() > self.limit {
+                    self.kept.pop();
+                }
+            }
+        }
+    }
+
+    fn into_sorted(self) -> Vec<Candidate> {
+        self.kept.into_sorted_vec()
+    }
+}
+
+/// Detections not emitted before, each once, in time order: all of them (for tests).
+#[cfg(test)]
+fn new_detections(items: Vec<Value>, cursor: &Cursor) -> Vec<Candidate> {
+    let mut selection = Selection::new(usize::MAX);
+    selection.offer_all(items, cursor);
+    selection.into_sorted()
 }
 
 fn incident(candidate: &Candidate, now: u64) -> Value {

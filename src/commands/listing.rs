@@ -41,7 +41,7 @@ pub fn run(session: &mut Session, args: &Args, kind: &ListKind, built_filter: Op
         ),
     };
     let listing = paging::collect(session, &url, limit, kind.action)?;
-    Ok(entry(kind, &listing))
+    Ok(entry(kind, listing))
 }
 
 /// The `next_link` argument, accepted only on the configured Graph host (the original sent the
@@ -77,15 +77,16 @@ fn first_url(session: &Session, path: &str, limit: usize, filter: Option<String>
 
 /// The entry for a listing: Graph's document as contents, a table, the items under
 /// `AADIdentityProtection.<context>`, and where to continue.
-pub fn entry(kind: &ListKind, listing: &Listing) -> Entry {
+pub fn entry(kind: &ListKind, listing: Listing) -> Entry {
     let mut markdown = table::render(&table::title(&kind.title, listing.items.len()), &listing.items);
     if listing.next_link.is_some() {
         markdown.push_str(&format!("\nMore results are available: run the command again with `next_link` set to `AADIdentityProtection.NextLink(val.Description === \"{}\").URL`.\n", kind.context));
     }
     let path = format!("AADIdentityProtection.{}(val.id === obj.id)", kind.context);
-    let entry = Entry::json(listing.to_document(), markdown).with_context(&path, Value::Array(listing.items.clone()));
     // Always written, empty when nothing remains, so a stale link from an earlier run is replaced.
     let next = json!({"Description": kind.context, "URL": listing.next_link.clone().unwrap_or_default()});
+    let items = Value::Array(listing.items.clone());
+    let entry = Entry::json(listing.into_document(), markdown).with_context(&path, items);
     entry.with_context(
         &format!(
             "AADIdentityProtection.NextLink(val.Description === \"{}\")",

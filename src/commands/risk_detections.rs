@@ -42,5 +42,5 @@ fn get(session: &mut Session, id: &str) -> Result<Output, Error> {
         items: vec![detection],
         ..Listing::default()
     };
-    Ok(Output::entry(listing::entry(&kind(&action), &listing)))
+    Ok(Output::entry(listing::entry(&kind(&action), listing)))
 }

@@ -24,15 +24,15 @@ pub struct Listing {
 
 impl Listing {
     /// A Graph-shaped document of everything gathered, for the entry's `Contents`.
-    pub fn to_document(&self) -> Value {
+    pub fn into_document(self) -> Value {
         let mut document = Map::new();
-        if let Some(context) = &self.odata_context {
-            document.insert("@odata.context".into(), context.clone());
+        if let Some(context) = self.odata_context {
+            document.insert("@odata.context".into(), context);
         }
-        if let Some(next) = &self.next_link {
-            document.insert("@odata.nextLink".into(), Value::String(next.clone()));
+        if let Some(next) = self.next_link {
+            document.insert("@odata.nextLink".into(), Value::String(next));
         }
-        document.insert("value".into(), Value::Array(self.items.clone()));
+        document.insert("value".into(), Value::Array(self.items));
         Value::Object(document)
     }
 }
@@ -66,6 +66,28 @@ pub fn collect(session: &mut Session, url: &str, limit: usize, action: &str) -> 
     }
     listing.next_link = Some(url);
     Ok(listing)
+}
+
+/// GETs `url` and hands every page's items to `visit`, following next links to the end,
+/// so a caller can keep what it needs rather than every item of every page.
+pub fn visit_all(
+    session: &mut Session,
+    url: &str,
+    action: &str,
+    mut visit: impl FnMut(Vec<Value>),
+) -> Result<(), Error> {
+    let mut listing = Listing::default();
+    let mut url = url.to_string();
+    for _ in 0..MAX_PAGES {
+        let page = client::get_json(session, &url, action)?;
+        let (items, next) = read_page(session, page, &mut listing)?;
+        visit(items);
+        match next {
+            Some(next) if next != url => url = next,
+            _ => return Ok(()),
+        }
+    }
+    Ok(())
 }
 
 fn read_page(session: &Session, page: Value, listing: &mut Listing) -> Result<(Vec<Value>, Option<String>), Error> {
