@@ -110,13 +110,22 @@ impl CommandResult {
     }
 }
 
-/// Escapes text for a markdown table cell or inline text: pipes, backticks and newlines.
+/// Escapes text for a markdown table cell or inline text: backslashes, pipes, backticks, and
+/// line breaks (as `<br>`), in one pass.
 pub fn escape_markdown(text: &str) -> String {
-    text.replace('\\', "\\\\")
-        .replace('|', "\\|")
-        .replace('`', "\\`")
-        .replace("\r\n", "<br>")
-        .replace(['\r', '\n'], "<br>")
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '|' => out.push_str("\\|"),
+            '`' => out.push_str("\\`"),
+            '\r' if chars.peek() == Some(&'\n') => {}
+            '\r' | '\n' => out.push_str("<br>"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -164,3 +164,68 @@ fn no_envelope_breaks_the_binary() {
         .run(&stdin(), check)
         .expect("every envelope gives a valid result");
 }
+
+/// The fast structural check and the compiled schema agree on every envelope.
+#[test]
+fn the_fast_check_agrees_with_the_schema() {
+    let schema: Value = serde_json::from_str(include_str!("../schema/envelope.schema.json")).expect("schema");
+    let validator = jsonschema::draft202012::new(&schema).expect("schema compiles");
+    let mut runner = TestRunner::new(Config {
+        cases: 4000,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let envelopes = prop_oneof![envelope_value(), value(), credentials_variants()];
+    runner
+        .run(&envelopes, |envelope| {
+            let expected = validator.is_valid(&envelope);
+            prop_assert_eq!(
+                azure_ad_identity_protection::envelope::conforms(&envelope),
+                expected,
+                "{}",
+                envelope
+            );
+            Ok(())
+        })
+        .expect("the fast check and the schema agree");
+}
+
+/// Envelopes that differ only in the corners of the schema: credentials, command length, nulls.
+fn credentials_variants() -> impl Strategy<Value = Value> {
+    let credentials = prop_oneof![
+        Just(Value::Null),
+        value(),
+        prop::collection::btree_map(
+            prop::sample::select(vec!["identifier", "password", "other"]),
+            scalar(),
+            0..3
+        )
+        .prop_map(|m| json!(m))
+    ];
+    let command = prop_oneof![
+        Just(json!("")),
+        Just(json!("x".repeat(200))),
+        Just(json!("é".repeat(200))),
+        Just(json!("x".repeat(201))),
+        Just(json!("ok"))
+    ];
+    let optional = || {
+        prop_oneof![
+            Just(None),
+            Just(Some(Value::Null)),
+            Just(Some(json!({}))),
+            value().prop_map(Some)
+        ]
+    };
+    (credentials, command, optional(), optional(), optional()).prop_map(
+        |(credentials, command, args, context, last_run)| {
+            let mut envelope = json!({"command": command, "params": {"credentials": credentials, "x": 1}});
+            for (key, value) in [("args", args), ("context", context), ("last_run", last_run)] {
+                if let Some(value) = value {
+                    envelope[key] = value;
+                }
+            }
+            envelope
+        },
+    )
+}
