@@ -244,7 +244,8 @@ fn main() {
     let report = report(&rows, &binary);
     println!("{report}");
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md");
-    std::fs::write(&path, report).expect("BENCHMARKS.md is writable");
+    let previous = std::fs::read_to_string(&path).unwrap_or_default();
+    std::fs::write(&path, replace_between_markers(&previous, &report)).expect("BENCHMARKS.md is writable");
     eprintln!("written to {}", path.display());
 }
 
@@ -278,12 +279,23 @@ fn sibling(name: &str) -> PathBuf {
     path
 }
 
+const START: &str = "<!-- bench:start -->";
+const END: &str = "<!-- bench:end -->";
+
+/// Puts the new table between the markers, keeping the hand-written text around them.
+fn replace_between_markers(previous: &str, report: &str) -> String {
+    match (previous.find(START), previous.find(END)) {
+        (Some(start), Some(end)) if start < end => {
+            format!("{}{START}\n{report}{}", &previous[..start], &previous[end..])
+        }
+        _ => format!("# Benchmarks\n\n{START}\n{report}{END}\n"),
+    }
+}
+
 fn report(rows: &[Row], binary: &Path) -> String {
     let floor = rows.first().map(Row::median).unwrap_or_default().as_secs_f64();
     let ms = |d: Duration| format!("{:.2}", d.as_secs_f64() * 1000.0);
-    let mut out = String::from(
-        "# Benchmarks\n\nWhole invocations of the release binary against the in-process emulator (`cargo run --release --bin bench`).\n\n",
-    );
+    let mut out = String::new();
     out.push_str(&machine(binary));
     out.push_str("\n| row | runs | median ms | p95 ms | CPU ms (median) | peak RSS MB | median / floor |\n|---|---|---|---|---|---|---|\n");
     for row in rows {
