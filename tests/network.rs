@@ -165,3 +165,48 @@ fn stderr_has_one_line_per_request_and_no_query() {
     assert!(lines[0].contains("POST") && lines[0].contains("/oauth2/v2.0/token -> 200"));
     assert!(lines[1].contains("GET") && !lines[1].contains("$top"));
 }
+
+#[test]
+fn the_proxy_parameter_decides_whether_proxy_variables_apply() {
+    let emu = tenant();
+    let dead_proxy = "http://127.0.0.1:9";
+    let vars = [
+        ("HTTP_PROXY", dead_proxy),
+        ("HTTPS_PROXY", dead_proxy),
+        ("ALL_PROXY", dead_proxy),
+    ];
+    let mut params = app_params(&emu);
+    params["proxy"] = json!("false");
+    run_env(&envelope("azure-ad-auth-start", json!({}), &params, json!({})), &vars).expect(0, 1);
+    params["proxy"] = json!(true);
+    run_env(&envelope("azure-ad-auth-start", json!({}), &params, json!({})), &vars)
+        .expect(1, 4)
+        .says(&["proxy"]);
+    assert_eq!(
+        requests_to(&emu, TOKEN).len(),
+        1,
+        "with proxy=true the request went to the (dead) proxy"
+    );
+}
+
+#[test]
+fn tls_needs_a_trusted_certificate_unless_insecure() {
+    use azure_ad_identity_protection::emulator::{Emulator, ServeOptions};
+    let emu = Emulator::serve(ServeOptions {
+        tls: true,
+        ..ServeOptions::default()
+    })
+    .expect("TLS emulator");
+    let mut params = emu.instance_params();
+    assert!(
+        params["azure_ad_endpoint"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://127.0.0.1:")
+    );
+    run(&envelope("azure-ad-auth-test", json!({}), &params, json!({})))
+        .expect(1, 4)
+        .says(&["TLS failed", "certificate"]);
+    params["insecure"] = json!("true");
+    run(&envelope("azure-ad-auth-test", json!({}), &params, json!({}))).expect(0, 1);
+}

@@ -69,8 +69,24 @@ pub fn run_raw(stdin: impl Into<Vec<u8>>) -> Run {
 
 /// The same, failing if the binary does not finish within `limit`.
 pub fn run_raw_within(stdin: impl Into<Vec<u8>>, limit: std::time::Duration) -> Run {
-    let stdin = stdin.into();
-    let output = binary()
+    run_in(binary(), stdin.into(), limit)
+}
+
+/// Runs an envelope with extra environment variables (proxy settings).
+pub fn run_env(envelope: &Value, vars: &[(&str, &str)]) -> Run {
+    let mut command = binary();
+    command.envs(vars.iter().copied());
+    let run = run_in(
+        command,
+        envelope.to_string().into_bytes(),
+        std::time::Duration::from_secs(120),
+    );
+    check_context_rules(envelope, &run);
+    run
+}
+
+fn run_in(mut command: Command, stdin: Vec<u8>, limit: std::time::Duration) -> Run {
+    let output = command
         .write_stdin(stdin.clone())
         .timeout(limit)
         .output()
