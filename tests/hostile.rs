@@ -127,3 +127,43 @@ fn check(name: &str, behaviour: Behaviour) {
     assert_eq!(run.context(), &context, "{name}: the context is intact");
     assert!(elapsed < Duration::from_secs(30), "{name}: took {elapsed:?}");
 }
+
+/// Peak RSS (KiB) of one run of the binary, from wait4's rusage (which also reaps it).
+#[allow(clippy::zombie_processes)]
+fn peak_rss_kb(envelope: &serde_json::Value) -> i64 {
+    let program = assert_cmd::cargo::cargo_bin("azure-ad-identity-protection");
+    let mut child = std::process::Command::new(program)
+        .env_clear()
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("binary starts");
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(envelope.to_string().as_bytes());
+    }
+    let mut status = 0;
+    // SAFETY: rusage is plain data that wait4 fills for the child spawned above, which it reaps.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    usage.ru_maxrss
+}
+
+#[test]
+fn hostile_answers_use_bounded_memory() {
+    let quiet = json!({"command": "azure-ad-auth-reset", "params": {}});
+    let baseline = peak_rss_kb(&quiet);
+    for (name, behaviour) in BEHAVIOURS
+        .iter()
+        .filter(|(name, _)| ["gzip bomb", "never-ending body", "endless headers"].contains(name))
+    {
+        let base = hostile(*behaviour);
+        let params = json!({"client_credentials": "true", "tenant_id": "t", "credentials": {"password": "p"}, "azure_ad_endpoint": base, "graph_endpoint": base, "request_timeout": "10"});
+        let peak = peak_rss_kb(&envelope("azure-ad-auth-start", json!({}), &params, json!({})));
+        // The body cap is 32 MiB after decoding; the bomb alone would be 256 MiB.
+        assert!(
+            peak - baseline < 96 * 1024,
+            "{name}: peak RSS {peak} KiB against a baseline of {baseline} KiB"
+        );
+    }
+}
