@@ -55,6 +55,17 @@ impl Error {
         }
     }
 
+    /// An answer from `base`'s host that is not what the caller needed: quotes only the status,
+    /// the content type and the size, never the body (a cut-off token answer could hold a token).
+    pub fn unexpected_answer(base: &str, response: &crate::http::HttpResponse, what: &str) -> Self {
+        let kind = response.header("content-type").unwrap_or("no content type");
+        Error::Unexpected {
+            host: crate::http::origin(base),
+            status: response.status,
+            detail: format!("{what} ({kind}, {} bytes)", response.body.len()),
+        }
+    }
+
     /// Shorthand for a parameter error.
     pub fn parameter(name: &str, reason: impl Into<String>) -> Self {
         Error::Parameter {

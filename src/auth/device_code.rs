@@ -76,11 +76,9 @@ pub fn start(session: &mut Session) -> Result<Pending, Error> {
     }
     let answer: Map<String, Value> = serde_json::from_str(&response.body).unwrap_or_default();
     let now = session.now();
-    let grant = Grant::read(&answer, now).ok_or_else(|| Error::Unexpected {
-        host: crate::http::origin(&session.config.login),
-        status: 200,
-        detail: "a device-code answer without device_code, user_code or verification_uri".into(),
-    })?;
+    let what = "a device-code answer without device_code, user_code or verification_uri";
+    let grant =
+        Grant::read(&answer, now).ok_or_else(|| Error::unexpected_answer(&session.config.login, &response, what))?;
     grant.save(&mut session.context, &Owner::of(&session.config));
     Ok(grant.pending)
 }

@@ -159,8 +159,13 @@ pub fn token_request(session: &Session, flow: Flow, form: Vec<(String, String)>)
         RetryPolicy::TOKEN,
     )?;
     if response.status == 200 {
-        return TokenResponse::parse(&response.body)
-            .ok_or_else(|| unreadable(session, &response, "a token answer without a usable access_token"));
+        return TokenResponse::parse(&response.body).ok_or_else(|| {
+            Error::unexpected_answer(
+                &session.config.login,
+                &response,
+                "a token answer without a usable access_token",
+            )
+        });
     }
     Err(entra_failure(session, flow, &response))
 }
@@ -169,16 +174,7 @@ pub fn token_request(session: &Session, flow: Flow, form: Vec<(String, String)>)
 pub fn entra_failure(session: &Session, flow: Flow, response: &HttpResponse) -> Error {
     match EntraError::parse(flow, &session.config, response) {
         Some(error) => Error::Entra(Box::new(error)),
-        None => unreadable(session, response, "a body that is not an Entra ID error"),
-    }
-}
-
-fn unreadable(session: &Session, response: &HttpResponse, what: &str) -> Error {
-    let kind = response.header("content-type").unwrap_or("no content type");
-    Error::Unexpected {
-        host: crate::http::origin(&session.config.login),
-        status: response.status,
-        detail: format!("{what} ({kind}, {} bytes)", response.body.len()),
+        None => Error::unexpected_answer(&session.config.login, response, "a body that is not an Entra ID error"),
     }
 }
 

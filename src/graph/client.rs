@@ -14,7 +14,8 @@ pub fn get_json(session: &mut Session, url: &str, action: &str) -> Result<Value,
     if response.status != 200 {
         return Err(failure(session, action, &response));
     }
-    serde_json::from_str(&response.body).map_err(|_| unexpected(session, &response, "a body that is not complete JSON"))
+    serde_json::from_str(&response.body)
+        .map_err(|_| Error::unexpected_answer(&session.config.graph, &response, "a body that is not complete JSON"))
 }
 
 /// Sends with a valid token; when Graph refuses the token (401), renews it once and retries once.
@@ -51,16 +52,7 @@ fn send_with(session: &Session, request: &HttpRequest, token: &str) -> Result<Ht
 pub fn failure(session: &Session, action: &str, response: &HttpResponse) -> Error {
     match GraphError::parse(action, response) {
         Some(error) => Error::Graph(Box::new(error)),
-        None => unexpected(session, response, "a body that is not a Graph answer"),
-    }
-}
-
-fn unexpected(session: &Session, response: &HttpResponse, what: &str) -> Error {
-    let kind = response.header("content-type").unwrap_or("no content type");
-    Error::Unexpected {
-        host: crate::http::origin(&session.config.graph),
-        status: response.status,
-        detail: format!("{what} ({kind}, {} bytes)", response.body.len()),
+        None => Error::unexpected_answer(&session.config.graph, response, "a body that is not a Graph answer"),
     }
 }
 
