@@ -20,11 +20,13 @@ pub fn get_json(session: &mut Session, url: &str, action: &str) -> Result<Value,
 
 /// Sends with a valid token; when Graph refuses the token (401), renews it once and retries once.
 pub fn send(session: &mut Session, request: HttpRequest, action: &str) -> Result<HttpResponse, Error> {
+    // Callers check user-given links first; this keeps a token from even being renewed for a
+    // URL the HTTP client would refuse to send to.
     if !session.http.is_allowed(&request.url) {
-        return Err(Error::argument(
-            "next_link",
-            "is not on the configured Graph host; it was not followed.",
-        ));
+        let host = crate::http::origin(&request.url);
+        return Err(Error::Internal(format!(
+            "refused to send a token to {host}, which is not the configured Graph host"
+        )));
     }
     let token = tokens::access_token(session)?;
     let response = send_with(session, &request, token.expose())?;
