@@ -99,11 +99,15 @@ fn execute(envelope: Envelope, runtime: &dyn Runtime) -> Outcome {
     let mut session = Session::new(config, context, runtime);
     session.last_run = last_run;
     let outcome = spec.run(&mut session, &args);
-    let context_changed = session.context != input_context;
     let mut result = CommandResult::bare(Vec::new());
+    result.context_changed = session.context != input_context;
     result.context = Some(session.context);
-    result.context_changed = context_changed;
     result.context_version = context_version;
+    finish(result, outcome)
+}
+
+/// Puts the command's output, or its error entry, into the result.
+fn finish(mut result: CommandResult, outcome: Result<commands::Output, Error>) -> Outcome {
     match outcome {
         Ok(output) => {
             result.entries = output.entries;

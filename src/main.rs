@@ -24,43 +24,40 @@ fn main() -> ExitCode {
     match args.get(1).map(String::as_str) {
         Some("demo") => {
             let program = std::env::current_exe().unwrap_or_else(|_| args[0].clone().into());
-            return azure_ad_identity_protection::demo::main(&program);
+            azure_ad_identity_protection::demo::main(&program)
         }
-        Some("emulator") => return azure_ad_identity_protection::emulator::cli::main(&args[2..]),
-        _ => {}
+        Some("emulator") => azure_ad_identity_protection::emulator::cli::main(&args[2..]),
+        _ => plugin(&args[1..]),
     }
+}
+
+/// The plugin itself: flags, then one envelope from stdin to one result on stdout.
+fn plugin(flags: &[String]) -> ExitCode {
     let mut pretty = false;
-    for flag in args.iter().skip(1) {
+    for flag in flags {
         match flag.as_str() {
             "--pretty" => pretty = true,
             "--help" | "-h" => return print_text(USAGE),
             "--version" | "-V" => {
                 return print_text(concat!("azure-ad-identity-protection ", env!("CARGO_PKG_VERSION")));
             }
-            other => {
-                return emit(
-                    &failed(
-                        Error::Envelope(format!("unknown flag {other}; see --help.")),
-                        None,
-                        None,
-                    ),
-                    pretty,
-                );
-            }
+            other => return emit(&refused(format!("unknown flag {other}; see --help.")), pretty),
         }
     }
     let mut input = Vec::new();
     let limit = azure_ad_identity_protection::envelope::MAX_ENVELOPE_BYTES as u64 + 1;
     if let Err(e) = std::io::stdin().take(limit).read_to_end(&mut input) {
-        return emit(
-            &failed(
-                Error::Envelope(format!("could not read stdin ({}).", e.kind())),
-                None,
-                None,
-            ),
-            pretty,
-        );
+        return emit(&refused(format!("could not read stdin ({}).", e.kind())), pretty);
     }
+    emit(&run_catching_panics(&input), pretty)
+}
+
+fn refused(reason: String) -> Outcome {
+    failed(Error::Envelope(reason), None, None)
+}
+
+/// Runs the envelope; a panic (a bug) still becomes one result, with the host's context intact.
+fn run_catching_panics(input: &[u8]) -> Outcome {
     // Print where a panic happened but never its payload, which could quote input.
     panic::set_hook(Box::new(|info| {
         let place = info
@@ -69,15 +66,14 @@ fn main() -> ExitCode {
             .unwrap_or_default();
         eprintln!("azure-ad-identity-protection: internal error at {place}");
     }));
-    let outcome = panic::catch_unwind(AssertUnwindSafe(|| run(&input, &System))).unwrap_or_else(|_| {
-        let echo = Echo::from_bytes(&input);
+    panic::catch_unwind(AssertUnwindSafe(|| run(input, &System))).unwrap_or_else(|_| {
+        let echo = Echo::from_bytes(input);
         failed(
             Error::Internal("the command stopped unexpectedly".into()),
             echo.context,
             echo.version,
         )
-    });
-    emit(&outcome, pretty)
+    })
 }
 
 fn emit(outcome: &Outcome, pretty: bool) -> ExitCode {

@@ -170,78 +170,106 @@ fn main() {
     }
     let binary = sibling("azure-ad-identity-protection");
     let emulator = Emulator::start(TenantConfig::generated(7, 5_000, 10_000)).expect("the emulator starts");
-    let params = emulator.device_code_params();
-    let signed_in = sign_in(&binary, &emulator, &params);
-    let mut expired = signed_in.clone();
-    expired.insert("valid_until".into(), json!(1));
-    let mut fetch_params = emulator.instance_params();
-    fetch_params["first_fetch"] = json!("2020-01-01");
-    fetch_params["max_fetch"] = json!("1000");
-    let list = |limit: &str| {
+    let setup = Setup::new(&binary, &emulator);
+    let mut rows = floor_rows(&binary);
+    rows.extend(setup.small_rows());
+    rows.extend(setup.large_rows());
+    write_report(&rows, &binary);
+}
+
+/// What the rows share: the binary, the emulator, and envelopes' parameters and contexts.
+struct Setup<'a> {
+    binary: &'a Path,
+    emulator: &'a Emulator,
+    params: Value,
+    signed_in: Map<String, Value>,
+}
+
+impl<'a> Setup<'a> {
+    fn new(binary: &'a Path, emulator: &'a Emulator) -> Self {
+        let params = emulator.device_code_params();
+        let signed_in = sign_in(binary, emulator, &params);
+        Setup {
+            binary,
+            emulator,
+            params,
+            signed_in,
+        }
+    }
+
+    fn run(&self, stdin: &[u8]) -> Sample {
+        measure(self.binary, &[], stdin)
+    }
+
+    fn list(&self, limit: &str, context: &Map<String, Value>) -> Vec<u8> {
         envelope(
             "azure-ad-identity-protection-risky-user-list",
             json!({"limit": limit}),
-            &params,
-            &signed_in,
+            &self.params,
+            context,
         )
-    };
+    }
 
-    let rows = vec![
+    /// Rows 2–4 and 6: what every command pays.
+    fn small_rows(&self) -> Vec<Row> {
+        let mut expired = self.signed_in.clone();
+        expired.insert("valid_until".into(), json!(1));
+        let reset = envelope("azure-ad-auth-reset", json!({}), &self.params, &self.signed_in);
+        vec![
+            row("2. auth-reset (parse, schema, output)", 100, || self.run(&reset)),
+            row("emulator alone: one Graph page of 50", 100, || {
+                graph_page(self.emulator, &self.signed_in)
+            }),
+            row("3. risky-user-list 50, cached token", 50, || {
+                self.run(&self.list("50", &self.signed_in))
+            }),
+            row("4. risky-user-list 50, expired token (refresh + Graph)", 50, || {
+                self.run(&self.list("50", &expired))
+            }),
+            row("6. auth-complete on a pending code (one token request)", 50, || {
+                self.pending_complete()
+            }),
+        ]
+    }
+
+    /// Row 5: many pages.
+    fn large_rows(&self) -> Vec<Row> {
+        let mut fetch_params = self.emulator.instance_params();
+        fetch_params["first_fetch"] = json!("2020-01-01");
+        fetch_params["max_fetch"] = json!("1000");
+        let fetch = envelope("fetch-incidents", json!({}), &fetch_params, &Map::new());
+        vec![
+            row(
+                "5a. fetch-incidents over 10,000 detections (20 pages of 500)",
+                10,
+                || self.run(&fetch),
+            ),
+            row("5b. risky-user-list limit 5,000 (10 pages of 500)", 10, || {
+                self.run(&self.list("5000", &self.signed_in))
+            }),
+        ]
+    }
+
+    fn pending_complete(&self) -> Sample {
+        let started = invoke(
+            self.binary,
+            &envelope("azure-ad-auth-start", json!({}), &self.params, &Map::new()),
+        );
+        let context = started["context"].as_object().cloned().unwrap_or_default();
+        self.run(&envelope("azure-ad-auth-complete", json!({}), &self.params, &context))
+    }
+}
+
+/// Row 1: a do-nothing process and the binary's `--version`.
+fn floor_rows(binary: &Path) -> Vec<Row> {
+    vec![
         row("floor: /bin/true", 100, || measure(Path::new("/bin/true"), &[], b"")),
-        row("floor: --version", 100, || measure(&binary, &["--version"], b"")),
-        row("2. auth-reset (parse, schema, output)", 100, || {
-            measure(
-                &binary,
-                &[],
-                &envelope("azure-ad-auth-reset", json!({}), &params, &signed_in),
-            )
-        }),
-        row("emulator alone: one Graph page of 50", 100, || {
-            graph_page(&emulator, &signed_in)
-        }),
-        row("3. risky-user-list 50, cached token", 50, || {
-            measure(&binary, &[], &list("50"))
-        }),
-        row("4. risky-user-list 50, expired token (refresh + Graph)", 50, || {
-            measure(
-                &binary,
-                &[],
-                &envelope(
-                    "azure-ad-identity-protection-risky-user-list",
-                    json!({"limit": "50"}),
-                    &params,
-                    &expired,
-                ),
-            )
-        }),
-        row(
-            "5a. fetch-incidents over 10,000 detections (20 pages of 500)",
-            10,
-            || {
-                measure(
-                    &binary,
-                    &[],
-                    &envelope("fetch-incidents", json!({}), &fetch_params, &Map::new()),
-                )
-            },
-        ),
-        row("5b. risky-user-list limit 5,000 (10 pages of 500)", 10, || {
-            measure(&binary, &[], &list("5000"))
-        }),
-        row("6. auth-complete on a pending code (one token request)", 50, || {
-            let started = invoke(
-                &binary,
-                &envelope("azure-ad-auth-start", json!({}), &params, &Map::new()),
-            );
-            let context = started["context"].as_object().cloned().unwrap_or_default();
-            measure(
-                &binary,
-                &[],
-                &envelope("azure-ad-auth-complete", json!({}), &params, &context),
-            )
-        }),
-    ];
-    let report = report(&rows, &binary);
+        row("floor: --version", 100, || measure(binary, &["--version"], b"")),
+    ]
+}
+
+fn write_report(rows: &[Row], binary: &Path) {
+    let report = report(rows, binary);
     println!("{report}");
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md");
     let previous = std::fs::read_to_string(&path).unwrap_or_default();
