@@ -1,22 +1,29 @@
 //! Calendar arithmetic for epoch seconds (no date crate needed for what we format and parse).
 
-/// Days since 1970-01-01 for a proleptic Gregorian date, or `None` for an impossible one.
+/// Days since 1970-01-01 for a proleptic Gregorian date, or `None` for an impossible one or
+/// one before 1970.
 pub fn days_from_civil(year: i64, month: u32, day: u32) -> Option<u64> {
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || year < 1970 {
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
         return None;
     }
+    u64::try_from(days_since_epoch(year, month, day)).ok()
+}
+
+/// Days since 1970-01-01 for any proleptic Gregorian date, negative before 1970; no range
+/// checks (Howard Hinnant's algorithm). The one calendar the client and the emulator share.
+pub fn days_since_epoch(year: i64, month: u32, day: u32) -> i64 {
     let y = if month <= 2 { year - 1 } else { year };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
     let mp = (i64::from(month) + 9) % 12;
     let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    u64::try_from(era * 146_097 + doe - 719_468).ok()
+    era * 146_097 + doe - 719_468
 }
 
-/// `(year, month, day)` of a day count since 1970-01-01.
-pub fn civil_from_days(days: u64) -> (i64, u32, u32) {
-    let z = days as i64 + 719_468;
+/// `(year, month, day)` of a day count since 1970-01-01 (negative before 1970).
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
@@ -29,7 +36,7 @@ pub fn civil_from_days(days: u64) -> (i64, u32, u32) {
 
 /// Epoch seconds as ISO 8601 UTC: `2024-05-01T12:00:00Z`.
 pub fn iso8601(epoch: u64) -> String {
-    let (y, mo, d) = civil_from_days(epoch / 86_400);
+    let (y, mo, d) = civil_from_days((epoch / 86_400) as i64);
     let s = epoch % 86_400;
     format!(
         "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}Z",

@@ -5,6 +5,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::time::days_since_epoch;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::Value;
@@ -114,38 +115,13 @@ pub(crate) fn graph_date(epoch: u64) -> String {
 fn civil_parts(epoch: u64) -> (String, String) {
     let days = (epoch / 86_400) as i64;
     let secs = epoch % 86_400;
-    let (year, month, day) = civil_from_days(days);
+    let (year, month, day) = crate::time::civil_from_days(days);
     let date = format!("{year:04}-{month:02}-{day:02}");
     let time = format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60);
     (date, time)
 }
 
-/// Howard Hinnant's days-since-epoch to proleptic Gregorian (year, month, day).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
 const NANOS_PER_SECOND: i128 = 1_000_000_000;
-
-/// Proleptic Gregorian (year, month, day) to days since the Unix epoch (Howard Hinnant).
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let year = year - i64::from(month <= 2);
-    let era = year.div_euclid(400);
-    let yoe = year.rem_euclid(400);
-    let mp = i64::from((month + 9) % 12);
-    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
 
 /// An ISO 8601 date or datetime (`2021-07-17`, `2021-07-17T14:09:54.1234567Z`, `…+02:00`) as
 /// nanoseconds since the Unix epoch; a datetime without a zone is taken as UTC.
@@ -166,7 +142,7 @@ fn parse_date(date: &str) -> Option<i64> {
     let month = u32::try_from(fixed_digits(parts.next()?, 2)?).ok()?;
     let day = u32::try_from(fixed_digits(parts.next()?, 2)?).ok()?;
     let valid = parts.next().is_none() && (1..=12).contains(&month) && (1..=31).contains(&day);
-    valid.then(|| days_from_civil(year, month, day))
+    valid.then(|| days_since_epoch(year, month, day))
 }
 
 /// `HH:MM[:SS[.fraction]](Z|±HH:MM)` (zone optional) as nanoseconds since midnight UTC.
