@@ -2,8 +2,6 @@ use crate::util::*;
 use azure_ad_identity_protection::emulator::TenantConfig;
 use serde_json::{Value, json};
 
-const TOKEN: &str = "/oauth2/v2.0/token";
-
 fn start(params: &Value) -> Run {
     run(&envelope(
         "azure-ad-auth-start",

@@ -5,7 +5,6 @@ type Act = fn(&Emulator);
 use serde_json::{Value, json};
 
 const DEVICECODE: &str = "/oauth2/v2.0/devicecode";
-const TOKEN: &str = "/oauth2/v2.0/token";
 
 fn start(emu: &Emulator, context: Value) -> Run {
     run(&envelope(

@@ -4,8 +4,6 @@ use azure_ad_identity_protection::emulator::{Emulator, ScriptedAnswer};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
-const DETECTIONS: &str = "/identityProtection/riskDetections";
-
 fn fetch_params(emu: &Emulator, extra: Value) -> Value {
     let mut params = app_params(emu);
     params["first_fetch"] = json!("2024-01-01");

@@ -3,9 +3,6 @@ use azure_ad_identity_protection::emulator::{Emulator, ScriptedAnswer, TenantCon
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 
-const DETECTIONS: &str = "/identityProtection/riskDetections";
-const RISKY_USERS: &str = "/identityProtection/riskyUsers";
-
 fn command(emu: &Emulator, name: &str, args: Value) -> Run {
     run(&envelope(name, args, &app_params(emu), json!({})))
 }

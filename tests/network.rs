@@ -3,9 +3,6 @@ use azure_ad_identity_protection::emulator::ScriptedAnswer;
 use serde_json::{Value, json};
 use std::time::Duration;
 
-const TOKEN: &str = "/oauth2/v2.0/token";
-const RISKY_USERS: &str = "/identityProtection/riskyUsers";
-
 fn cc_start(params: &Value) -> Run {
     run(&envelope(
         "azure-ad-auth-start",

@@ -1,9 +1,6 @@
 use crate::util::*;
 use serde_json::{Value, json};
 
-const TOKEN: &str = "/oauth2/v2.0/token";
-const RISKY_USERS: &str = "/identityProtection/riskyUsers";
-
 fn auth_test(emu: &azure_ad_identity_protection::emulator::Emulator, context: &serde_json::Map<String, Value>) -> Run {
     run(&envelope(
         "azure-ad-auth-test",

@@ -5,6 +5,11 @@ use azure_ad_identity_protection::emulator::{Emulator, RecordedRequest, TenantCo
 use serde_json::{Map, Value, json};
 use std::sync::LazyLock;
 
+/// Paths the tests count requests to.
+pub const TOKEN: &str = "/oauth2/v2.0/token";
+pub const RISKY_USERS: &str = "/identityProtection/riskyUsers";
+pub const DETECTIONS: &str = "/identityProtection/riskDetections";
+
 static RESULT_SCHEMA: LazyLock<jsonschema::Validator> = LazyLock::new(|| {
     let schema: Value =
         serde_json::from_str(include_str!("../schema/result.schema.json")).expect("result schema is JSON");
