@@ -1,0 +1,463 @@
+"""The XSOAR bridge, run as XSOAR runs it, against the real binary and the emulator.
+
+The script under test is the one embedded in the unified yml that `xsoar/build-pack.sh` writes
+(what a SOAR engineer uploads), not only `xsoar/AzureADIdentityProtection.py`. Each command runs
+in a fresh Python process, as in XSOAR, behind the stand-in `CommonServerPython` and with the
+stand-in `demistomock` of `xsoar_runtime/` (state in and outcome out through a JSON file; see
+demistomock's docstring; `run_integration.py` says how the server runs a unified script).
+The binary talks to `azure-ad-identity-protection emulator` on loopback, a real HTTP server.
+
+Where a bridge result is compared with "the binary alone", the expected value is the binary's
+own result for the same envelope: the bridge must add nothing and lose nothing.
+
+Environment (set by .ci/run; defaults for a developer's checkout):
+  AZURE_AD_IDENTITY_PROTECTION_TEST_BIN  the binary (default target/debug/azure-ad-identity-protection)
+  XSOAR_UNIFIED_YML                      the unified yml (default: build it with build-pack.sh)
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.request
+
+import yaml
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+RUNTIME = os.path.join(HERE, 'xsoar_runtime')
+RUNNER = os.path.join(RUNTIME, 'run_integration.py')
+BINARY = os.path.abspath(os.environ.get('AZURE_AD_IDENTITY_PROTECTION_TEST_BIN')
+                         or os.path.join(REPO, 'target', 'debug', 'azure-ad-identity-protection'))
+XSOAR_VERSION = '6.10.0'
+
+
+def unified_yml(scratch):
+    """The unified yml: the one given, or a fresh build of the pack."""
+    given = os.environ.get('XSOAR_UNIFIED_YML')
+    if given:
+        return given
+    out = os.path.join(scratch, 'pack')
+    subprocess.run(['bash', os.path.join(REPO, 'xsoar', 'build-pack.sh'), out], check=True,
+                   stdout=subprocess.DEVNULL)
+    return os.path.join(out, 'integration-AzureADIdentityProtection.yml')
+
+
+def http_json(method, url, body=None):
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method, headers={'Content-Type': 'application/json'})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+class Emulator:
+    """`azure-ad-identity-protection emulator --port 0`: its first stdout line says where it is."""
+
+    def __init__(self):
+        args = [BINARY, 'emulator', '--port', '0', '--device-code-interval', '1']
+        self.process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.info = json.loads(self.process.stdout.readline())
+        self.admin = self.info['admin']
+
+    def stop(self):
+        self.process.kill()
+        self.process.wait()
+
+
+class BridgeCase(unittest.TestCase):
+    """Runs the embedded script once per command, carrying XSOAR's state between commands."""
+
+    @classmethod
+    def setUpClass(cls):
+        if not os.access(BINARY, os.X_OK):
+            raise unittest.SkipTest('build the binary first (cargo build): {} is missing'.format(BINARY))
+        cls.scratch = tempfile.mkdtemp(prefix='bridge-test-')
+        with open(unified_yml(cls.scratch)) as f:
+            cls.definition = yaml.safe_load(f)
+        cls.script = os.path.join(cls.scratch, 'integration_script.py')
+        with open(cls.script, 'w') as f:
+            f.write(cls.definition['script']['script'])
+        cls.emulator = Emulator()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.emulator.stop()
+        shutil.rmtree(cls.scratch, ignore_errors=True)
+
+    def setUp(self):
+        self.context = {'context': {}, 'version': 1}
+        self.last_run = {}
+
+    # --- running the bridge -----------------------------------------------------------------
+
+    def device_params(self, **extra):
+        params = dict(self.emulator.info['device_code_params'])
+        params.update(extra)
+        return params
+
+    def secret_params(self, **extra):
+        params = dict(self.emulator.info['params'])
+        params.update(extra)
+        return params
+
+    def bridge(self, command, args=None, params=None, concurrent_writes=None, env=None, keep_state=True,
+               server_version=XSOAR_VERSION):
+        """Runs the embedded script for one command; returns demistomock's outcome.
+
+        The integration context and last run carry over to the next call, as XSOAR keeps them."""
+        state = {
+            'command': command,
+            'args': args or {},
+            'params': params if params is not None else self.device_params(),
+            'integration_context': self.context,
+            'last_run': self.last_run,
+            'demisto_version': server_version,
+            'concurrent_writes': concurrent_writes or [],
+        }
+        path = os.path.join(self.scratch, 'state.json')
+        with open(path, 'w') as f:
+            json.dump(state, f)
+        environment = {
+            'PATH': os.environ.get('PATH', '/usr/bin:/bin'),
+            'PYTHONPATH': RUNTIME,
+            'DEMISTOMOCK_STATE': path,
+            'AZURE_AD_IDENTITY_PROTECTION_BIN': BINARY,
+        }
+        environment.update(env or {})
+        done = subprocess.run([sys.executable, RUNNER, self.script], env=environment, capture_output=True, text=True,
+                              timeout=120)
+        with open(path) as f:
+            outcome = json.load(f)['outcome']
+        outcome['returncode'] = done.returncode
+        outcome['stderr'] = done.stderr
+        if keep_state:
+            self.context = outcome['integration_context']
+            if outcome.get('last_run_set') is not None:
+                self.last_run = outcome['last_run_set']
+        return outcome
+
+    def binary_alone(self, command, args, params, context, last_run=None):
+        """The binary's own result for the envelope the bridge builds."""
+        envelope = {'command': command, 'args': args, 'params': params, 'context': context}
+        if last_run is not None:
+            envelope['last_run'] = last_run
+        done = subprocess.run([BINARY], input=json.dumps(envelope), capture_output=True, text=True, timeout=120)
+        return done.returncode, json.loads(done.stdout)
+
+    def sign_in(self):
+        """Device code, approved at once, redeemed without polling."""
+        start = self.bridge('azure-ad-auth-start')
+        user_code = self.context['context']['user_code']
+        http_json('POST', self.emulator.admin + '/approve', {'user_code': user_code})
+        time.sleep(1.1)  # the emulator's device-code interval
+        done = self.bridge('azure-ad-auth-complete')
+        self.assertEqual(entry_types(done), [1], done['results'])
+        return start, done
+
+    def a_risky_user(self):
+        listed = self.bridge('azure-ad-identity-protection-risky-user-list', {'limit': '1'})
+        return listed['results'][0]['Contents']['value'][0]
+
+    # --- assertions ---------------------------------------------------------------------------
+
+    def assertNoTraceback(self, outcome):
+        self.assertIsNone(outcome['exception'], outcome)
+        self.assertEqual(outcome['returncode'], 0, outcome['stderr'])
+        self.assertNotIn('Traceback', outcome['stderr'])
+
+    def assertOneError(self, outcome, *phrases):
+        self.assertNoTraceback(outcome)
+        self.assertEqual(entry_types(outcome), [4], outcome['results'])
+        message = outcome['results'][0]['Contents']
+        for phrase in phrases:
+            self.assertIn(phrase, message)
+        return message
+
+
+# Microsoft's per-request diagnostics: a fresh id (and date) in every answer, so two runs differ there.
+PER_REQUEST = re.compile(r'((?:Trace ID|Correlation ID|Request ID): |"(?:trace_id|correlation_id|request_id|date)": ")'
+                         r'[^"\\·\n]+')
+
+
+def per_request_ids_blanked(value):
+    """The value with Microsoft's per-request ids and dates blanked, for comparing two runs."""
+    return json.loads(PER_REQUEST.sub(r'\1<per-request>', json.dumps(value, ensure_ascii=False)))
+
+
+def entry_types(outcome):
+    return [entry.get('Type') if isinstance(entry, dict) else entry for entry in outcome['results']]
+
+
+class DeviceCodeChain(BridgeCase):
+    """auth-start, auth-complete with XSOAR polling, then test-module and auth-test."""
+
+    def test_sign_in_with_polling_until_approved(self):
+        started = self.bridge('azure-ad-auth-start')
+        self.assertNoTraceback(started)
+        [entry] = started['results']
+        user_code = entry['EntryContext']['AADIdentityProtection.Auth']['UserCode']
+        self.assertIn(user_code, entry['HumanReadable'])
+        self.assertEqual(self.context['context']['user_code'], user_code)
+        self.assertIn('device_code', self.context['context'])
+
+        pending = self.bridge('azure-ad-auth-complete', {'polling': 'true'})
+        self.assertNoTraceback(pending)
+        [entry] = pending['results']
+        self.assertEqual(entry['Type'], 1)
+        self.assertEqual(entry['PollingCommand'], 'azure-ad-auth-complete')
+        self.assertEqual(entry['PollingArgs'], {'polling': 'true'})
+        self.assertGreaterEqual(int(entry['NextRun']), 1)
+        self.assertGreater(int(entry['Timeout']), 0)
+        self.assertNotIn('access_token', self.context['context'])
+
+        http_json('POST', self.emulator.admin + '/approve', {'user_code': user_code})
+        # XSOAR waits NextRun (at least 10 s) before it runs PollingCommand with PollingArgs; the
+        # test waits only the emulator's 1 s interval: the binary itself refuses to poll early.
+        time.sleep(1.1)
+        done = self.bridge(entry['PollingCommand'], entry['PollingArgs'])
+        self.assertNoTraceback(done)
+        [entry] = done['results']
+        self.assertEqual(entry['Type'], 1)
+        self.assertNotIn('PollingCommand', entry)
+        self.assertIn('UserPrincipalName', entry['EntryContext']['AADIdentityProtection.Auth'])
+        stored = self.context['context']
+        self.assertTrue(stored.get('access_token') and stored.get('current_refresh_token'))
+        self.assertNotIn('device_code', stored)
+
+        self.assertEqual(self.bridge('test-module')['results'], ['ok'])
+        tested = self.bridge('azure-ad-auth-test')
+        self.assertEqual(entry_types(tested), [1])
+
+    def test_a_server_without_polling_gets_the_note_and_no_schedule(self):
+        self.bridge('azure-ad-auth-start')
+        pending = self.bridge('azure-ad-auth-complete', {'polling': 'true'}, server_version='6.1.0')
+        self.assertNoTraceback(pending)
+        [entry] = pending['results']
+        self.assertEqual(entry['Type'], 1)
+        self.assertNotIn('PollingCommand', entry)
+        self.assertIn('polling needs 6.2', entry['HumanReadable'])
+
+    def test_pending_without_polling_is_an_error_that_keeps_the_code(self):
+        self.bridge('azure-ad-auth-start')
+        before = dict(self.context['context'])
+        pending = self.bridge('azure-ad-auth-complete')
+        self.assertNoTraceback(pending)
+        self.assertEqual(entry_types(pending), [4])
+        self.assertNotIn('PollingCommand', pending['results'][0])
+        self.assertEqual(self.context['context']['device_code'], before['device_code'])
+
+    def test_test_module_without_sign_in_says_what_to_run(self):
+        outcome = self.bridge('test-module')
+        self.assertOneError(outcome, '!azure-ad-auth-start')
+        self.assertNotIn('ok', outcome['results'])
+
+    def test_auth_reset_empties_the_context(self):
+        self.sign_in()
+        outcome = self.bridge('azure-ad-auth-reset')
+        self.assertEqual(entry_types(outcome), [1])
+        self.assertEqual(self.context['context'], {})
+
+
+class ClientCredentials(BridgeCase):
+    def test_test_module_answers_ok_and_stores_the_token(self):
+        outcome = self.bridge('test-module', params=self.secret_params())
+        self.assertNoTraceback(outcome)
+        self.assertEqual(outcome['results'], ['ok'])
+        self.assertEqual(outcome['set_context_calls'], 1)
+        self.assertTrue(self.context['context'].get('access_token'))
+
+    def test_a_wrong_secret_is_the_binarys_error_not_ok(self):
+        params = self.secret_params(credentials={'identifier': '', 'password': 'not-the-secret'})
+        outcome = self.bridge('test-module', params=params)
+        message = self.assertOneError(outcome)
+        self.assertNotIn('not-the-secret', message)
+        _, alone = self.binary_alone('test-module', {}, params, {})
+        self.assertIn('Trace ID: ', message)
+        self.assertEqual(per_request_ids_blanked(message), per_request_ids_blanked(alone['entries'][0]['HumanReadable']))
+
+
+class Lists(BridgeCase):
+    def setUp(self):
+        super().setUp()
+        self.sign_in()
+
+    def test_a_list_with_paging_is_the_binarys_result(self):
+        args = {'limit': '3'}
+        first = self.bridge('azure-ad-identity-protection-risky-user-list', args)
+        self.assertNoTraceback(first)
+        _, alone = self.binary_alone('azure-ad-identity-protection-risky-user-list', args, self.device_params(),
+                                     self.context['context'])
+        self.assertEqual(first['results'], alone['entries'])
+        [entry] = first['results']
+        self.assertEqual(len(entry['EntryContext']['AADIdentityProtection.RiskyUsers(val.id === obj.id)']), 3)
+        link = entry['EntryContext']['AADIdentityProtection.NextLink(val.Description === "RiskyUsers")']['URL']
+        self.assertTrue(link)
+
+        second = self.bridge('azure-ad-identity-protection-risky-user-list', {'limit': '3', 'next_link': link})
+        [entry2] = second['results']
+        ids1 = [u['id'] for u in entry['Contents']['value']]
+        ids2 = [u['id'] for u in entry2['Contents']['value']]
+        self.assertEqual(len(ids2), 3)
+        self.assertFalse(set(ids1) & set(ids2), 'the next page repeats users')
+        both = self.bridge('azure-ad-identity-protection-risky-user-list', {'limit': '6'})
+        self.assertEqual([u['id'] for u in both['results'][0]['Contents']['value']], ids1 + ids2)
+
+    def test_a_cached_token_writes_no_context(self):
+        outcome = self.bridge('azure-ad-identity-protection-risks-list', {'limit': '2'})
+        self.assertEqual(entry_types(outcome), [1])
+        self.assertEqual(outcome['set_context_calls'], 0)
+
+    def test_confirm_compromised_updates_the_user(self):
+        user = self.a_risky_user()
+        outcome = self.bridge('azure-ad-identity-protection-risky-user-confirm-compromised', {'user_ids': user['id']})
+        self.assertNoTraceback(outcome)
+        self.assertEqual(entry_types(outcome), [1])
+        self.assertIn('1', outcome['results'][0]['HumanReadable'])
+        history = self.bridge('azure-ad-identity-protection-risky-user-history-list', {'user_id': user['id']})
+        states = [item.get('riskState') for item in history['results'][0]['Contents']['value']]
+        self.assertIn('confirmedCompromised', states)
+
+    def test_a_graph_failure_is_the_binarys_error_entry(self):
+        args = {'user_id': 'no-such-user-0000'}
+        outcome = self.bridge('azure-ad-identity-protection-risky-user-history-list', args)
+        self.assertNoTraceback(outcome)
+        status, alone = self.binary_alone('azure-ad-identity-protection-risky-user-history-list', args,
+                                          self.device_params(), self.context['context'])
+        self.assertEqual(status, 1)
+        self.assertEqual(per_request_ids_blanked(outcome['results']), per_request_ids_blanked(alone['entries']))
+        self.assertEqual(entry_types(outcome), [4])
+
+    def test_a_bad_argument_is_return_error_with_the_binarys_message(self):
+        args = {'limit': 'many'}
+        outcome = self.bridge('azure-ad-identity-protection-risks-list', args)
+        message = self.assertOneError(outcome, 'limit')
+        status, alone = self.binary_alone('azure-ad-identity-protection-risks-list', args, self.device_params(), {})
+        self.assertEqual(status, 2)
+        self.assertEqual(message, alone['entries'][0]['HumanReadable'])
+        self.assertEqual(outcome['set_context_calls'], 0)
+
+
+class ContextConflicts(BridgeCase):
+    def setUp(self):
+        super().setUp()
+        self.sign_in()
+
+    def test_a_version_conflict_during_a_token_refresh_loses_no_token(self):
+        old_refresh = self.context['context']['current_refresh_token']
+        # The cached token has expired, so the next command refreshes it (the refresh token rotates).
+        self.context['context']['valid_until'] = 0
+        other = {'written_by_another_command': 'kept'}
+        outcome = self.bridge('azure-ad-identity-protection-risks-list', {'limit': '1'}, concurrent_writes=[other])
+        self.assertNoTraceback(outcome)
+        self.assertEqual(entry_types(outcome), [1])
+        self.assertEqual(outcome['context_conflicts'], 1)
+        self.assertEqual(outcome['set_context_calls'], 2)
+        stored = self.context['context']
+        self.assertEqual(stored['written_by_another_command'], 'kept')
+        self.assertNotEqual(stored['current_refresh_token'], old_refresh)
+        self.assertGreater(int(stored['valid_until']), time.time())
+        # The stored refresh token is the live one: the old one was rotated away, so only the
+        # new one can refresh again.
+        http_json('POST', self.emulator.admin + '/expire-tokens', {})
+        self.context['context']['valid_until'] = 0
+        again = self.bridge('azure-ad-auth-test')
+        self.assertEqual(entry_types(again), [1], again['results'])
+
+    def test_three_conflicts_in_a_row_are_a_clear_error(self):
+        self.context['context']['valid_until'] = 0
+        writes = [{'n': 1}, {'n': 2}, {'n': 3}]
+        outcome = self.bridge('azure-ad-identity-protection-risks-list', {'limit': '1'}, concurrent_writes=writes)
+        self.assertNoTraceback(outcome)
+        self.assertEqual(entry_types(outcome), [1, 4])
+        self.assertIn('Run the command again', outcome['results'][1]['Contents'])
+        self.assertEqual(outcome['context_conflicts'], 3)
+
+
+class Fetch(BridgeCase):
+    def test_fetch_twice_then_a_failure_keeps_the_last_run(self):
+        params = self.secret_params(first_fetch='2020-01-01', max_fetch='200')
+        user = self.bridge('azure-ad-identity-protection-risky-user-list', {'limit': '1'}, params=params)
+        upn = user['results'][0]['Contents']['value'][0]['userPrincipalName']
+        params['fetch_user_principal_name'] = upn
+
+        first = self.bridge('fetch-incidents', params=params)
+        self.assertNoTraceback(first)
+        self.assertIsNotNone(first['incidents'])
+        _, alone = self.binary_alone('fetch-incidents', {}, params, self.context['context'], {})
+        self.assertEqual(first['incidents'], alone['incidents'])
+        self.assertEqual(first['last_run_set'], alone['last_run'])
+        self.assertEqual(first['results'], [])
+
+        added = http_json('POST', self.emulator.admin + '/detections',
+                          {'userPrincipalName': upn, 'riskLevel': 'high', 'riskEventType': 'unfamiliarFeatures'})
+        second = self.bridge('fetch-incidents', params=params)
+        self.assertEqual([i['dbotMirrorId'] for i in second['incidents']], added['ids'])
+        self.assertEqual(second['incidents'][0]['severity'], 3)
+
+        cursor = dict(self.last_run)
+        broken = dict(params, fetch_filter_expression="riskLevel eq 'high' and (")
+        failed = self.bridge('fetch-incidents', params=broken)
+        # XSOAR's fetch convention: raise, so the instance shows the error and keeps the last run.
+        self.assertIsNotNone(failed['exception'])
+        self.assertIsNone(failed['incidents'])
+        self.assertIsNone(failed['last_run_set'])
+        self.assertEqual(self.last_run, cursor)
+
+
+class BinaryTrouble(BridgeCase):
+    def test_a_missing_binary_names_the_docker_image(self):
+        if os.path.exists('/usr/local/bin/azure-ad-identity-protection'):
+            self.skipTest('this machine has the binary at /usr/local/bin')
+        outcome = self.bridge('azure-ad-auth-start', env={'AZURE_AD_IDENTITY_PROTECTION_BIN': '',
+                                                          'PATH': '/usr/bin:/bin'})
+        self.assertOneError(outcome, 'not in this Docker image', 'xsoar/Dockerfile')
+        self.assertEqual(outcome['set_context_calls'], 0)
+
+    def test_a_binary_path_that_is_not_there_is_named(self):
+        missing = os.path.join(self.scratch, 'nowhere', 'azure-ad-identity-protection')
+        outcome = self.bridge('azure-ad-auth-start', env={'AZURE_AD_IDENTITY_PROTECTION_BIN': missing})
+        self.assertOneError(outcome, missing)
+
+    def fake_binary(self, body):
+        path = os.path.join(self.scratch, 'fake-binary')
+        with open(path, 'w') as f:
+            f.write('#!/bin/sh\n' + body + '\n')
+        os.chmod(path, 0o755)
+        return {'AZURE_AD_IDENTITY_PROTECTION_BIN': path}
+
+    def test_non_json_output_is_an_error_not_a_traceback(self):
+        env = self.fake_binary('cat >/dev/null; echo "access_token=abc123 not json"; exit 0')
+        outcome = self.bridge('azure-ad-identity-protection-risks-list', env=env)
+        message = self.assertOneError(outcome, 'without a JSON result')
+        self.assertNotIn('abc123', message)
+
+    def test_a_crash_is_an_error_naming_the_signal(self):
+        env = self.fake_binary('cat >/dev/null; kill -SEGV $$')
+        outcome = self.bridge('azure-ad-identity-protection-risks-list', env=env)
+        self.assertOneError(outcome, 'signal 11')
+
+    def test_stderr_goes_to_the_debug_log(self):
+        env = self.fake_binary('cat >/dev/null; echo "GET graph /beta/x 200" >&2; '
+                               'echo \'{"entries":[{"Type":1,"ContentsFormat":"text","Contents":"hi",'
+                               '"HumanReadable":"hi","ReadableContentsFormat":"markdown"}],"context":{},'
+                               '"context_changed":false}\'')
+        outcome = self.bridge('azure-ad-auth-test', env=env)
+        self.assertEqual(entry_types(outcome), [1])
+        self.assertTrue(any('GET graph /beta/x 200' in line for line in outcome['debug']), outcome['debug'])
+
+    def test_a_failed_fetch_from_a_crash_raises_and_keeps_the_last_run(self):
+        self.last_run = {'latest_detection_found': '2024-01-01T00:00:00Z'}
+        env = self.fake_binary('cat >/dev/null; exit 101')
+        outcome = self.bridge('fetch-incidents', env=env)
+        self.assertIsNotNone(outcome['exception'])
+        self.assertIn('exit status 101', outcome['exception']['message'])
+        self.assertIsNone(outcome['last_run_set'])
+
+
+if __name__ == '__main__':
+    unittest.main()
