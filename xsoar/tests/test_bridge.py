@@ -314,10 +314,15 @@ class Lists(BridgeCase):
 
     def test_confirm_compromised_updates_the_user(self):
         user = self.a_risky_user()
-        outcome = self.bridge('azure-ad-identity-protection-risky-user-confirm-compromised', {'user_ids': user['id']})
+        args = {'user_ids': user['id']}
+        outcome = self.bridge('azure-ad-identity-protection-risky-user-confirm-compromised', args)
         self.assertNoTraceback(outcome)
         self.assertEqual(entry_types(outcome), [1])
-        self.assertIn('1', outcome['results'][0]['HumanReadable'])
+        self.assertEqual(outcome['results'][0]['Contents']['userIds'], [user['id']])
+        # Confirming again changes nothing more, so the binary alone must say the same.
+        _, alone = self.binary_alone('azure-ad-identity-protection-risky-user-confirm-compromised', args,
+                                     self.device_params(), self.context['context'])
+        self.assertEqual(outcome['results'], alone['entries'])
         history = self.bridge('azure-ad-identity-protection-risky-user-history-list', {'user_id': user['id']})
         states = [item.get('riskState') for item in history['results'][0]['Contents']['value']]
         self.assertIn('confirmedCompromised', states)
@@ -417,6 +422,18 @@ class BinaryTrouble(BridgeCase):
                                                           'PATH': '/usr/bin:/bin'})
         self.assertOneError(outcome, 'not in this Docker image', 'xsoar/Dockerfile')
         self.assertEqual(outcome['set_context_calls'], 0)
+
+    def test_the_binary_is_found_on_path(self):
+        folder = os.path.join(self.scratch, 'bin-on-path')
+        os.makedirs(folder, exist_ok=True)
+        link = os.path.join(folder, 'azure-ad-identity-protection')
+        if not os.path.exists(link):
+            os.symlink(BINARY, link)
+        self.context = {'context': {'some_key': 'x'}, 'version': 4}
+        outcome = self.bridge('azure-ad-auth-reset', env={'AZURE_AD_IDENTITY_PROTECTION_BIN': '',
+                                                          'PATH': folder + ':/usr/bin:/bin'})
+        self.assertEqual(entry_types(outcome), [1], outcome['results'])
+        self.assertEqual(self.context, {'context': {}, 'version': 5})
 
     def test_a_binary_path_that_is_not_there_is_named(self):
         missing = os.path.join(self.scratch, 'nowhere', 'azure-ad-identity-protection')
