@@ -15,6 +15,7 @@ Environment (set by .ci/run; defaults for a developer's checkout):
   XSOAR_UNIFIED_YML                      the unified yml (default: build it with build-pack.sh)
 """
 
+import datetime
 import json
 import os
 import re
@@ -187,6 +188,11 @@ PER_REQUEST = re.compile(r'((?:Trace ID|Correlation ID|Request ID): |"(?:trace_i
 def per_request_ids_blanked(value):
     """The value with Microsoft's per-request ids and dates blanked, for comparing two runs."""
     return json.loads(PER_REQUEST.sub(r'\1<per-request>', json.dumps(value, ensure_ascii=False)))
+
+
+def instant(graph_time):
+    """A Graph timestamp (0-7 fractional digits, Z) as an aware datetime, compared as an instant."""
+    return datetime.datetime.fromisoformat(graph_time)
 
 
 def entry_types(outcome):
@@ -412,6 +418,40 @@ class Fetch(BridgeCase):
         self.assertIsNone(failed['incidents'])
         self.assertIsNone(failed['last_run_set'])
         self.assertEqual(self.last_run, cursor)
+
+
+class MigrationFromThePythonIntegration(BridgeCase):
+    """An instance that ran the Python integration keeps its sign-in and its fetch cursor."""
+
+    def test_its_context_signs_in_without_a_new_device_code(self):
+        # What the Python integration left: no token_owner, valid_until as a numeric string in the
+        # past, and a refresh token (the standalone emulator's placeholder for a signed-in user).
+        self.context = {'context': {'access_token': 'python-era-token', 'valid_until': '1600000000',
+                                    'current_refresh_token': 'emulator-refresh-token'}, 'version': 7}
+        outcome = self.bridge('azure-ad-auth-test')
+        self.assertEqual(entry_types(outcome), [1], outcome['results'])
+        stored = self.context['context']
+        self.assertNotEqual(stored['access_token'], 'python-era-token')
+        self.assertGreater(int(stored['valid_until']), time.time())
+        self.assertNotIn('device_code', stored)
+
+    def test_its_last_run_continues_after_the_cursor(self):
+        params = self.secret_params(first_fetch='2020-01-01', max_fetch='200')
+        user = self.bridge('azure-ad-identity-protection-risky-user-list', {'limit': '1'}, params=params)
+        upn = user['results'][0]['Contents']['value'][0]['userPrincipalName']
+        risks = self.bridge('azure-ad-identity-protection-risks-list',
+                            {'user_principal_name': upn, 'limit': '1000'}, params=params)
+        mine = sorted(risks['results'][0]['Contents']['value'], key=lambda d: instant(d['detectedDateTime']))
+        if len(mine) < 2:
+            self.skipTest('that user has a single detection')
+        cursor = mine[len(mine) // 2]['detectedDateTime']
+        # The Python integration's cursor: the last detection time it saw, compared with gt.
+        self.last_run = {'latest_detection_found': cursor}
+        params['fetch_user_principal_name'] = upn
+        fetched = self.bridge('fetch-incidents', params=params)
+        expected = [d['id'] for d in mine if instant(d['detectedDateTime']) > instant(cursor)]
+        self.assertEqual(sorted(i['dbotMirrorId'] for i in fetched['incidents']), sorted(expected))
+        self.assertTrue(expected)
 
 
 class BinaryTrouble(BridgeCase):
