@@ -20,10 +20,12 @@ import time
 BINARY_NAME = 'azure-ad-identity-protection'
 BINARY_ENV = 'AZURE_AD_IDENTITY_PROTECTION_BIN'
 BINARY_DEFAULT_PATH = '/usr/local/bin/azure-ad-identity-protection'
+# The integration's Docker image; build-pack.sh writes the pack's dockerimage here.
+DOCKER_IMAGE = 'azure-ad-identity-protection:<version>'
 DOCKER_IMAGE_HINT = (
-    'Select the Docker image built from xsoar/Dockerfile of the azure-ad-identity-protection '
-    'project (for example azure-ad-identity-protection:<version>) as this integration\'s Docker '
-    'image, or set ' + BINARY_ENV + ' to the binary\'s path.'
+    'Select the Docker image ' + DOCKER_IMAGE + ', built from xsoar/Dockerfile of the '
+    'azure-ad-identity-protection project, as this integration\'s Docker image (or set '
+    + BINARY_ENV + ' to the binary\'s path).'
 )
 
 # Exit statuses of the binary (CONTRACT.md section 1).

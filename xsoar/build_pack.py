@@ -425,6 +425,16 @@ def description_md(definition: dict) -> str:
 # --------------------------------------------------------------------------------------------
 
 
+def with_docker_image(code: str, docker_image: str, bridge: Path) -> str:
+    """The bridge with its DOCKER_IMAGE line set to the pack's image, so that its "binary not
+    found" message names the image to select."""
+    line = re.compile(r"^DOCKER_IMAGE = '[^'\n]*'$", re.MULTILINE)
+    code, count = line.subn(f"DOCKER_IMAGE = '{docker_image}'", code)
+    if count != 1:
+        raise BuildError(f"{bridge}: expected one line DOCKER_IMAGE = '...', found {count}")
+    return code
+
+
 def build(out: Path, bridge: Path) -> None:
     definition = load_definition()
     version = package_version()
@@ -434,6 +444,7 @@ def build(out: Path, bridge: Path) -> None:
     code = read_text(bridge)
     if "def main(" not in code or "__main__" not in code:
         raise BuildError(f"{bridge}: does not look like an XSOAR integration script (no main())")
+    code = with_docker_image(code, docker_image, bridge)
 
     pack_dir = out / "Packs" / PACK
     integ_dir = pack_dir / "Integrations" / INTEGRATION

@@ -460,7 +460,8 @@ class BinaryTrouble(BridgeCase):
             self.skipTest('this machine has the binary at /usr/local/bin')
         outcome = self.bridge('azure-ad-auth-start', env={'AZURE_AD_IDENTITY_PROTECTION_BIN': '',
                                                           'PATH': '/usr/bin:/bin'})
-        self.assertOneError(outcome, 'not in this Docker image', 'xsoar/Dockerfile')
+        image = self.definition['script']['dockerimage']
+        self.assertOneError(outcome, 'not in this Docker image', 'Docker image ' + image + ',', 'xsoar/Dockerfile')
         self.assertEqual(outcome['set_context_calls'], 0)
 
     def test_the_binary_is_found_on_path(self):
