@@ -405,13 +405,17 @@ pub fn under_base(url: &str, base: &str) -> bool {
     path == base_path || path.starts_with(&format!("{base_path}/")) || base_path.is_empty()
 }
 
+/// Longest `Retry-After` believed; any wait beyond the retry budget ends the retries anyway.
+const MAX_RETRY_AFTER_SECS: u64 = 86_400;
+
 /// Seconds to wait from a `Retry-After` header: delta-seconds or an HTTP date.
 pub fn retry_after(response: &HttpResponse, now: u64) -> Option<f64> {
     let value = response.header("retry-after")?.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(secs as f64);
-    }
-    parse_http_date(value).map(|at| at.saturating_sub(now) as f64)
+    let secs = match value.parse::<u64>() {
+        Ok(secs) => secs,
+        Err(_) => parse_http_date(value)?.saturating_sub(now),
+    };
+    Some(secs.min(MAX_RETRY_AFTER_SECS) as f64)
 }
 
 /// Parses an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) into epoch seconds.
@@ -452,6 +456,8 @@ mod tests {
             (vec![("Retry-After", "Sun, 06 Nov 1994 08:49:47 GMT")], Some(10.0)),
             (vec![("Retry-After", "Sun, 06 Nov 1994 08:49:00 GMT")], Some(0.0)),
             (vec![("Retry-After", "soon")], None),
+            (vec![("Retry-After", "18446744073709551615")], Some(86_400.0)),
+            (vec![("Retry-After", "Fri, 31 Dec 9999 23:59:59 GMT")], Some(86_400.0)),
             (vec![], None),
         ];
         for (headers, expected) in cases {

@@ -167,3 +167,51 @@ fn hostile_answers_use_bounded_memory() {
         );
     }
 }
+
+/// Answers every request with one JSON document: a token and a device code whose lifetimes and
+/// interval are absurd (1e300 overflowed `now + expires_in` before numbers were bounded).
+fn absurd_numbers(stream: &mut TcpStream) {
+    let body = r#"{"access_token":"absurd-token","token_type":"Bearer","expires_in":1e300,"device_code":"absurd-code","user_code":"ABSURD","verification_uri":"https://microsoft.com/devicelogin","interval":1e300}"#;
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = stream
+        .write_all(head.as_bytes())
+        .and_then(|_| stream.write_all(body.as_bytes()));
+}
+
+#[test]
+fn absurd_token_lifetimes_store_a_valid_until_in_the_near_future() {
+    let base = hostile(absurd_numbers);
+    let params = json!({
+        "client_credentials": "true", "tenant_id": "t", "credentials": {"password": "p"},
+        "azure_ad_endpoint": base, "graph_endpoint": base,
+    });
+    let before = now();
+    let run = run(&envelope("azure-ad-auth-start", json!({}), &params, json!({})));
+    run.expect(0, 1);
+    let valid_until = run.context()["valid_until"].as_u64().expect("valid_until stored");
+    // Bounded at two days of lifetime, less the 5-minute margin.
+    assert!(valid_until > before, "valid_until {valid_until} is not after {before}");
+    assert!(
+        valid_until <= now() + 2 * 86_400 - 300,
+        "valid_until {valid_until} is beyond two days"
+    );
+}
+
+#[test]
+fn absurd_device_code_numbers_are_bounded_in_the_context() {
+    let base = hostile(absurd_numbers);
+    let params = json!({"tenant_id": "t", "azure_ad_endpoint": base, "graph_endpoint": base});
+    let before = now();
+    let run = run(&envelope("azure-ad-auth-start", json!({}), &params, json!({})));
+    run.expect(0, 1);
+    let context = run.context();
+    let expires_at = context["device_code_expires_at"].as_u64().expect("expiry stored");
+    assert!(
+        expires_at > before && expires_at <= now() + 3_600,
+        "expires_at {expires_at}"
+    );
+    assert_eq!(context["device_code_interval"], json!(300));
+}

@@ -1,7 +1,10 @@
 //! The device authorization grant (RFC 8628): ask for a code, then redeem it once the person
 //! has signed in. State between the two commands lives in the context.
 
-use super::{EntraError, Flow, Owner, TokenResponse, delegated_scope, entra_failure, lenient_u64, token_request};
+use super::{
+    EntraError, Flow, MAX_DEVICE_CODE_LIFETIME_SECS, MAX_POLL_INTERVAL_SECS, Owner, TokenResponse, bounded_secs,
+    delegated_scope, entra_failure, lenient_u64, token_request,
+};
 use crate::error::Error;
 use crate::http::{HttpRequest, RetryPolicy};
 use crate::secret::Secret;
@@ -35,6 +38,11 @@ const KEYS: [&str; 7] = [
 
 /// RFC 8628's default interval, used when Entra omits it.
 const DEFAULT_INTERVAL: u64 = 5;
+
+/// The poll interval from Entra's answer or the context, within 1 s and [`MAX_POLL_INTERVAL_SECS`].
+fn poll_interval(value: Option<&Value>) -> u64 {
+    bounded_secs(value, 1, MAX_POLL_INTERVAL_SECS).unwrap_or(DEFAULT_INTERVAL)
+}
 
 /// A sign-in in progress, as the person needs to see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,14 +105,14 @@ impl Grant {
                 .filter(|v| !v.is_empty())
                 .map(str::to_string)
         };
-        let expires_in = lenient_u64(answer.get("expires_in")).unwrap_or(900);
+        let expires_in = bounded_secs(answer.get("expires_in"), 1, MAX_DEVICE_CODE_LIFETIME_SECS).unwrap_or(900);
         Some(Grant {
             device_code: Secret::new(text("device_code")?),
             pending: Pending {
                 user_code: text("user_code")?,
                 verification_uri: text("verification_uri").or_else(|| text("verification_url"))?,
-                expires_at: Some(now + expires_in),
-                interval: lenient_u64(answer.get("interval")).unwrap_or(DEFAULT_INTERVAL).max(1),
+                expires_at: Some(now.saturating_add(expires_in)),
+                interval: poll_interval(answer.get("interval")),
                 message: text("message"),
             },
         })
@@ -144,7 +152,7 @@ pub fn stored(context: &Map<String, Value>) -> Option<(Secret, Pending)> {
         user_code: text(USER_CODE),
         verification_uri: text(VERIFICATION_URI),
         expires_at: lenient_u64(context.get(EXPIRES_AT)),
-        interval: lenient_u64(context.get(INTERVAL)).unwrap_or(DEFAULT_INTERVAL).max(1),
+        interval: poll_interval(context.get(INTERVAL)),
         message: None,
     };
     Some((Secret::new(code), pending))
@@ -160,9 +168,10 @@ pub fn poll(session: &mut Session) -> Result<Poll, Error> {
     };
     let now = session.now();
     check_usable(session, &pending, now)?;
+    // A next poll further ahead than one interval is not credible: wait one interval at most.
     if let Some(wait) = lenient_u64(session.context.get(NEXT_POLL_AT))
         .filter(|at| *at > now)
-        .map(|at| at - now)
+        .map(|at| (at - now).min(pending.interval))
     {
         return Ok(Poll::TooEarly { pending, wait });
     }
@@ -214,12 +223,12 @@ fn answer_pending(session: &mut Session, mut pending: Pending, error: EntraError
         _ => return Err(Error::Entra(Box::new(error))),
     };
     if slowed_down {
-        pending.interval += 5;
+        pending.interval = pending.interval.saturating_add(5).min(MAX_POLL_INTERVAL_SECS);
         session.context.insert(INTERVAL.into(), Value::from(pending.interval));
     }
     session
         .context
-        .insert(NEXT_POLL_AT.into(), Value::from(now + pending.interval));
+        .insert(NEXT_POLL_AT.into(), Value::from(now.saturating_add(pending.interval)));
     Ok(Poll::Pending {
         wait: pending.interval,
         pending,
@@ -279,6 +288,33 @@ mod tests {
         assert_eq!(waits(poll(&mut session).unwrap()), ("complete", 0));
         assert_eq!(fake.form_value(3, "device_code").as_deref(), Some("dc"));
         assert!(stored(&session.context).is_none());
+    }
+
+    #[test]
+    fn absurd_lifetimes_and_intervals_are_bounded_when_read() {
+        let fake = Fake::at(1_000);
+        let mut session = session(&fake);
+        let absurd = r#"{"device_code":"dc","user_code":"U","verification_uri":"https://microsoft.com/devicelogin","expires_in":1e300,"interval":"1e300"}"#;
+        fake.answer(200, absurd, &[]);
+        let pending = start(&mut session).unwrap();
+        assert_eq!((pending.expires_at, pending.interval), (Some(1_000 + 3_600), 300));
+        fake.answer(400, SLOW_DOWN, &[]);
+        assert_eq!(
+            waits(poll(&mut session).unwrap()),
+            ("slow_down", 300),
+            "slow_down stays within the bound"
+        );
+        // A next-poll time far ahead in the context waits one interval, not forever.
+        session.context.insert(NEXT_POLL_AT.into(), Value::from(u64::MAX));
+        assert_eq!(waits(poll(&mut session).unwrap()), ("too_early", 300));
+    }
+
+    #[test]
+    fn a_zero_interval_from_entra_still_waits_a_second() {
+        let fake = Fake::at(1_000);
+        let mut session = session(&fake);
+        fake.answer(200, &CODE.replace(r#""interval":5"#, r#""interval":0"#), &[]);
+        assert_eq!(start(&mut session).unwrap().interval, 1);
     }
 
     #[test]

@@ -98,7 +98,7 @@ impl TokenResponse {
         Some(TokenResponse {
             access_token: Secret::new(access_token),
             // msal's default when Entra omits it; it can arrive as a string.
-            expires_in: lenient_u64(value.get("expires_in")).unwrap_or(600),
+            expires_in: bounded_secs(value.get("expires_in"), 1, MAX_TOKEN_LIFETIME_SECS).unwrap_or(600),
             refresh_token: value
                 .get("refresh_token")
                 .and_then(Value::as_str)
@@ -123,6 +123,19 @@ impl TokenResponse {
             tenant: claim(&["tid"]),
         }
     }
+}
+
+/// Longest access-token lifetime believed: Entra issues 60-90 minutes (about a day with CAE).
+pub const MAX_TOKEN_LIFETIME_SECS: u64 = 2 * 86_400;
+/// Longest device-code lifetime believed: Entra's codes last 900 s.
+pub const MAX_DEVICE_CODE_LIFETIME_SECS: u64 = 3_600;
+/// Longest poll interval believed: Entra announces 5 s and `slow_down` adds 5 each time.
+pub const MAX_POLL_INTERVAL_SECS: u64 = 300;
+
+/// Seconds from the network or the context, clamped into `min..=max` when read, so that no
+/// later arithmetic on them can overflow or produce an instant in the past.
+pub fn bounded_secs(value: Option<&Value>, min: u64, max: u64) -> Option<u64> {
+    lenient_u64(value).map(|secs| secs.clamp(min, max))
 }
 
 /// A number or a numeric string (Entra's v1-like endpoints send strings), as whole seconds.
@@ -225,6 +238,26 @@ mod tests {
         );
         let gcc_high = Config::from_params(json!({"azure_cloud": "US GCC-High"}).as_object().unwrap()).unwrap();
         assert!(delegated_scope(&gcc_high).contains("offline_access https://graph.microsoft.us/IdentityRiskEvent.Read.All https://graph.microsoft.us/IdentityRiskyUser"));
+    }
+
+    #[test]
+    fn token_lifetimes_are_bounded_when_parsed() {
+        let cases = [
+            (r#""expires_in":3599"#, 3_599),
+            (r#""expires_in":"3600""#, 3_600),
+            (r#""expires_in":1e300"#, MAX_TOKEN_LIFETIME_SECS),
+            (r#""expires_in":"1e300""#, MAX_TOKEN_LIFETIME_SECS),
+            (r#""expires_in":18446744073709551615"#, MAX_TOKEN_LIFETIME_SECS),
+            (r#""expires_in":0"#, 1),
+            (r#""expires_in":-5"#, 600),
+            (r#""expires_in":"soon""#, 600),
+            (r#""other":1"#, 600),
+        ];
+        for (field, expected) in cases {
+            let body = format!(r#"{{"access_token":"a",{field}}}"#);
+            let parsed = TokenResponse::parse(&body).expect("a token");
+            assert_eq!(parsed.expires_in, expected, "{field}");
+        }
     }
 
     #[test]

@@ -20,9 +20,11 @@ pub const TOKEN_OWNER: &str = "token_owner";
 pub const SIGNED_IN_AS: &str = "signed_in_as";
 
 /// Safety margin before `expires_in`: 5 minutes as msal does, but at most a tenth of the
-/// lifetime, so short-lived tokens are still reused.
+/// lifetime, so short-lived tokens are still reused. With `expires_in` of at least 1 (as
+/// [`TokenResponse`] bounds it) the result is always after `now`.
 pub fn valid_until(now: u64, expires_in: u64) -> u64 {
-    now + expires_in - (expires_in / 10).min(300)
+    now.saturating_add(expires_in)
+        .saturating_sub((expires_in / 10).min(300))
 }
 
 /// `valid_until` as stored: a number, or a numeric string (as some hosts persist it).
@@ -144,6 +146,12 @@ mod tests {
         for (expires_in, expected) in cases {
             assert_eq!(valid_until(1000, expires_in), expected, "{expires_in}");
         }
+    }
+
+    #[test]
+    fn expiry_arithmetic_saturates_instead_of_overflowing() {
+        assert_eq!(valid_until(1000, u64::MAX), u64::MAX - 300);
+        assert_eq!(valid_until(u64::MAX - 10, 3600), u64::MAX - 300);
     }
 
     #[test]

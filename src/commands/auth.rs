@@ -2,7 +2,7 @@
 
 use super::Output;
 use crate::auth::device_code::{self, Pending, Poll};
-use crate::auth::{TokenResponse, client_credentials, tokens};
+use crate::auth::{MAX_DEVICE_CODE_LIFETIME_SECS, TokenResponse, client_credentials, tokens};
 use crate::config::AuthMode;
 use crate::envelope::Args;
 use crate::error::Error;
@@ -151,7 +151,11 @@ fn not_yet(session: &Session, pending: &Pending, wait: u64, slowed_down: bool, p
     if !polling {
         return Err(Error::SignIn(message));
     }
-    let remaining = pending.expires_at.map_or(900, |at| at.saturating_sub(session.now()));
+    // A stored expiry is context data: a code never lives longer than Entra's longest.
+    let remaining = pending
+        .expires_at
+        .map_or(900, |at| at.saturating_sub(session.now()))
+        .min(MAX_DEVICE_CODE_LIFETIME_SECS);
     let mut args = Map::new();
     args.insert("polling".into(), Value::String("true".into()));
     let scheduled = ScheduledCommand {
