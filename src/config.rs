@@ -89,7 +89,12 @@ impl Config {
 
     /// `{login}/{tenant}/oauth2/v2.0/{endpoint}`.
     pub fn login_url(&self, endpoint: &str) -> String {
-        format!("{}/{}/oauth2/v2.0/{endpoint}", self.login, self.tenant_segment())
+        format!("{}/{endpoint}", self.login_endpoints())
+    }
+
+    /// `{login}/{tenant}/oauth2/v2.0`: the only place secrets, refresh tokens and device codes go.
+    pub fn login_endpoints(&self) -> String {
+        format!("{}/{}/oauth2/v2.0", self.login, self.tenant_segment())
     }
 
     /// `{graph}/{api_version}`.

@@ -36,6 +36,36 @@ pub enum Body {
     Json(String),
 }
 
+/// Who may receive a request, by the credential it carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// The login host's OAuth endpoints (`{login}/{tenant}/oauth2/v2.0/...`): client secrets,
+    /// refresh tokens and device codes go there and nowhere else.
+    Login,
+    /// The Graph root (`{graph}/{api_version}/...`): bearer tokens go there and nowhere else.
+    Graph,
+}
+
+/// The one base URL each [`Audience`] may be sent to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Destinations {
+    /// `{login}/{tenant}/oauth2/v2.0`.
+    pub login: String,
+    /// `{graph}/{api_version}`.
+    pub graph: String,
+}
+
+impl Destinations {
+    /// True when `url` lies under the base URL `audience` may receive.
+    pub fn admit(&self, audience: Audience, url: &str) -> bool {
+        let base = match audience {
+            Audience::Login => &self.login,
+            Audience::Graph => &self.graph,
+        };
+        under_base(url, base)
+    }
+}
+
 /// One HTTP request. Deliberately without `Debug`: headers and form may hold secrets.
 #[derive(Clone)]
 pub struct HttpRequest {
@@ -43,36 +73,33 @@ pub struct HttpRequest {
     pub url: String,
     pub headers: Vec<(String, String)>,
     pub body: Body,
+    /// Where it may go; [`Client::send`] refuses any other URL.
+    pub audience: Audience,
 }
 
 impl HttpRequest {
-    /// A GET with no headers.
+    /// A Graph GET with no headers.
     pub fn get(url: impl Into<String>) -> Self {
-        HttpRequest {
-            method: Method::Get,
-            url: url.into(),
-            headers: Vec::new(),
-            body: Body::None,
-        }
+        Self::new(Method::Get, url.into(), Body::None, Audience::Graph)
     }
 
-    /// A form POST.
+    /// A form POST to the login host's OAuth endpoints.
     pub fn form(url: impl Into<String>, pairs: Vec<(String, String)>) -> Self {
-        HttpRequest {
-            method: Method::Post,
-            url: url.into(),
-            headers: Vec::new(),
-            body: Body::Form(pairs),
-        }
+        Self::new(Method::Post, url.into(), Body::Form(pairs), Audience::Login)
     }
 
-    /// A JSON POST.
+    /// A JSON POST to Graph.
     pub fn json(url: impl Into<String>, body: String) -> Self {
+        Self::new(Method::Post, url.into(), Body::Json(body), Audience::Graph)
+    }
+
+    fn new(method: Method, url: String, body: Body, audience: Audience) -> Self {
         HttpRequest {
-            method: Method::Post,
-            url: url.into(),
+            method,
+            url,
             headers: Vec::new(),
-            body: Body::Json(body),
+            body,
+            audience,
         }
     }
 
@@ -272,17 +299,17 @@ pub struct Client<'a> {
     /// the TLS configuration.
     transport: std::cell::OnceCell<Box<dyn Transport>>,
     settings: NetSettings,
-    allowed: Vec<String>,
+    destinations: Destinations,
     runtime: &'a dyn Runtime,
 }
 
 impl<'a> Client<'a> {
-    /// A client that may only talk to URLs under the `allowed` base URLs.
-    pub fn new(runtime: &'a dyn Runtime, settings: &NetSettings, allowed: Vec<String>) -> Self {
+    /// A client that sends each request only under the base URL of its audience.
+    pub fn new(runtime: &'a dyn Runtime, settings: &NetSettings, destinations: Destinations) -> Self {
         Client {
             transport: std::cell::OnceCell::new(),
             settings: settings.clone(),
-            allowed,
+            destinations,
             runtime,
         }
     }
@@ -292,18 +319,18 @@ impl<'a> Client<'a> {
         self.runtime
     }
 
-    /// True when `url` is under one of the configured base URLs.
-    pub fn is_allowed(&self, url: &str) -> bool {
-        self.allowed.iter().any(|base| under_base(url, base))
+    /// True when a request for `audience` may be sent to `url`.
+    pub fn admits(&self, audience: Audience, url: &str) -> bool {
+        self.destinations.admit(audience, url)
     }
 
     /// Sends with retries. Returns every final response, whatever its status, except that a
     /// retryable status that never cleared becomes [`Error::Throttled`].
     pub fn send(&self, request: &HttpRequest, policy: RetryPolicy) -> Result<HttpResponse, Error> {
         let host = origin(&request.url);
-        if !self.is_allowed(&request.url) {
+        if !self.admits(request.audience, &request.url) {
             return Err(Error::Internal(format!(
-                "refused to send a request to {host}, which is not a configured endpoint"
+                "refused to send a request to {host}, which is not where its credential may go"
             )));
         }
         let mut waited = 0.0;
@@ -520,11 +547,15 @@ mod client_tests {
             insecure: false,
             proxy: false,
         };
-        Client::new(fake, &settings, vec!["https://login.microsoftonline.com".into()])
+        let destinations = Destinations {
+            login: "https://login.microsoftonline.com/t/oauth2/v2.0".into(),
+            graph: "https://graph.microsoft.com/beta".into(),
+        };
+        Client::new(fake, &settings, destinations)
     }
 
     fn get(fake: &Fake, policy: RetryPolicy) -> Result<HttpResponse, Error> {
-        client(fake).send(&HttpRequest::get("https://login.microsoftonline.com/x"), policy)
+        client(fake).send(&HttpRequest::get("https://graph.microsoft.com/beta/x"), policy)
     }
 
     #[test]
@@ -573,5 +604,41 @@ mod client_tests {
         let outcome = client(&fake).send(&HttpRequest::get("https://evil.example/x"), RetryPolicy::TOKEN);
         assert!(matches!(outcome, Err(Error::Internal(_))));
         assert_eq!(fake.requests(), 0);
+    }
+
+    #[test]
+    fn each_credential_goes_only_to_its_own_destination() {
+        let login = "https://login.microsoftonline.com/t/oauth2/v2.0/token";
+        let graph = "https://graph.microsoft.com/beta/identityProtection/riskyUsers";
+        let cases = [
+            (HttpRequest::get(graph), true),
+            (HttpRequest::json(graph, "{}".into()), true),
+            (HttpRequest::form(login, Vec::new()), true),
+            // A bearer token to the login host (a next link pointing there), or a secret to Graph.
+            (HttpRequest::get(login), false),
+            (HttpRequest::get("https://login.microsoftonline.com/t/x"), false),
+            (HttpRequest::form(graph, Vec::new()), false),
+            // Graph's host outside the API root, and another tenant's token endpoint.
+            (
+                HttpRequest::get("https://graph.microsoft.com/v1.0/identityProtection/riskyUsers"),
+                false,
+            ),
+            (
+                HttpRequest::form("https://login.microsoftonline.com/other/oauth2/v2.0/token", Vec::new()),
+                false,
+            ),
+        ];
+        for (request, sent) in cases {
+            let fake = Fake::at(0);
+            fake.answer(200, "{}", &[]);
+            let outcome = client(&fake).send(&request, RetryPolicy::TOKEN);
+            assert_eq!(
+                (outcome.is_ok(), fake.requests()),
+                (sent, usize::from(sent)),
+                "{} {:?}",
+                request.url,
+                request.audience
+            );
+        }
     }
 }

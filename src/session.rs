@@ -1,7 +1,7 @@
 //! One command's working state: the configuration, the HTTP client and the context being built.
 
 use crate::config::Config;
-use crate::http::{Client, NetSettings};
+use crate::http::{Client, Destinations, NetSettings};
 use crate::runtime::Runtime;
 use serde_json::{Map, Value};
 
@@ -16,15 +16,19 @@ pub struct Session<'a> {
 }
 
 impl<'a> Session<'a> {
-    /// A session whose HTTP client may talk only to the configured login and Graph hosts.
+    /// A session whose HTTP client sends tokens only to the Graph root and secrets only to the
+    /// login host's OAuth endpoints.
     pub fn new(config: Config, context: Map<String, Value>, runtime: &'a dyn Runtime) -> Self {
         let settings = NetSettings {
             timeout_secs: config.timeout_secs,
             insecure: config.insecure,
             proxy: config.proxy,
         };
-        let allowed = vec![config.login.clone(), config.graph.clone()];
-        let http = Client::new(runtime, &settings, allowed);
+        let destinations = Destinations {
+            login: config.login_endpoints(),
+            graph: config.graph_root(),
+        };
+        let http = Client::new(runtime, &settings, destinations);
         Session {
             config,
             http,

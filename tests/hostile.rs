@@ -215,3 +215,60 @@ fn absurd_device_code_numbers_are_bounded_in_the_context() {
     );
     assert_eq!(context["device_code_interval"], json!(300));
 }
+
+/// A server that answers every request with `body` (status 200, JSON).
+fn answering(body: String) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = listener.local_addr().expect("address");
+    let body = std::sync::Arc::new(body);
+    thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let body = body.clone();
+            thread::spawn(move || {
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+                let mut seen = Vec::new();
+                let mut buffer = [0u8; 4096];
+                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buffer) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => seen.extend_from_slice(&buffer[..n]),
+                    }
+                }
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream
+                    .write_all(head.as_bytes())
+                    .and_then(|_| stream.write_all(body.as_bytes()));
+            });
+        }
+    });
+    format!("http://{address}")
+}
+
+#[test]
+fn a_next_link_to_the_login_host_never_receives_the_graph_token() {
+    let login = tenant();
+    // A Graph whose next link points at the login host, on a path Graph itself would use.
+    let lure = format!("{}/beta/identityProtection/riskyUsers?$skiptoken=x", login.base_url());
+    let graph = answering(json!({"value": [{"id": "u1"}], "@odata.nextLink": lure}).to_string());
+    let mut params = app_params(&login);
+    params["graph_endpoint"] = json!(graph);
+    let run = run(&envelope(
+        "azure-ad-identity-protection-risky-user-list",
+        json!({"limit": "5"}),
+        &params,
+        json!({}),
+    ));
+    run.expect(1, 4).says(&["next link"]);
+    assert_eq!(
+        requests_to(&login, "/token").len(),
+        1,
+        "the token came from the login host"
+    );
+    assert!(
+        requests_to(&login, "/riskyUsers").is_empty(),
+        "the login host received a Graph request"
+    );
+}

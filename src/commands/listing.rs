@@ -5,6 +5,7 @@ use crate::envelope::Args;
 use crate::error::Error;
 use crate::graph::client::encode;
 use crate::graph::paging::{self, Listing};
+use crate::http::Audience;
 use crate::output::Entry;
 use crate::session::Session;
 use crate::table;
@@ -51,7 +52,7 @@ fn next_link(session: &Session, args: &Args) -> Result<Option<String>, Error> {
         return Ok(None);
     };
     let link = link.replace(' ', "%20");
-    if !session.http.is_allowed(&link) || !link.starts_with(&session.config.graph_root()) {
+    if !session.http.admits(Audience::Graph, &link) {
         let expected = session.config.graph_root();
         return Err(Error::argument(
             "next_link",

@@ -4,7 +4,7 @@
 use super::GraphError;
 use crate::auth::tokens;
 use crate::error::Error;
-use crate::http::{HttpRequest, HttpResponse, RetryPolicy};
+use crate::http::{Audience, HttpRequest, HttpResponse, RetryPolicy};
 use crate::session::Session;
 use serde_json::Value;
 
@@ -22,10 +22,10 @@ pub fn get_json(session: &mut Session, url: &str, action: &str) -> Result<Value,
 pub fn send(session: &mut Session, request: HttpRequest, action: &str) -> Result<HttpResponse, Error> {
     // Callers check user-given links first; this keeps a token from even being renewed for a
     // URL the HTTP client would refuse to send to.
-    if !session.http.is_allowed(&request.url) {
+    if !session.http.admits(Audience::Graph, &request.url) {
         let host = crate::http::origin(&request.url);
         return Err(Error::Internal(format!(
-            "refused to send a token to {host}, which is not the configured Graph host"
+            "refused to send a token to {host}, which is not under the configured Graph root"
         )));
     }
     let token = tokens::access_token(session)?;

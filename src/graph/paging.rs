@@ -3,6 +3,7 @@
 
 use super::client;
 use crate::error::Error;
+use crate::http::Audience;
 use crate::session::Session;
 use serde_json::{Map, Value};
 
@@ -102,11 +103,14 @@ fn read_page(session: &Session, page: Value, listing: &mut Listing) -> Result<(V
         .and_then(Value::as_str)
         .filter(|n| !n.is_empty())
         .map(str::to_string);
-    if next.as_deref().is_some_and(|n| !session.http.is_allowed(n)) {
+    if next
+        .as_deref()
+        .is_some_and(|n| !session.http.admits(Audience::Graph, n))
+    {
         return Err(Error::Unexpected {
             host: crate::http::origin(&session.config.graph),
             status: 200,
-            detail: "a next link to another host, which was not followed".into(),
+            detail: "a next link outside the Graph root, which was not followed".into(),
         });
     }
     match page.remove("value") {
