@@ -166,6 +166,29 @@ fn tokens_of_another_app_tenant_or_cloud_are_never_used() {
 }
 
 #[test]
+fn an_unusable_token_owner_is_not_taken_for_a_python_era_context() {
+    let emu = tenant();
+    let signed = signed_in(&emu, &device_params(&emu));
+    for record in [json!({}), json!(null), json!({"auth_mode": "device_code"})] {
+        let mut context = signed.clone();
+        context.insert("token_owner".into(), record.clone());
+        context.insert("valid_until".into(), json!(now() - 1));
+        emu.clear_requests();
+        let run = auth_test(&emu, &context);
+        run.expect(1, 4).says(&["!azure-ad-auth-start"]);
+        assert!(
+            emu.requests().is_empty(),
+            "token_owner {record}: the refresh token was sent"
+        );
+        assert_eq!(
+            run.context(),
+            &Value::Object(context),
+            "token_owner {record}: context kept"
+        );
+    }
+}
+
+#[test]
 fn switching_to_client_credentials_replaces_delegated_tokens() {
     let emu = tenant();
     let context = signed_in(&emu, &device_params(&emu));

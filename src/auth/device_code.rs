@@ -194,8 +194,7 @@ pub fn poll(session: &mut Session) -> Result<Poll, Error> {
 }
 
 fn check_usable(session: &mut Session, pending: &Pending, now: u64) -> Result<(), Error> {
-    let owner_changed = Owner::load(&session.context, OWNER).is_some_and(|owner| owner != Owner::of(&session.config));
-    if owner_changed {
+    if !Owner::owns(&session.context, OWNER, &session.config) {
         clear(&mut session.context);
         return Err(Error::SignIn(
             "The pending sign-in was started with another app ID, tenant or cloud. Run !azure-ad-auth-start again."

@@ -47,9 +47,15 @@ impl Owner {
         }
     }
 
-    /// Reads an owner record from the context; `None` when absent (a Python-era context).
-    pub fn load(context: &Map<String, Value>, key: &str) -> Option<Owner> {
-        context.get(key).cloned().and_then(|v| serde_json::from_value(v).ok())
+    /// True when what the context holds next to the owner record `key` belongs to `config`.
+    /// Only a context without the key at all was written by the Python integration and is taken
+    /// as this configuration's; a record that is unreadable, incomplete or another
+    /// configuration's is not, so its tokens are neither used nor sent anywhere.
+    pub fn owns(context: &Map<String, Value>, key: &str, config: &Config) -> bool {
+        match context.get(key) {
+            None => true,
+            Some(record) => Owner::deserialize(record).is_ok_and(|owner| owner == Owner::of(config)),
+        }
     }
 
     /// As a context value.
@@ -238,6 +244,32 @@ mod tests {
         );
         let gcc_high = Config::from_params(json!({"azure_cloud": "US GCC-High"}).as_object().unwrap()).unwrap();
         assert!(delegated_scope(&gcc_high).contains("offline_access https://graph.microsoft.us/IdentityRiskEvent.Read.All https://graph.microsoft.us/IdentityRiskyUser"));
+    }
+
+    #[test]
+    fn only_a_missing_owner_record_means_a_python_era_context() {
+        let config = Config::from_params(&Map::new()).unwrap();
+        let mine = Owner::of(&config).to_value();
+        let mut partial = mine.clone();
+        partial.as_object_mut().unwrap().remove("login");
+        let mut other_login = mine.clone();
+        other_login["login"] = json!("https://login.microsoftonline.us");
+        let cases = [
+            (None, true),
+            (Some(mine), true),
+            (Some(json!({})), false),
+            (Some(json!(null)), false),
+            (Some(json!("owner")), false),
+            (Some(partial), false),
+            (Some(other_login), false),
+        ];
+        for (record, owned) in cases {
+            let mut context = Map::new();
+            if let Some(record) = record.clone() {
+                context.insert("token_owner".into(), record);
+            }
+            assert_eq!(Owner::owns(&context, "token_owner", &config), owned, "{record:?}");
+        }
     }
 
     #[test]

@@ -40,10 +40,9 @@ fn text(context: &Map<String, Value>, key: &str) -> Option<Secret> {
         .map(Secret::new)
 }
 
-/// True when the stored tokens may be used by this configuration. A context without an owner
-/// record comes from the Python integration and is taken as this configuration's.
+/// True when the stored tokens may be used by this configuration (see [`Owner::owns`]).
 fn tokens_belong(session: &Session) -> bool {
-    Owner::load(&session.context, TOKEN_OWNER).is_none_or(|owner| owner == Owner::of(&session.config))
+    Owner::owns(&session.context, TOKEN_OWNER, &session.config)
 }
 
 /// The cached access token, if it belongs to this configuration and is still valid.
