@@ -118,6 +118,19 @@ fn split_offset(rest: &str) -> Option<(&str, i64)> {
     ))
 }
 
+/// An instant as Graph writes it, `2021-07-17T14:09:54.1234567Z`: always UTC and always seven
+/// fractional digits (Graph's 100 ns ticks), so one instant has exactly one text.
+pub fn iso8601_graph((seconds, nanos): Instant) -> String {
+    let whole = iso8601(seconds);
+    format!("{}.{:07}Z", &whole[..19], nanos / 100)
+}
+
+/// The instant truncated to Graph's precision (100 ns), so that an instant read back from
+/// [`iso8601_graph`] compares equal to the one written.
+pub fn graph_ticks((seconds, nanos): Instant) -> Instant {
+    (seconds, nanos - nanos % 100)
+}
+
 /// An instant as `2021-07-17T14:09:54.123456Z` (microseconds, as XSOAR's `occurred`).
 pub fn iso8601_micros((seconds, nanos): Instant) -> String {
     let whole = iso8601(seconds);
@@ -150,6 +163,20 @@ mod parse_tests {
             assert_eq!(parse_iso8601(text), expected, "{text}");
         }
         assert_eq!(iso8601_micros((base, 123_456_700)), "2021-07-17T14:09:54.123456Z");
+    }
+
+    #[test]
+    fn graph_form_has_seven_digits_and_round_trips() {
+        let base = 1_626_530_994; // 2021-07-17T14:09:54Z
+        let cases = [
+            ((base, 0), "2021-07-17T14:09:54.0000000Z"),
+            ((base, 123_456_700), "2021-07-17T14:09:54.1234567Z"),
+            ((base, 123_456_789), "2021-07-17T14:09:54.1234567Z"),
+        ];
+        for (instant, text) in cases {
+            assert_eq!(iso8601_graph(instant), text);
+            assert_eq!(parse_iso8601(text), Some(graph_ticks(instant)), "{text}");
+        }
     }
 }
 

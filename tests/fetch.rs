@@ -120,6 +120,33 @@ fn a_python_cursor_continues_without_duplicating_the_boundary() {
 }
 
 #[test]
+fn an_odd_cursor_is_sent_and_stored_in_one_canonical_utc_form() {
+    // (stored cursor, the same instant as Graph's canonical UTC text, written by hand)
+    let cases = [
+        ("2024-06-01 10:00:00Z", "2024-06-01T10:00:00.0000000Z"),
+        ("2024-06-01T12:00:00+02:00", "2024-06-01T10:00:00.0000000Z"),
+        ("2024-06-01T05:30:00.5-04:30", "2024-06-01T10:00:00.5000000Z"),
+        ("2024-06-01t10:00:00.1234567z", "2024-06-01T10:00:00.1234567Z"),
+        ("2024-06-01", "2024-06-01T00:00:00.0000000Z"),
+    ];
+    for (stored, canonical) in cases {
+        let emu = tenant_with(|c| c.risk_detections = detections(0, 1));
+        let run = fetch(
+            &fetch_params(&emu, json!({})),
+            Some(json!({"latest_detection_found": stored, "ids_at_latest_detection": []})),
+        );
+        run.expect(0, 1);
+        let request = &requests_to(&emu, DETECTIONS)[0];
+        assert_eq!(
+            request.query_value("$filter"),
+            Some(format!("detectedDateTime ge {canonical}")),
+            "{stored}"
+        );
+        assert_eq!(run.result["last_run"]["latest_detection_found"], canonical, "{stored}");
+    }
+}
+
+#[test]
 fn the_query_combines_cursor_filter_and_users() {
     let emu = tenant_with(|c| c.risk_detections = detections(3, 1));
     let params = fetch_params(
@@ -132,7 +159,7 @@ fn the_query_combines_cursor_filter_and_users() {
     assert_eq!(
         request.query_value("$filter").as_deref(),
         Some(
-            "detectedDateTime ge 2024-01-01T00:00:00Z and (riskLevel eq 'high' or riskLevel eq 'low') and (userId eq 'a' or userId eq 'b' or userPrincipalName eq 'o''brien@contoso.com')"
+            "detectedDateTime ge 2024-01-01T00:00:00.0000000Z and (riskLevel eq 'high' or riskLevel eq 'low') and (userId eq 'a' or userId eq 'b' or userPrincipalName eq 'o''brien@contoso.com')"
         )
     );
 }

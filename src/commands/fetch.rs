@@ -16,7 +16,7 @@ use crate::graph::odata::Filter;
 use crate::graph::paging::{self, MAX_PAGE};
 use crate::output::Entry;
 use crate::session::Session;
-use crate::time::{Instant, iso8601, iso8601_micros, parse_iso8601, parse_since};
+use crate::time::{Instant, graph_ticks, iso8601_graph, iso8601_micros, parse_iso8601, parse_since};
 use serde_json::{Map, Value, json};
 use std::collections::{BinaryHeap, HashSet};
 
@@ -35,7 +35,7 @@ const MAX_MAX_FETCH: u64 = 1_000;
 /// Where the previous fetch stopped.
 #[derive(Debug, Clone, PartialEq)]
 struct Cursor {
-    latest: String,
+    /// Only the instant is kept: written back in one canonical form, never as the text it came in.
     instant: Instant,
     /// `None` for a Python-era cursor: it used `gt`, so everything at the instant was emitted.
     ids_at_latest: Option<HashSet<String>>,
@@ -148,8 +148,7 @@ impl Cursor {
             })
         };
         Some(Cursor {
-            latest: latest.to_string(),
-            instant: parse_iso8601(latest)?,
+            instant: graph_ticks(parse_iso8601(latest)?),
             ids_at_latest: ids(IDS_AT_LATEST).map(|v| v.into_iter().collect()),
             undated: ids(UNDATED).unwrap_or_default(),
         })
@@ -163,7 +162,6 @@ impl Cursor {
             )
         })?;
         Ok(Cursor {
-            latest: iso8601(since),
             instant: (since, 0),
             ids_at_latest: Some(HashSet::new()),
             undated: Vec::new(),
@@ -194,10 +192,6 @@ impl Cursor {
         };
         if last.instant != Some(self.instant) {
             next.instant = last.instant.unwrap_or(self.instant);
-            next.latest = last.detection["detectedDateTime"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
             next.ids_at_latest = Some(HashSet::new());
         }
         let at_latest = emitted
@@ -212,7 +206,7 @@ impl Cursor {
         let mut ids: Vec<&String> = self.ids_at_latest.iter().flatten().collect();
         ids.sort();
         let mut map = Map::new();
-        map.insert(LATEST.into(), Value::String(self.latest.clone()));
+        map.insert(LATEST.into(), Value::String(iso8601_graph(self.instant)));
         map.insert(IDS_AT_LATEST.into(), json!(ids));
         map.insert(UNDATED.into(), json!(self.undated));
         map
@@ -221,7 +215,7 @@ impl Cursor {
 
 fn first_url(session: &Session, settings: &Settings, cursor: &Cursor) -> String {
     let filter = Filter::new()
-        .since("detectedDateTime", Some(&cursor.latest))
+        .since("detectedDateTime", Some(&iso8601_graph(cursor.instant)))
         .raw(settings.filter.as_deref())
         .any_of(&settings.users)
         .build()
@@ -239,7 +233,8 @@ impl Candidate {
             instant: detection
                 .get("detectedDateTime")
                 .and_then(Value::as_str)
-                .and_then(parse_iso8601),
+                .and_then(parse_iso8601)
+                .map(graph_ticks),
             id: detection
                 .get("id")
                 .map(|id| id.as_str().map_or_else(|| id.to_string(), str::to_string))
@@ -347,7 +342,7 @@ fn summary(incidents: &[Value], next: &Cursor) -> Entry {
         "Fetched {} new risk detection{}. Next fetch starts at {}.",
         incidents.len(),
         if incidents.len() == 1 { "" } else { "s" },
-        next.latest
+        iso8601_graph(next.instant)
     );
     Entry::json(
         json!({"incidents": incidents.len(), "last_run": next.to_map()}),
@@ -410,7 +405,7 @@ mod tests {
         ];
         let fresh = new_detections(items, &start);
         let after_two = start.advance(&fresh[..2]);
-        assert_eq!(after_two.latest, "2021-07-17T14:09:55.5Z");
+        assert_eq!(after_two.to_map()[LATEST], "2021-07-17T14:09:55.5000000Z");
         assert_eq!(after_two.ids_at_latest, Some(HashSet::from(["c".to_string()])));
         let after_one = start.advance(&fresh[..1]);
         assert_eq!(
