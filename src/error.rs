@@ -34,6 +34,8 @@ pub enum Error {
     SignIn(String),
     /// An action applied to some users and then failed; says what was and was not applied (exit 1).
     Partial { message: String, details: Value },
+    /// The command stopped part-way on purpose (a bound); its other entries hold what it had (exit 1).
+    Incomplete(String),
     /// A bug: a panic or an impossible state (exit 1).
     Internal(String),
 }
@@ -127,7 +129,7 @@ impl fmt::Display for Error {
                     "{host} answered HTTP {status} with {detail}. This is usually a proxy or a temporary Microsoft problem; try again."
                 )
             }
-            Error::SignIn(m) | Error::Partial { message: m, .. } => f.write_str(m),
+            Error::SignIn(m) | Error::Partial { message: m, .. } | Error::Incomplete(m) => f.write_str(m),
             Error::Internal(m) => write!(
                 f,
                 "Internal error: {m}. Please report this; no secrets are included in this message."

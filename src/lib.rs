@@ -114,7 +114,11 @@ fn finish(mut result: CommandResult, outcome: Result<commands::Output, Error>) -
             result.scheduled_command = output.scheduled;
             result.incidents = output.incidents;
             result.last_run = output.last_run;
-            Outcome { result, exit_code: 0 }
+            let exit_code = output.error.map_or(0, |error| {
+                result.entries.push(error_entry(&error));
+                error.exit_code()
+            });
+            Outcome { result, exit_code }
         }
         Err(error) => {
             result.entries = vec![error_entry(&error)];

@@ -2,8 +2,9 @@
 //! context intact, never a hang, a panic or unbounded memory.
 
 use crate::util::*;
+use azure_ad_identity_protection::emulator::Emulator;
 use flate2::{Compression, write::GzEncoder};
-use serde_json::json;
+use serde_json::{Value, json};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::thread;
@@ -218,12 +219,21 @@ fn absurd_device_code_numbers_are_bounded_in_the_context() {
 
 /// A server that answers every request with `body` (status 200, JSON).
 fn answering(body: String) -> String {
+    answering_with(move |_, _| body.clone())
+}
+
+/// A server that answers request number `n` (from 1) with `body(n, its own base URL)`.
+fn answering_with(body: impl Fn(usize, &str) -> String + Send + Sync + 'static) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let address = listener.local_addr().expect("address");
+    let base = format!("http://{address}");
+    let counter = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let body = std::sync::Arc::new(body);
+    let own = base.clone();
     thread::spawn(move || {
         for mut stream in listener.incoming().flatten() {
-            let body = body.clone();
+            let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            let body = body(n, &own);
             thread::spawn(move || {
                 let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
                 let mut seen = Vec::new();
@@ -244,7 +254,7 @@ fn answering(body: String) -> String {
             });
         }
     });
-    format!("http://{address}")
+    base
 }
 
 #[test]
@@ -271,4 +281,65 @@ fn a_next_link_to_the_login_host_never_receives_the_graph_token() {
         requests_to(&login, "/riskyUsers").is_empty(),
         "the login host received a Graph request"
     );
+}
+
+/// A Graph that never ends a listing: every page links to another, with `items` on each.
+fn endless_graph(items: Value) -> String {
+    answering_with(move |n, base| {
+        let next = format!("{base}/beta/identityProtection/riskyUsers?$skiptoken={n}");
+        json!({"value": items, "@odata.nextLink": next}).to_string()
+    })
+}
+
+fn list_from(graph: &str, login: &Emulator, limit: &str) -> Run {
+    let mut params = app_params(login);
+    params["graph_endpoint"] = json!(graph);
+    run(&envelope(
+        "azure-ad-identity-protection-risky-user-list",
+        json!({"limit": limit}),
+        &params,
+        json!({}),
+    ))
+}
+
+fn next_link_of(run: &Run) -> String {
+    let key = "AADIdentityProtection.NextLink(val.Description === \"RiskyUsers\")";
+    run.result["entries"][0]["EntryContext"][key]["URL"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn huge_items_on_endless_pages_stop_at_64_mib_with_the_items_and_the_link() {
+    let login = tenant();
+    // Two MiB per page: the 64 MiB bound is reached on page 32, long before limit=40.
+    let graph = endless_graph(json!([{"id": "big", "userDisplayName": "x".repeat(2 << 20)}]));
+    let run = list_from(&graph, &login, "40");
+    // Not run.expect: on failure it would print the whole 200 MB result.
+    assert_eq!(run.exit, 1, "{}", run.stderr);
+    let entries = run.result["entries"].as_array().expect("entries");
+    assert_eq!(entries.len(), 2, "the listing, then the error");
+    assert_eq!(entries[1]["Type"], 4);
+    let message = entries[1]["Contents"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("64 MiB") && message.contains("32 of the 40"),
+        "{message}"
+    );
+    assert_eq!(entries[0]["Contents"]["value"].as_array().map(Vec::len), Some(32));
+    assert!(next_link_of(&run).contains("$skiptoken=32"), "{}", next_link_of(&run));
+}
+
+#[test]
+fn endless_empty_pages_stop_after_limit_plus_ten_pages() {
+    let login = tenant();
+    let graph = endless_graph(json!([]));
+    let run = list_from(&graph, &login, "5");
+    run.expect(1, 1);
+    let message = run.result["entries"][1]["Contents"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("15 pages") && message.contains("0 of the 5"),
+        "{message}"
+    );
+    assert!(next_link_of(&run).contains("$skiptoken=15"), "{}", next_link_of(&run));
 }

@@ -1,10 +1,11 @@
 //! What the three list commands share: `limit`, `next_link`, `filter_expression`, the first
 //! page's URL, and the entry (table, context path, NextLink).
 
+use crate::commands::Output;
 use crate::envelope::Args;
 use crate::error::Error;
 use crate::graph::client::encode;
-use crate::graph::paging::{self, Listing};
+use crate::graph::paging::{self, Cut, Listing};
 use crate::http::Audience;
 use crate::output::Entry;
 use crate::session::Session;
@@ -30,7 +31,7 @@ pub struct ListKind<'a> {
 
 /// Runs a list command: the built filter unless `filter_expression` overrides it, or the
 /// `next_link` to continue from.
-pub fn run(session: &mut Session, args: &Args, kind: &ListKind, built_filter: Option<String>) -> Result<Entry, Error> {
+pub fn run(session: &mut Session, args: &Args, kind: &ListKind, built_filter: Option<String>) -> Result<Output, Error> {
     let limit = args.number("limit", 1, MAX_LIMIT)?.unwrap_or(DEFAULT_LIMIT) as usize;
     let url = match next_link(session, args)? {
         Some(link) => link,
@@ -41,8 +42,26 @@ pub fn run(session: &mut Session, args: &Args, kind: &ListKind, built_filter: Op
             args.text("filter_expression")?.or(built_filter),
         ),
     };
-    let listing = paging::collect(session, &url, limit, kind.action)?;
-    Ok(entry(kind, listing))
+    let mut listing = paging::collect(session, &url, limit, kind.action)?;
+    let cut = listing
+        .cut
+        .take()
+        .map(|cut| cut_short(kind, listing.items.len(), limit, cut));
+    let mut output = Output::entry(entry(kind, listing));
+    output.error = cut;
+    Ok(output)
+}
+
+/// The error after a listing a bound stopped: what happened, and how to go on from there.
+fn cut_short(kind: &ListKind, items: usize, limit: usize, cut: Cut) -> Error {
+    let read = match cut {
+        Cut::Pages(pages) => format!("{pages} pages"),
+        Cut::Bytes(bytes) => format!("{} MiB of answers", bytes / (1024 * 1024)),
+    };
+    Error::Incomplete(format!(
+        "{} stopped after {read} with {items} of the {limit} items asked for: Microsoft Graph kept sending further pages, which a healthy tenant does not. The items so far are in the entry above; to go on, run the command again with `next_link` set to `AADIdentityProtection.NextLink(val.Description === \"{}\").URL`.",
+        kind.action, kind.context
+    ))
 }
 
 /// The `next_link` argument, accepted only on the configured Graph host (the original sent the

@@ -46,6 +46,9 @@ pub struct Output {
     pub scheduled: Option<ScheduledCommand>,
     pub incidents: Option<Vec<Value>>,
     pub last_run: Option<Map<String, Value>>,
+    /// Set when the command got only part-way: its entries stand, this error's entry follows
+    /// them, and the command fails (exit 1).
+    pub error: Option<Error>,
 }
 
 impl Output {

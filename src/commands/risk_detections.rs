@@ -30,8 +30,7 @@ pub fn list(session: &mut Session, args: &Args) -> Result<Output, Error> {
         .eq("userPrincipalName", args.text("user_principal_name")?.as_deref())
         .eq("location/countryOrRegion", args.text("country")?.as_deref())
         .build();
-    let entry = listing::run(session, args, &kind("Listing risk detections"), filter)?;
-    Ok(Output::entry(entry))
+    listing::run(session, args, &kind("Listing risk detections"), filter)
 }
 
 fn get(session: &mut Session, id: &str) -> Result<Output, Error> {

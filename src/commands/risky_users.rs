@@ -61,7 +61,7 @@ pub fn list(session: &mut Session, args: &Args) -> Result<Output, Error> {
         title: "Risky Users".into(),
         action: "Listing risky users",
     };
-    Ok(Output::entry(listing::run(session, args, &kind, filter)?))
+    listing::run(session, args, &kind, filter)
 }
 
 fn updated_since(session: &Session, args: &Args) -> Result<Option<String>, Error> {
@@ -89,7 +89,7 @@ pub fn history(session: &mut Session, args: &Args) -> Result<Output, Error> {
         title: format!("Risky user history for {user_id}"),
         action: &action,
     };
-    Ok(Output::entry(listing::run(session, args, &kind, None)?))
+    listing::run(session, args, &kind, None)
 }
 
 /// One of the three risky-user actions.

@@ -10,12 +10,18 @@ use serde_json::Value;
 
 /// GETs a Graph URL and parses the JSON answer. `action` names the step in error messages.
 pub fn get_json(session: &mut Session, url: &str, action: &str) -> Result<Value, Error> {
+    get_json_sized(session, url, action).map(|(value, _)| value)
+}
+
+/// [`get_json`], also saying how many bytes the answer's body had.
+pub fn get_json_sized(session: &mut Session, url: &str, action: &str) -> Result<(Value, usize), Error> {
     let response = send(session, HttpRequest::get(url), action)?;
     if response.status != 200 {
         return Err(failure(session, action, &response));
     }
-    serde_json::from_str(&response.body)
-        .map_err(|_| Error::unexpected_answer(&session.config.graph, &response, "a body that is not complete JSON"))
+    let value = serde_json::from_str(&response.body)
+        .map_err(|_| Error::unexpected_answer(&session.config.graph, &response, "a body that is not complete JSON"))?;
+    Ok((value, response.body.len()))
 }
 
 /// Sends with a valid token; when Graph refuses the token (401), renews it once and retries once.

@@ -13,6 +13,23 @@ pub const MAX_PAGE: usize = 500;
 /// Pages followed at most in one command: a loop guard far above any real tenant.
 const MAX_PAGES: usize = 10_000;
 
+/// Bytes of Graph answers one listing reads at most (the page that crosses it included), so a
+/// broken or hostile Graph that serves huge items cannot make one command produce gigabytes.
+pub const MAX_LISTING_BYTES: usize = 64 * 1024 * 1024;
+
+/// Pages a listing may follow beyond one per wanted item (the smallest page that still makes
+/// progress): room for a few empty pages, which Graph serves while it works on a query.
+const EXTRA_PAGES: usize = 10;
+
+/// Why a listing stopped before it had what was asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cut {
+    /// This many pages were followed.
+    Pages(usize),
+    /// This many bytes of answers were read.
+    Bytes(usize),
+}
+
 /// Items gathered from one or more pages.
 #[derive(Debug, Default)]
 pub struct Listing {
@@ -21,6 +38,8 @@ pub struct Listing {
     pub items: Vec<Value>,
     /// Where to continue, when more remain.
     pub next_link: Option<String>,
+    /// Set when a bound stopped the listing early; `next_link` then says where to continue.
+    pub cut: Option<Cut>,
 }
 
 impl Listing {
@@ -48,12 +67,17 @@ pub fn page_size(limit: usize) -> usize {
 
 /// GETs `url` and follows next links until `limit` items are gathered or none remain. A page is
 /// fetched only when the items still wanted are at least the last page's size, so a page is
-/// never cut; if Graph sends a larger page than before, all of it is returned.
+/// never cut; if Graph sends a larger page than before, all of it is returned. At most
+/// `limit` + [`EXTRA_PAGES`] pages and [`MAX_LISTING_BYTES`] are read: past either, the listing
+/// ends with what it has, `cut` set and the link to continue from.
 pub fn collect(session: &mut Session, url: &str, limit: usize, action: &str) -> Result<Listing, Error> {
     let mut listing = Listing::default();
     let mut url = url.to_string();
-    for _ in 0..MAX_PAGES {
-        let page = client::get_json(session, &url, action)?;
+    let max_pages = limit.saturating_add(EXTRA_PAGES).min(MAX_PAGES);
+    let mut bytes = 0usize;
+    for pages in 1..=max_pages {
+        let (page, size) = client::get_json_sized(session, &url, action)?;
+        bytes = bytes.saturating_add(size);
         let (items, next) = read_page(session, page, &mut listing)?;
         let page_len = items.len();
         listing.items.extend(items);
@@ -63,9 +87,18 @@ pub fn collect(session: &mut Session, url: &str, limit: usize, action: &str) -> 
             listing.next_link = Some(next);
             return Ok(listing);
         }
+        let cut = if bytes >= MAX_LISTING_BYTES {
+            Some(Cut::Bytes(bytes))
+        } else {
+            (pages == max_pages).then_some(Cut::Pages(pages))
+        };
+        if cut.is_some() {
+            listing.next_link = Some(next);
+            listing.cut = cut;
+            return Ok(listing);
+        }
         url = next;
     }
-    listing.next_link = Some(url);
     Ok(listing)
 }
 
