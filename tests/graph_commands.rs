@@ -399,3 +399,16 @@ fn v1_0_paths() {
         "/v1.0/identityProtection/riskyUsers"
     );
 }
+
+#[test]
+fn graph_requests_ask_for_unknown_enum_members_and_pass_them_through() {
+    let emu = tenant_with(|c| {
+        c.risk_detections = detections(1, 1);
+        c.risk_detections[0]["riskDetail"] = json!("m365DAdminDismissedDetection");
+    });
+    let run = risks(&emu, json!({}));
+    run.expect(0, 1);
+    let request = requests_to(&emu, "riskDetections").pop().expect("a Graph request");
+    assert_eq!(request.header("Prefer"), Some("include-unknown-enum-members"));
+    assert_eq!(items(&run, "Risks")[0]["riskDetail"], "m365DAdminDismissedDetection");
+}

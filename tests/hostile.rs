@@ -219,21 +219,22 @@ fn absurd_device_code_numbers_are_bounded_in_the_context() {
 
 /// A server that answers every request with `body` (status 200, JSON).
 fn answering(body: String) -> String {
-    answering_with(move |_, _| body.clone())
+    answering_with(move |_, _| (200, body.clone()))
 }
 
-/// A server that answers request number `n` (from 1) with `body(n, its own base URL)`.
-fn answering_with(body: impl Fn(usize, &str) -> String + Send + Sync + 'static) -> String {
+/// A server that answers request number `n` (from 1) with `answer(n, its own base URL)`: a
+/// status and a JSON body.
+fn answering_with(answer: impl Fn(usize, &str) -> (u16, String) + Send + Sync + 'static) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let address = listener.local_addr().expect("address");
     let base = format!("http://{address}");
     let counter = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let body = std::sync::Arc::new(body);
+    let answer = std::sync::Arc::new(answer);
     let own = base.clone();
     thread::spawn(move || {
         for mut stream in listener.incoming().flatten() {
             let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-            let body = body(n, &own);
+            let (status, body) = answer(n, &own);
             thread::spawn(move || {
                 let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
                 let mut seen = Vec::new();
@@ -245,7 +246,7 @@ fn answering_with(body: impl Fn(usize, &str) -> String + Send + Sync + 'static) 
                     }
                 }
                 let head = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    "HTTP/1.1 {status} Status\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
                     body.len()
                 );
                 let _ = stream
@@ -287,7 +288,7 @@ fn a_next_link_to_the_login_host_never_receives_the_graph_token() {
 fn endless_graph(items: Value) -> String {
     answering_with(move |n, base| {
         let next = format!("{base}/beta/identityProtection/riskyUsers?$skiptoken={n}");
-        json!({"value": items, "@odata.nextLink": next}).to_string()
+        (200, json!({"value": items, "@odata.nextLink": next}).to_string())
     })
 }
 
@@ -342,4 +343,39 @@ fn endless_empty_pages_stop_after_limit_plus_ten_pages() {
         "{message}"
     );
     assert!(next_link_of(&run).contains("$skiptoken=15"), "{}", next_link_of(&run));
+}
+
+#[test]
+fn a_failing_later_page_keeps_the_items_so_far_with_a_warning_and_the_link() {
+    let login = tenant();
+    let graph = answering_with(|n, base| {
+        match n {
+        1 => (
+            200,
+            json!({"value": [{"id": "u1"}, {"id": "u2"}], "@odata.nextLink": format!("{base}/beta/identityProtection/riskyUsers?$skiptoken=2")}).to_string(),
+        ),
+        _ => (
+            400,
+            json!({"error": {"code": "BadRequest", "message": "Invalid skip token."}}).to_string(),
+        ),
+    }
+    });
+    let run = list_from(&graph, &login, "5");
+    run.expect(0, 1);
+    let entries = run.result["entries"].as_array().expect("entries");
+    assert_eq!(entries.len(), 2, "the listing, then the warning");
+    assert_eq!(entries[1]["Type"], 11);
+    let warning = entries[1]["Contents"].as_str().unwrap_or_default();
+    assert!(
+        warning.contains("Invalid skip token") && warning.contains("next_link"),
+        "{warning}"
+    );
+    let ids: Vec<&str> = entries[0]["Contents"]["value"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|u| u["id"].as_str())
+        .collect();
+    assert_eq!(ids, ["u1", "u2"]);
+    assert!(next_link_of(&run).ends_with("$skiptoken=2"), "{}", next_link_of(&run));
 }

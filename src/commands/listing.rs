@@ -43,25 +43,28 @@ pub fn run(session: &mut Session, args: &Args, kind: &ListKind, built_filter: Op
         ),
     };
     let mut listing = paging::collect(session, &url, limit, kind.action)?;
-    let cut = listing
-        .cut
-        .take()
-        .map(|cut| cut_short(kind, listing.items.len(), limit, cut));
+    let (items, cut) = (listing.items.len(), listing.cut.take());
     let mut output = Output::entry(entry(kind, listing));
-    output.error = cut;
-    Ok(output)
-}
-
-/// The error after a listing a bound stopped: what happened, and how to go on from there.
-fn cut_short(kind: &ListKind, items: usize, limit: usize, cut: Cut) -> Error {
+    let go_on = format!(
+        "The items so far are in the entry above; to go on from there, run the command again with `next_link` set to `AADIdentityProtection.NextLink(val.Description === \"{}\").URL`.",
+        kind.context
+    );
     let read = match cut {
-        Cut::Pages(pages) => format!("{pages} pages"),
-        Cut::Bytes(bytes) => format!("{} MiB of answers", bytes / (1024 * 1024)),
+        None => return Ok(output),
+        // A failed later page: what came before stands, with a warning (exit 0).
+        Some(Cut::PageFailed(error)) => {
+            let warning = format!("{} stopped at a page that failed: {error}\n\n{go_on}", kind.action);
+            output.entries.push(Entry::warning(warning));
+            return Ok(output);
+        }
+        Some(Cut::Pages(pages)) => format!("{pages} pages"),
+        Some(Cut::Bytes(bytes)) => format!("{} MiB of answers", bytes / (1024 * 1024)),
     };
-    Error::Incomplete(format!(
-        "{} stopped after {read} with {items} of the {limit} items asked for: Microsoft Graph kept sending further pages, which a healthy tenant does not. The items so far are in the entry above; to go on, run the command again with `next_link` set to `AADIdentityProtection.NextLink(val.Description === \"{}\").URL`.",
-        kind.action, kind.context
-    ))
+    output.error = Some(Error::Incomplete(format!(
+        "{} stopped after {read} with {items} of the {limit} items asked for: Microsoft Graph kept sending further pages, which a healthy tenant does not. {go_on}",
+        kind.action
+    )));
+    Ok(output)
 }
 
 /// The `next_link` argument, accepted only on the configured Graph host (the original sent the

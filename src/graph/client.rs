@@ -49,10 +49,13 @@ pub fn send(session: &mut Session, request: HttpRequest, action: &str) -> Result
 }
 
 fn send_with(session: &Session, request: &HttpRequest, token: &str) -> Result<HttpResponse, Error> {
+    // Newer enum values (adminConfirmedServicePrincipalCompromised, ...) arrive as themselves
+    // rather than as unknownFutureValue; they are passed through as plain strings.
     let request = request
         .clone()
         .header("Authorization", &format!("Bearer {token}"))
-        .header("Accept", "application/json");
+        .header("Accept", "application/json")
+        .header("Prefer", "include-unknown-enum-members");
     session.http.send(&request, RetryPolicy::GRAPH)
 }
 

@@ -22,12 +22,14 @@ pub const MAX_LISTING_BYTES: usize = 64 * 1024 * 1024;
 const EXTRA_PAGES: usize = 10;
 
 /// Why a listing stopped before it had what was asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Cut {
     /// This many pages were followed.
     Pages(usize),
     /// This many bytes of answers were read.
     Bytes(usize),
+    /// A page after the first failed (Graph has answered 400 to its own next links).
+    PageFailed(Error),
 }
 
 /// Items gathered from one or more pages.
@@ -68,15 +70,23 @@ pub fn page_size(limit: usize) -> usize {
 /// GETs `url` and follows next links until `limit` items are gathered or none remain. A page is
 /// fetched only when the items still wanted are at least the last page's size, so a page is
 /// never cut; if Graph sends a larger page than before, all of it is returned. At most
-/// `limit` + [`EXTRA_PAGES`] pages and [`MAX_LISTING_BYTES`] are read: past either, the listing
-/// ends with what it has, `cut` set and the link to continue from.
+/// `limit` + [`EXTRA_PAGES`] pages and [`MAX_LISTING_BYTES`] are read: past either, or when a
+/// later page fails, the listing ends with what it has, `cut` set and the link to continue from.
 pub fn collect(session: &mut Session, url: &str, limit: usize, action: &str) -> Result<Listing, Error> {
     let mut listing = Listing::default();
     let mut url = url.to_string();
     let max_pages = limit.saturating_add(EXTRA_PAGES).min(MAX_PAGES);
     let mut bytes = 0usize;
     for pages in 1..=max_pages {
-        let (page, size) = client::get_json_sized(session, &url, action)?;
+        let (page, size) = match client::get_json_sized(session, &url, action) {
+            Ok(answer) => answer,
+            Err(error) if pages > 1 => {
+                listing.next_link = Some(url);
+                listing.cut = Some(Cut::PageFailed(error));
+                return Ok(listing);
+            }
+            Err(error) => return Err(error),
+        };
         bytes = bytes.saturating_add(size);
         let (items, next) = read_page(session, page, &mut listing)?;
         let page_len = items.len();
