@@ -236,3 +236,79 @@ fn detections_without_a_time_are_emitted_once() {
     assert!(incident_ids(&second).is_empty());
     let _: Map<String, Value> = second.result["last_run"].as_object().cloned().unwrap();
 }
+
+/// POSTs detections to the emulator's admin endpoint, as a person watching fetch would.
+fn post_detections(emu: &Emulator, detections: Value) {
+    let url = format!("{}/_emulator/detections", emu.base_url());
+    let agent = ureq::Agent::new_with_defaults();
+    let answer = agent
+        .post(&url)
+        .send_json(&detections)
+        .expect("the admin endpoint answers");
+    assert_eq!(answer.status(), 200);
+}
+
+#[test]
+fn a_detection_reported_late_is_fetched_once_and_a_later_change_makes_no_second_incident() {
+    let emu = tenant_with(|c| c.risk_detections = detections(5, 2));
+    let params = fetch_params(&emu, json!({}));
+    let (batches, last_run) = fetch_all(&params, None);
+    assert_eq!(batches.concat().len(), 5);
+    assert_eq!(last_run["latest_detection_found"], "2024-06-01T10:00:02.1234567Z");
+
+    // An offline detection that became visible only now, two hours behind the watermark.
+    let late = json!({
+        "id": "late-offline", "detectionTimingType": "offline", "riskLevel": "medium",
+        "detectedDateTime": "2024-06-01T08:00:02Z", "lastUpdatedDateTime": "2024-06-02T07:00:00Z",
+        "userPrincipalName": "adelev@contoso.onmicrosoft.com",
+    });
+    post_detections(&emu, late.clone());
+    emu.clear_requests();
+    let run = fetch(&params, Some(last_run.clone()));
+    run.expect(0, 1);
+    assert_eq!(incident_ids(&run), ["late-offline"]);
+    // The look-back: 50 hours behind 2024-06-01T10:00:02.1234567Z.
+    assert_eq!(
+        requests_to(&emu, DETECTIONS)[0].query_value("$filter").as_deref(),
+        Some("detectedDateTime ge 2024-05-30T08:00:02.1234567Z")
+    );
+    let last_run = run.result["last_run"].clone();
+    assert_eq!(
+        last_run["latest_detection_found"], "2024-06-01T10:00:02.1234567Z",
+        "a late one does not move it back"
+    );
+
+    // Later the late one and an early one change level and state: still no new incident.
+    let mut changed = late;
+    changed["riskLevel"] = json!("high");
+    changed["lastUpdatedDateTime"] = json!("2024-06-02T09:00:00Z");
+    let mut early = detections(1, 1).pop().unwrap();
+    early["riskState"] = json!("dismissed");
+    early["lastUpdatedDateTime"] = json!("2024-06-02T09:00:00Z");
+    post_detections(&emu, json!({"value": [changed, early]}));
+    let (batches, _) = fetch_all(&params, Some(last_run));
+    assert!(batches.is_empty(), "changed detections came back as new: {batches:?}");
+}
+
+#[test]
+fn the_emulator_filters_on_last_updated_date_time_too() {
+    let emu = tenant_with(|c| c.risk_detections = detections(3, 1));
+    post_detections(
+        &emu,
+        json!({"id": "touched", "detectedDateTime": "2024-06-01T09:00:00Z", "lastUpdatedDateTime": "2024-06-03T00:00:00Z"}),
+    );
+    let run = run(&envelope(
+        "azure-ad-identity-protection-risks-list",
+        json!({"filter_expression": "lastUpdatedDateTime ge 2024-06-02T00:00:00Z"}),
+        &app_params(&emu),
+        json!({}),
+    ));
+    run.expect(0, 1);
+    let ids: Vec<&str> = run.entry()["Contents"]["value"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|d| d["id"].as_str())
+        .collect();
+    assert_eq!(ids, ["touched"]);
+}

@@ -1,11 +1,13 @@
-//! `fetch-incidents`: every risk detection becomes exactly one incident, in time order.
+//! `fetch-incidents`: every risk detection becomes exactly one incident, in time order, however
+//! late Identity Protection reports it.
 //!
-//! The cursor is the `detectedDateTime` of the last emitted detection (`latest_detection_found`,
-//! the Python integration's key) plus the ids emitted at exactly that instant. Each fetch asks
-//! for `detectedDateTime ge <cursor>`, reads every page, sorts by time then id (Graph promises
-//! no order), drops what was emitted before, emits at most `max_fetch`, and moves the cursor to
-//! exactly what it emitted. Nothing is skipped when many detections share a timestamp, and
-//! nothing is emitted twice.
+//! Each fetch asks for `detectedDateTime ge <the cursor's lower bound>` (50 hours behind the
+//! latest detection emitted, see `cursor.rs`), reads every page, sorts by time then id (Graph
+//! promises no order), drops what the cursor remembers emitting, emits at most `max_fetch`, and
+//! remembers exactly what it emitted. Nothing is skipped when many detections share a timestamp
+//! or arrive late, and nothing is emitted twice.
+
+mod cursor;
 
 use super::Output;
 use crate::config;
@@ -17,30 +19,13 @@ use crate::graph::paging::{self, MAX_PAGE};
 use crate::output::Entry;
 use crate::session::Session;
 use crate::time::{Instant, graph_ticks, iso8601_graph, iso8601_micros, parse_iso8601, parse_since};
+use cursor::Cursor;
+use cursor::LATEST;
 use serde_json::{Map, Value, json};
 use std::collections::{BinaryHeap, HashSet};
-
-/// The Python integration's cursor key, kept so a migrated instance continues where it stopped.
-pub const LATEST: &str = "latest_detection_found";
-/// Ids already emitted whose `detectedDateTime` is exactly the cursor.
-pub const IDS_AT_LATEST: &str = "ids_at_latest_detection";
-/// Ids of detections without `detectedDateTime` already emitted (bounded).
-pub const UNDATED: &str = "undated_detection_ids";
-
-const UNDATED_KEPT: usize = 1_000;
 const DEFAULT_FIRST_FETCH: &str = "1 days";
 const DEFAULT_MAX_FETCH: u64 = 50;
 const MAX_MAX_FETCH: u64 = 1_000;
-
-/// Where the previous fetch stopped.
-#[derive(Debug, Clone, PartialEq)]
-struct Cursor {
-    /// Only the instant is kept: written back in one canonical form, never as the text it came in.
-    instant: Instant,
-    /// `None` for a Python-era cursor: it used `gt`, so everything at the instant was emitted.
-    ids_at_latest: Option<HashSet<String>>,
-    undated: Vec<String>,
-}
 
 /// A detection with its time, ready to sort.
 struct Candidate {
@@ -52,14 +37,14 @@ struct Candidate {
 /// Fetches new risk detections as incidents.
 pub fn fetch(session: &mut Session, _: &Args) -> Result<Output, Error> {
     let settings = Settings::read(&session.config.raw)?;
-    let (cursor, warning) = Cursor::read(session.last_run.as_ref(), &settings, session.now())?;
+    let (cursor, warning) = read_cursor(session.last_run.as_ref(), &settings, session.now())?;
     let url = first_url(session, &settings, &cursor);
     let mut selection = Selection::new(settings.max_fetch);
     paging::visit_all(session, &url, "Fetching risk detections", |page| {
         selection.offer_all(page, &cursor)
     })?;
     let emitted = selection.into_sorted();
-    let next = cursor.advance(&emitted);
+    let next = cursor.advance(emitted.iter().map(|c| (c.id.as_str(), c.instant)));
     let incidents: Vec<Value> = emitted.iter().map(|c| incident(c, session.now())).collect();
     let mut entries: Vec<Entry> = warning.into_iter().map(Entry::warning).collect();
     entries.push(summary(&incidents, &next));
@@ -117,105 +102,35 @@ impl Settings {
     }
 }
 
-impl Cursor {
-    /// The cursor from `last_run`, or the first-fetch time. An unreadable cursor restarts from
-    /// the first-fetch time with a warning rather than blocking every later fetch.
-    fn read(
-        last_run: Option<&Map<String, Value>>,
-        settings: &Settings,
-        now: u64,
-    ) -> Result<(Cursor, Option<String>), Error> {
-        let stored = last_run.and_then(|run| run.get(LATEST)).and_then(Value::as_str);
-        if let Some(cursor) = stored.and_then(|latest| Cursor::from_last_run(latest, last_run)) {
-            return Ok((cursor, None));
-        }
-        let warning = stored.map(|s| {
-            format!(
-                "The stored fetch cursor `{}` is not a date; fetching from first_fetch instead.",
-                crate::output::escape_markdown(s)
-            )
-        });
-        Ok((Cursor::first(settings, now)?, warning))
+/// The cursor from `last_run`, or the first-fetch time. An unreadable cursor restarts from the
+/// first-fetch time with a warning rather than blocking every later fetch.
+fn read_cursor(
+    last_run: Option<&Map<String, Value>>,
+    settings: &Settings,
+    now: u64,
+) -> Result<(Cursor, Option<String>), Error> {
+    if let Some(cursor) = last_run.and_then(Cursor::from_last_run) {
+        return Ok((cursor, None));
     }
-
-    fn from_last_run(latest: &str, last_run: Option<&Map<String, Value>>) -> Option<Cursor> {
-        let ids = |key: &str| {
-            last_run.and_then(|r| r.get(key)).and_then(Value::as_array).map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
-                    .collect::<Vec<_>>()
-            })
-        };
-        Some(Cursor {
-            instant: graph_ticks(parse_iso8601(latest)?),
-            ids_at_latest: ids(IDS_AT_LATEST).map(|v| v.into_iter().collect()),
-            undated: ids(UNDATED).unwrap_or_default(),
-        })
-    }
-
-    fn first(settings: &Settings, now: u64) -> Result<Cursor, Error> {
-        let since = parse_since(&settings.first_fetch, now).ok_or_else(|| {
-            Error::parameter(
-                "first_fetch",
-                "expected a time such as `3 days`, `12 hours`, `2 weeks` or an ISO date like 2024-05-01.",
-            )
-        })?;
-        Ok(Cursor {
-            instant: (since, 0),
-            ids_at_latest: Some(HashSet::new()),
-            undated: Vec::new(),
-        })
-    }
-
-    fn already_emitted(&self, candidate: &Candidate) -> bool {
-        match candidate.instant {
-            None => self.undated.contains(&candidate.id),
-            Some(instant) if instant < self.instant => true,
-            Some(instant) if instant == self.instant => self
-                .ids_at_latest
-                .as_ref()
-                .is_none_or(|ids| ids.contains(&candidate.id)),
-            Some(_) => false,
-        }
-    }
-
-    /// The cursor after emitting `emitted` (sorted): exactly up to the last one.
-    fn advance(&self, emitted: &[Candidate]) -> Cursor {
-        let mut next = self.clone();
-        let undated = emitted.iter().filter(|c| c.instant.is_none()).map(|c| c.id.clone());
-        next.undated.extend(undated);
-        let excess = next.undated.len().saturating_sub(UNDATED_KEPT);
-        next.undated.drain(..excess);
-        let Some(last) = emitted.iter().rev().find(|c| c.instant.is_some()) else {
-            return next;
-        };
-        if last.instant != Some(self.instant) {
-            next.instant = last.instant.unwrap_or(self.instant);
-            next.ids_at_latest = Some(HashSet::new());
-        }
-        let at_latest = emitted
-            .iter()
-            .filter(|c| c.instant == Some(next.instant))
-            .map(|c| c.id.clone());
-        next.ids_at_latest.get_or_insert_with(HashSet::new).extend(at_latest);
-        next
-    }
-
-    fn to_map(&self) -> Map<String, Value> {
-        let mut ids: Vec<&String> = self.ids_at_latest.iter().flatten().collect();
-        ids.sort();
-        let mut map = Map::new();
-        map.insert(LATEST.into(), Value::String(iso8601_graph(self.instant)));
-        map.insert(IDS_AT_LATEST.into(), json!(ids));
-        map.insert(UNDATED.into(), json!(self.undated));
-        map
-    }
+    let stored = last_run.and_then(|run| run.get(LATEST));
+    let warning = stored.map(|s| {
+        format!(
+            "The stored fetch cursor `{}` is not a date; fetching from first_fetch instead.",
+            crate::output::escape_markdown(&s.to_string())
+        )
+    });
+    let since = parse_since(&settings.first_fetch, now).ok_or_else(|| {
+        Error::parameter(
+            "first_fetch",
+            "expected a time such as `3 days`, `12 hours`, `2 weeks` or an ISO date like 2024-05-01.",
+        )
+    })?;
+    Ok((Cursor::starting_at((since, 0)), warning))
 }
 
 fn first_url(session: &Session, settings: &Settings, cursor: &Cursor) -> String {
     let filter = Filter::new()
-        .since("detectedDateTime", Some(&iso8601_graph(cursor.instant)))
+        .since("detectedDateTime", Some(&iso8601_graph(cursor.lower_bound())))
         .raw(settings.filter.as_deref())
         .any_of(&settings.users)
         .build()
@@ -289,7 +204,7 @@ impl Selection {
     fn offer_all(&mut self, page: Vec<Value>, cursor: &Cursor) {
         for detection in page {
             let candidate = Candidate::of(detection);
-            if !cursor.already_emitted(&candidate) && self.seen.insert(candidate.id.clone()) {
+            if !cursor.already_emitted(&candidate.id, candidate.instant) && self.seen.insert(candidate.id.clone()) {
                 self.kept.push(candidate);
                 if self.kept.len() > self.limit {
                     self.kept.pop();
@@ -342,7 +257,7 @@ fn summary(incidents: &[Value], next: &Cursor) -> Entry {
         "Fetched {} new risk detection{}. Next fetch starts at {}.",
         incidents.len(),
         if incidents.len() == 1 { "" } else { "s" },
-        iso8601_graph(next.instant)
+        iso8601_graph(next.watermark)
     );
     Entry::json(
         json!({"incidents": incidents.len(), "last_run": next.to_map()}),
@@ -361,13 +276,17 @@ mod tests {
         }
     }
 
+    /// A cursor as an earlier fetch left it: with the ids at its instant, or Python-era without.
     fn cursor(latest: &str, ids: Option<&[&str]>) -> Cursor {
-        let last_run = json!({LATEST: latest, IDS_AT_LATEST: ids}).as_object().cloned();
-        let mut cursor = Cursor::from_last_run(latest, last_run.as_ref()).unwrap();
-        if ids.is_none() {
-            cursor.ids_at_latest = None;
+        let mut last_run = json!({LATEST: latest});
+        if let Some(ids) = ids {
+            last_run["ids_at_latest_detection"] = json!(ids);
         }
-        cursor
+        Cursor::from_last_run(last_run.as_object().unwrap()).unwrap()
+    }
+
+    fn advanced(cursor: &Cursor, emitted: &[Candidate]) -> Cursor {
+        cursor.advance(emitted.iter().map(|c| (c.id.as_str(), c.instant)))
     }
 
     fn ids(candidates: &[Candidate]) -> Vec<&str> {
@@ -404,15 +323,12 @@ mod tests {
             detection("d", Some("2021-07-17T14:09:55.5Z")),
         ];
         let fresh = new_detections(items, &start);
-        let after_two = start.advance(&fresh[..2]);
-        assert_eq!(after_two.to_map()[LATEST], "2021-07-17T14:09:55.5000000Z");
-        assert_eq!(after_two.ids_at_latest, Some(HashSet::from(["c".to_string()])));
-        let after_one = start.advance(&fresh[..1]);
-        assert_eq!(
-            after_one.ids_at_latest,
-            Some(HashSet::from(["a".to_string(), "b".to_string()]))
-        );
-        assert_eq!(start.advance(&[]), start);
+        let after_two = advanced(&start, &fresh[..2]).to_map();
+        assert_eq!(after_two[LATEST], "2021-07-17T14:09:55.5000000Z");
+        assert_eq!(after_two["ids_at_latest_detection"], json!(["c"]));
+        let after_one = advanced(&start, &fresh[..1]).to_map();
+        assert_eq!(after_one["ids_at_latest_detection"], json!(["a", "b"]));
+        assert_eq!(advanced(&start, &[]), start);
     }
 
     #[test]
