@@ -4,6 +4,7 @@
 use crate::error::Error;
 use crate::runtime::Runtime;
 use std::time::{Duration, Instant};
+use url::Url;
 
 /// Largest response body read, so a hostile or broken server cannot exhaust memory.
 const MAX_BODY_BYTES: u64 = 32 * 1024 * 1024;
@@ -420,16 +421,25 @@ fn path_of(url: &str) -> &str {
     path.split(['?', '#']).next().unwrap_or_default()
 }
 
-/// True when `url` is `base` itself or below it (`base/...`, `base?...`), comparing scheme and
-/// host without regard to case.
+/// True when `url` is `base` itself or below it: the same scheme, host and port, no user info,
+/// and a path that starts with base's path segment by segment. Dot-segments (`..`, `%2e%2e`,
+/// `\..`) are resolved first, as a server would, so none can climb out of `base`.
 pub fn under_base(url: &str, base: &str) -> bool {
-    let base_origin = origin(base);
-    if origin(url) != base_origin {
+    let (Ok(url), Ok(base)) = (Url::parse(url), Url::parse(base)) else {
         return false;
-    }
-    let base_path = path_of(base).trim_end_matches('/');
-    let path = path_of(url);
-    path == base_path || path.starts_with(&format!("{base_path}/")) || base_path.is_empty()
+    };
+    let same_origin = url.scheme() == base.scheme()
+        && url.host() == base.host()
+        && url.port_or_known_default() == base.port_or_known_default();
+    let no_user_info = url.username().is_empty() && url.password().is_none();
+    same_origin && no_user_info && segments(&url).starts_with(&segments(&base))
+}
+
+/// The non-empty path segments of a (resolved) URL.
+fn segments(url: &Url) -> Vec<&str> {
+    url.path_segments()
+        .map(|s| s.filter(|segment| !segment.is_empty()).collect())
+        .unwrap_or_default()
 }
 
 /// Longest `Retry-After` believed; any wait beyond the retry budget ends the retries anyway.
@@ -501,6 +511,47 @@ mod tests {
                 true,
             ),
             ("https://GRAPH.microsoft.com/beta", "https://graph.microsoft.com", true),
+            (
+                "https://graph.microsoft.com:443/beta/x",
+                "https://graph.microsoft.com/beta",
+                true,
+            ),
+            (
+                "https://graph.microsoft.com/beta/x/../y",
+                "https://graph.microsoft.com/beta",
+                true,
+            ),
+            (
+                "https://graph.microsoft.com/beta/../v1.0/x",
+                "https://graph.microsoft.com/beta",
+                false,
+            ),
+            (
+                "https://graph.microsoft.com/beta/%2e%2e/x",
+                "https://graph.microsoft.com/beta",
+                false,
+            ),
+            (
+                "https://graph.microsoft.com/beta/.%2E/x",
+                "https://graph.microsoft.com/beta",
+                false,
+            ),
+            (
+                "https://graph.microsoft.com/beta\\..\\x",
+                "https://graph.microsoft.com/beta",
+                false,
+            ),
+            (
+                "https://graph.microsoft.com/betaX/x",
+                "https://graph.microsoft.com/beta",
+                false,
+            ),
+            (
+                "https://graph.microsoft.com/beta",
+                "https://graph.microsoft.com/beta",
+                true,
+            ),
+            ("not a url", "https://graph.microsoft.com/beta", false),
             (
                 "https://graph.microsoft.com.evil.test/beta",
                 "https://graph.microsoft.com",

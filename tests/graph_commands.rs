@@ -176,6 +176,12 @@ fn bad_limits_and_foreign_next_links_are_refused_unsent() {
         "https://evil.example/beta/identityProtection/riskDetections?$skiptoken=x",
         "http://169.254.169.254/latest",
         &format!("{}/v1.0/identityProtection/riskDetections", emu.base_url()),
+        // Dot-segments and look-alike prefixes that pass a string prefix check.
+        &format!("{}/beta/../v1.0/identityProtection/riskDetections", emu.base_url()),
+        &format!("{}/beta/%2e%2e/_emulator/tenant", emu.base_url()),
+        &format!("{}/beta/%2E%2E/%2E%2E/other", emu.base_url()),
+        &format!("{}/beta\\..\\other", emu.base_url()),
+        &format!("{}/betaX/identityProtection/riskDetections", emu.base_url()),
     ];
     for link in foreign {
         risks(&emu, json!({"next_link": link}))
@@ -183,6 +189,28 @@ fn bad_limits_and_foreign_next_links_are_refused_unsent() {
             .says(&["`next_link`", "not followed"]);
     }
     assert!(emu.requests().is_empty(), "nothing was sent");
+}
+
+#[test]
+fn an_id_of_dots_stays_one_encoded_path_segment() {
+    let emu = tenant();
+    for (name, args, path) in [
+        (
+            "azure-ad-identity-protection-risky-user-history-list",
+            json!({"user_id": ".."}),
+            "/beta/identityProtection/riskyUsers/%2E%2E/history",
+        ),
+        (
+            "azure-ad-identity-protection-risks-list",
+            json!({"id": "."}),
+            "/beta/identityProtection/riskDetections/%2E",
+        ),
+    ] {
+        let run = command(&emu, name, args);
+        run.expect(1, 4);
+        // stderr's line per exchange shows the path as sent.
+        assert!(run.stderr.contains(&format!("{path} -> 404")), "{name}: {}", run.stderr);
+    }
 }
 
 #[test]

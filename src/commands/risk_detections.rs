@@ -4,7 +4,7 @@ use super::Output;
 use super::listing::{self, ListKind};
 use crate::envelope::Args;
 use crate::error::Error;
-use crate::graph::client::{self, encode};
+use crate::graph::client::{self, encode_segment};
 use crate::graph::odata::Filter;
 use crate::graph::paging::Listing;
 use crate::session::Session;
@@ -34,7 +34,7 @@ pub fn list(session: &mut Session, args: &Args) -> Result<Output, Error> {
 }
 
 fn get(session: &mut Session, id: &str) -> Result<Output, Error> {
-    let url = format!("{}/{PATH}/{}", session.config.graph_root(), encode(id));
+    let url = format!("{}/{PATH}/{}", session.config.graph_root(), encode_segment(id));
     let action = format!("Getting risk detection {id}");
     let detection = client::get_json(session, &url, &action)?;
     let listing = Listing {

@@ -4,7 +4,7 @@ use super::Output;
 use super::listing::{self, ListKind};
 use crate::envelope::Args;
 use crate::error::Error;
-use crate::graph::client::{self, encode};
+use crate::graph::client::{self, encode_segment};
 use crate::graph::odata::Filter;
 use crate::http::HttpRequest;
 use crate::output::Entry;
@@ -84,7 +84,7 @@ pub fn history(session: &mut Session, args: &Args) -> Result<Output, Error> {
         .ok_or_else(|| Error::argument("user_id", "is required."))?;
     let action = format!("Listing the risk history of user {user_id}");
     let kind = ListKind {
-        path: format!("{PATH}/{}/history", encode(&user_id)),
+        path: format!("{PATH}/{}/history", encode_segment(&user_id)),
         context: "RiskyUserHistory",
         title: format!("Risky user history for {user_id}"),
         action: &action,

@@ -6,6 +6,7 @@ use crate::auth::tokens;
 use crate::error::Error;
 use crate::http::{Audience, HttpRequest, HttpResponse, RetryPolicy};
 use crate::session::Session;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Value;
 
 /// GETs a Graph URL and parses the JSON answer. `action` names the step in error messages.
@@ -67,12 +68,20 @@ pub fn failure(session: &Session, action: &str, response: &HttpResponse) -> Erro
     }
 }
 
-/// Percent-encodes one query value or path segment (RFC 3986 unreserved characters stay).
+/// Everything but RFC 3986's unreserved characters (`A-Z a-z 0-9 - . _ ~`).
+const NOT_UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+/// Percent-encodes one query value (RFC 3986 unreserved characters stay).
 pub fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    utf8_percent_encode(text, NOT_UNRESERVED).to_string()
+}
+
+/// Percent-encodes one path segment: as [`encode`], and `.` or `..` as a whole are encoded too,
+/// so that an id can never be a dot-segment that climbs out of the path.
+pub fn encode_segment(text: &str) -> String {
+    match text {
+        "." => "%2E".to_string(),
+        ".." => "%2E%2E".to_string(),
+        _ => encode(text),
+    }
 }
