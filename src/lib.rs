@@ -99,11 +99,26 @@ fn execute(envelope: Envelope, runtime: &dyn Runtime) -> Outcome {
     let mut session = Session::new(config, context, runtime);
     session.last_run = last_run;
     let outcome = spec.run(&mut session, &args);
+    let mut secrets = known_secrets(&input_context);
+    secrets.extend(known_secrets(&session.context));
+    secrets.extend(session.config.client_secret.as_ref().map(|s| s.expose().to_string()));
     let mut result = CommandResult::bare(Vec::new());
     result.context_changed = session.context != input_context;
     result.context = Some(session.context);
     result.context_version = context_version;
-    finish(result, outcome)
+    let mut finished = finish(result, outcome);
+    output::redact(&mut finished.result.entries, &secrets);
+    finished
+}
+
+/// The secret values a context holds (tokens and the device code), for [`output::redact`].
+fn known_secrets(context: &Map<String, Value>) -> Vec<String> {
+    use auth::{device_code, tokens};
+    [tokens::ACCESS_TOKEN, tokens::REFRESH_TOKEN, device_code::DEVICE_CODE]
+        .iter()
+        .filter_map(|key| context.get(*key).and_then(Value::as_str))
+        .map(str::to_string)
+        .collect()
 }
 
 /// Puts the command's output, or its error entry, into the result.

@@ -110,6 +110,57 @@ impl CommandResult {
     }
 }
 
+/// Text from an argument or a server quoted inside a title or a message: markdown punctuation is
+/// escaped and line breaks and other control characters become spaces, so the text can neither
+/// start a new markdown block nor add a link, an image or HTML.
+pub fn quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '!' | '<' | '>' | '|' | '#' | '~' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Replaces every known secret value in the entries' text and contents with `[redacted]`: a
+/// last line of defence against a server that echoes a secret back (values under 8 characters
+/// are too short to be told from ordinary text and are left alone).
+pub fn redact(entries: &mut [Entry], secrets: &[String]) {
+    let secrets: Vec<&String> = secrets.iter().filter(|s| s.len() >= 8).collect();
+    if secrets.is_empty() {
+        return;
+    }
+    let scrub = |text: &mut String| {
+        for secret in &secrets {
+            if text.contains(secret.as_str()) {
+                *text = text.replace(secret.as_str(), "[redacted]");
+            }
+        }
+    };
+    for entry in entries {
+        scrub(&mut entry.human_readable);
+        scrub_value(&mut entry.contents, &scrub);
+        for value in entry.entry_context.values_mut() {
+            scrub_value(value, &scrub);
+        }
+    }
+}
+
+fn scrub_value(value: &mut Value, scrub: &impl Fn(&mut String)) {
+    match value {
+        Value::String(text) => scrub(text),
+        Value::Array(items) => items.iter_mut().for_each(|item| scrub_value(item, scrub)),
+        Value::Object(map) => map.values_mut().for_each(|item| scrub_value(item, scrub)),
+        _ => {}
+    }
+}
+
 /// Escapes text for a markdown table cell or inline text: backslashes, pipes, backticks, and
 /// line breaks (as `<br>`), in one pass.
 pub fn escape_markdown(text: &str) -> String {
@@ -158,5 +209,36 @@ mod tests {
     #[test]
     fn markdown_escaping() {
         assert_eq!(escape_markdown("a|b`c\r\nd\ne"), "a\\|b\\`c<br>d<br>e");
+    }
+
+    #[test]
+    fn quoted_text_cannot_add_blocks_links_or_images() {
+        let cases = [
+            ("5c1b-4a7e", "5c1b-4a7e"),
+            (
+                "a\n![x](http://t.example/p.png)",
+                "a \\!\\[x\\]\\(http://t.example/p.png\\)",
+            ),
+            ("x\r\n# Title", "x  \\# Title"),
+            ("<img src=x>", "\\<img src=x\\>"),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(quoted(text), expected, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn known_secrets_are_redacted_everywhere_in_an_entry() {
+        let mut entries = vec![
+            Entry::error(
+                "AADSTS7000215: Invalid client secret provided: s3cr3t-value-123",
+                json!({"error_description": ["s3cr3t-value-123"], "n": 1}),
+            )
+            .with_context("X", json!({"k": "token s3cr3t-value-123"})),
+        ];
+        redact(&mut entries, &["s3cr3t-value-123".into(), "short".into()]);
+        let text = serde_json::to_string(&entries[0]).unwrap();
+        assert!(!text.contains("s3cr3t-value-123"), "{text}");
+        assert_eq!(text.matches("[redacted]").count(), 3, "{text}");
     }
 }

@@ -192,6 +192,24 @@ fn bad_limits_and_foreign_next_links_are_refused_unsent() {
 }
 
 #[test]
+fn an_argument_quoted_in_a_title_adds_no_block_link_or_image() {
+    let emu = tenant();
+    let user_id = "x\n![t](http://t.example/p.png)\n# Owned";
+    let run = command(
+        &emu,
+        "azure-ad-identity-protection-risky-user-history-list",
+        json!({"user_id": user_id}),
+    );
+    run.expect(1, 4);
+    let text = run.entry()["HumanReadable"].as_str().unwrap_or_default();
+    assert!(text.contains("\\!\\[t\\]"), "{text}");
+    assert!(
+        !text.contains("\n#") && !text.contains(" ![t]") && !text.contains("\n!["),
+        "{text}"
+    );
+}
+
+#[test]
 fn an_id_of_dots_stays_one_encoded_path_segment() {
     let emu = tenant();
     for (name, args, path) in [

@@ -379,3 +379,21 @@ fn a_failing_later_page_keeps_the_items_so_far_with_a_warning_and_the_link() {
     assert_eq!(ids, ["u1", "u2"]);
     assert!(next_link_of(&run).ends_with("$skiptoken=2"), "{}", next_link_of(&run));
 }
+
+#[test]
+fn a_secret_echoed_by_the_server_never_reaches_the_war_room() {
+    let secret = "echoed-client-secret-4711";
+    let graph_and_login = answering_with(move |_, _| {
+        let description = format!("AADSTS7000215: Invalid client secret provided: {secret}.");
+        let body = json!({"error": "invalid_client", "error_description": description, "error_codes": [7000215]});
+        (401, body.to_string())
+    });
+    let params = json!({
+        "client_credentials": "true", "tenant_id": "t", "credentials": {"password": secret},
+        "azure_ad_endpoint": graph_and_login, "graph_endpoint": graph_and_login,
+    });
+    let run = run(&envelope("azure-ad-auth-test", json!({}), &params, json!({})));
+    run.expect(1, 4).says(&["AADSTS7000215", "[redacted]"]);
+    let printed = run.result.to_string();
+    assert!(!printed.contains(secret) && !run.stderr.contains(secret), "{printed}");
+}

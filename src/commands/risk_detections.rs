@@ -7,6 +7,7 @@ use crate::error::Error;
 use crate::graph::client::{self, encode_segment};
 use crate::graph::odata::Filter;
 use crate::graph::paging::Listing;
+use crate::output::quoted;
 use crate::session::Session;
 
 const PATH: &str = "identityProtection/riskDetections";
@@ -35,7 +36,7 @@ pub fn list(session: &mut Session, args: &Args) -> Result<Output, Error> {
 
 fn get(session: &mut Session, id: &str) -> Result<Output, Error> {
     let url = format!("{}/{PATH}/{}", session.config.graph_root(), encode_segment(id));
-    let action = format!("Getting risk detection {id}");
+    let action = format!("Getting risk detection {}", quoted(id));
     let detection = client::get_json(session, &url, &action)?;
     let listing = Listing {
         items: vec![detection],

@@ -7,7 +7,7 @@ use crate::error::Error;
 use crate::graph::client::{self, encode_segment};
 use crate::graph::odata::Filter;
 use crate::http::HttpRequest;
-use crate::output::Entry;
+use crate::output::{Entry, quoted};
 use crate::session::Session;
 use crate::time::{iso8601, parse_since};
 use serde_json::json;
@@ -82,11 +82,11 @@ pub fn history(session: &mut Session, args: &Args) -> Result<Output, Error> {
     let user_id = args
         .text("user_id")?
         .ok_or_else(|| Error::argument("user_id", "is required."))?;
-    let action = format!("Listing the risk history of user {user_id}");
+    let action = format!("Listing the risk history of user {}", quoted(&user_id));
     let kind = ListKind {
         path: format!("{PATH}/{}/history", encode_segment(&user_id)),
         context: "RiskyUserHistory",
-        title: format!("Risky user history for {user_id}"),
+        title: format!("Risky user history for {}", quoted(&user_id)),
         action: &action,
     };
     listing::run(session, args, &kind, None)

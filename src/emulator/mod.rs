@@ -381,6 +381,7 @@ fn answer(mut request: tiny_http::Request, state: &Mutex<State>) {
     // The client may have gone away (e.g. after a timeout); nothing to do about it.
     let _ = request.respond(to_response(reply));
     if log {
+        let (method, path) = (crate::runtime::printable(&method), crate::runtime::printable(&path));
         eprintln!("{method} {path} {status} {}ms", started.elapsed().as_millis());
     }
 }
