@@ -73,7 +73,7 @@ impl Config {
             resource,
             api_version: api_version(params)?,
             insecure: flag(params, "insecure")?,
-            proxy: flag(params, "proxy")?,
+            proxy: proxy(params)?,
             timeout_secs: timeout(params)?,
             raw: params.clone(),
         };
@@ -143,6 +143,19 @@ pub fn flag(params: &Map<String, Value>, name: &str) -> Result<bool, Error> {
             _ => Err(Error::parameter(name, "expected true or false.")),
         },
         Some(_) => Err(Error::parameter(name, "expected true or false.")),
+    }
+}
+
+/// `proxy`: with it checked, a proxy variable that is set must be usable, or nothing is sent (a
+/// proxy that cannot be read must not turn into a direct connection).
+fn proxy(params: &Map<String, Value>) -> Result<bool, Error> {
+    let proxy = flag(params, "proxy")?;
+    match crate::http::proxy_problem() {
+        Some(problem) if proxy => Err(Error::parameter(
+            "proxy",
+            format!("{problem} Fix the variable, or uncheck Use system proxy settings."),
+        )),
+        _ => Ok(proxy),
     }
 }
 

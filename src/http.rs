@@ -9,6 +9,32 @@ use url::Url;
 /// Largest response body read, so a hostile or broken server cannot exhaust memory.
 const MAX_BODY_BYTES: u64 = 32 * 1024 * 1024;
 
+/// The proxy variables, in the order ureq reads them.
+const PROXY_VARIABLES: [&str; 6] = [
+    "ALL_PROXY",
+    "all_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+];
+
+/// Why the proxy variables cannot be used, if they cannot: ureq skips a value it cannot read and
+/// would then connect directly. Never quotes the value, which may hold a password.
+pub fn proxy_problem() -> Option<String> {
+    PROXY_VARIABLES.iter().find_map(|name| {
+        let value = std::env::var_os(name)?;
+        let usable = value
+            .to_str()
+            .is_some_and(|v| v.trim().is_empty() || ureq::Proxy::new(v.trim()).is_ok());
+        (!usable).then(|| {
+            format!(
+                "the environment variable {name} is not a proxy URL this integration can use (http://, https://, socks4://, socks4a://, socks5:// or socks5h://)."
+            )
+        })
+    })
+}
+
 /// Network settings from the instance parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetSettings {

@@ -207,3 +207,43 @@ fn tls_needs_a_trusted_certificate_unless_insecure() {
     params["insecure"] = json!("true");
     run(&envelope("azure-ad-auth-test", json!({}), &params, json!({}))).expect(0, 1);
 }
+
+#[test]
+fn an_unusable_proxy_variable_is_a_parameter_error_not_a_direct_connection() {
+    let emu = tenant();
+    let mut params = app_params(&emu);
+    params["proxy"] = json!(true);
+    for value in [
+        "ftp://proxy.example:21",
+        "http://[::1",
+        "http://user:pa ss@proxy.example:3128",
+    ] {
+        let run = run_env(
+            &envelope("azure-ad-auth-start", json!({}), &params, json!({})),
+            &[("HTTPS_PROXY", value)],
+        );
+        run.expect(2, 4).says(&["`proxy`", "HTTPS_PROXY"]);
+        assert!(
+            !run.text().contains("pa ss"),
+            "the value is never quoted: {}",
+            run.text()
+        );
+    }
+    assert!(emu.requests().is_empty(), "nothing was sent directly");
+}
+
+#[test]
+fn a_socks5_proxy_variable_is_used() {
+    let emu = tenant();
+    let mut params = app_params(&emu);
+    params["proxy"] = json!(true);
+    let run = run_env(
+        &envelope("azure-ad-auth-start", json!({}), &params, json!({})),
+        &[("ALL_PROXY", "socks5://127.0.0.1:9")],
+    );
+    run.expect(1, 4).says(&["proxy"]);
+    assert!(
+        emu.requests().is_empty(),
+        "the request went to the (dead) SOCKS proxy, not directly"
+    );
+}
