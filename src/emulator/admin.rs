@@ -22,6 +22,9 @@ pub(crate) fn handle(state: &mut State, request: &RecordedRequest, loopback: boo
     if !loopback {
         return error(403, "the admin endpoint only answers loopback peers");
     }
+    if let Some(refusal) = cross_site(request) {
+        return error(403, refusal);
+    }
     let route = request.path.trim_start_matches(PREFIX).trim_matches('/');
     let outcome = match (request.method.to_ascii_uppercase().as_str(), route) {
         ("GET", "") => Ok(index()),
@@ -46,6 +49,19 @@ pub(crate) fn handle(state: &mut State, request: &RecordedRequest, loopback: boo
         Ok(body) => Reply::json(200, &body),
         Err((status, message)) => error(status, &message),
     }
+}
+
+/// Why a request may come from a web page rather than a person or a test: a browser's request
+/// carries an `Origin`, and a cross-site POST without a CORS preflight can only be a "simple"
+/// one (form or text/plain), never `application/json`.
+fn cross_site(request: &RecordedRequest) -> Option<&'static str> {
+    if request.header("Origin").is_some() {
+        return Some("the admin endpoint refuses requests from web pages (an Origin header)");
+    }
+    let json = request
+        .header("Content-Type")
+        .is_some_and(|kind| kind.trim().to_ascii_lowercase().starts_with("application/json"));
+    (request.method.eq_ignore_ascii_case("POST") && !json).then_some("admin POSTs need Content-Type: application/json")
 }
 
 fn error(status: u16, message: &str) -> Reply {

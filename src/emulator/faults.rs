@@ -77,7 +77,8 @@ impl FaultPlan {
                 Value::Null => 0,
                 other => other
                     .as_u64()
-                    .ok_or("latency_ms must be a whole number of milliseconds")?,
+                    .filter(|ms| *ms <= MAX_LATENCY_MS)
+                    .ok_or("latency_ms must be a whole number of milliseconds from 0 to 60000")?,
             };
         }
         if let Some(value) = fields.get("slow_down") {
@@ -86,6 +87,11 @@ impl FaultPlan {
         Ok(plan)
     }
 }
+
+/// The longest latency the admin endpoint sets: a minute, beyond any client's patience.
+const MAX_LATENCY_MS: u64 = 60_000;
+/// The largest count or Retry-After the admin endpoint sets.
+const MAX_COUNT: u64 = 1_000_000;
 
 const FIELDS: [&str; 5] = [
     "throttle_every",
@@ -112,8 +118,9 @@ fn merge_count(fields: &Map<String, Value>, name: &str, slot: &mut Option<u32>) 
         other => Some(
             other
                 .as_u64()
+                .filter(|n| *n <= MAX_COUNT)
                 .and_then(|n| u32::try_from(n).ok())
-                .ok_or_else(|| format!("{name} must be a whole number or null"))?,
+                .ok_or_else(|| format!("{name} must be a whole number from 0 to {MAX_COUNT}, or null"))?,
         ),
     };
     Ok(())

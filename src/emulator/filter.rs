@@ -68,7 +68,16 @@ impl Filter {
     pub fn parse(text: &str) -> Result<Filter, String> {
         let invalid = |what: String| format!("Invalid filter clause: {what} in '{}'.", text.trim());
         let tokens = tokenize(text).map_err(invalid)?;
-        let expr = Parser { tokens, pos: 0 }.parse().map_err(invalid)?;
+        if tokens.len() > MAX_TOKENS {
+            return Err(invalid(format!("more than {MAX_TOKENS} tokens")));
+        }
+        let expr = Parser {
+            tokens,
+            pos: 0,
+            depth: 0,
+        }
+        .parse()
+        .map_err(invalid)?;
         Ok(Filter { expr: Some(expr) })
     }
 
@@ -241,10 +250,18 @@ fn word_token(chars: &mut Chars<'_>) -> Result<Token, String> {
 // ---------------------------------------------------------------------------------------------
 // Parser
 
+/// Tokens one filter may have: every node of the tree costs stack to evaluate and drop, so a
+/// filter of 10,000 `and`s must be refused, not crash the emulator.
+const MAX_TOKENS: usize = 1_000;
+/// Nesting of `not` and parentheses allowed (Graph refuses deep filters with 400 too).
+const MAX_DEPTH: usize = 50;
+
 /// A recursive-descent parser over the tokens.
 struct Parser {
     tokens: Vec<Token>,
     pos: usize,
+    /// Current nesting of `not` and parentheses.
+    depth: usize,
 }
 
 impl Parser {
@@ -290,19 +307,31 @@ impl Parser {
     }
 
     fn unary(&mut self) -> Result<Expr, String> {
-        if self.eat_keyword("not") {
-            return Ok(Expr::Not(Box::new(self.unary()?)));
+        let negated = self.eat_keyword("not");
+        if !negated && self.peek() != Some(&Token::Open) {
+            return self.comparison();
         }
-        if self.peek() == Some(&Token::Open) {
-            self.pos += 1;
-            let inner = self.or_expr()?;
-            return match self.next() {
-                Some(Token::Close) => Ok(inner),
-                Some(token) => Err(format!("expected ')' but found {token}")),
-                None => Err("missing ')'".to_owned()),
-            };
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(format!("nesting deeper than {MAX_DEPTH}"));
         }
-        self.comparison()
+        let expr = match negated {
+            true => self.unary().map(|operand| Expr::Not(Box::new(operand))),
+            false => self.group(),
+        };
+        self.depth -= 1;
+        expr
+    }
+
+    /// `( expression )`, the `(` being next.
+    fn group(&mut self) -> Result<Expr, String> {
+        self.pos += 1;
+        let inner = self.or_expr()?;
+        match self.next() {
+            Some(Token::Close) => Ok(inner),
+            Some(token) => Err(format!("expected ')' but found {token}")),
+            None => Err("missing ')'".to_owned()),
+        }
     }
 
     fn comparison(&mut self) -> Result<Expr, String> {
@@ -513,6 +542,10 @@ mod tests {
             ("a eq 2021-13-01T00:00:00Z", "is not a literal"),
             ("a eq", "missing literal"),
             ("", "expected a property name at the end"),
+            (&format!("{}a eq 1", "not ".repeat(5_000)), "more than 1000 tokens"),
+            (&format!("{}a eq 1", "not ".repeat(51)), "nesting deeper than 50"),
+            (&format!("{}a eq 1{}", "(".repeat(51), ")".repeat(51)), "nesting deeper than 50"),
+            (&"a eq 1 and ".repeat(300), "more than 1000 tokens"),
         ];
         for (text, needle) in cases {
             let message = Filter::parse(text).err().unwrap_or_default();

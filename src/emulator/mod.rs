@@ -48,7 +48,7 @@ mod wire;
 #[cfg(test)]
 mod tests;
 
-use std::io;
+use std::io::{self, Read};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -93,7 +93,7 @@ pub struct Emulator {
     server: Arc<tiny_http::Server>,
     stopping: Arc<AtomicBool>,
     base_url: String,
-    thread: Option<JoinHandle<()>>,
+    workers: Vec<JoinHandle<()>>,
     front: Option<tls::Front>,
 }
 
@@ -131,13 +131,13 @@ impl Emulator {
         let state = Arc::new(Mutex::new(state));
         let server = Arc::new(server);
         let stopping = Arc::new(AtomicBool::new(false));
-        let thread = spawn_server(server.clone(), state.clone(), stopping.clone())?;
+        let workers = spawn_workers(&server, &state, &stopping)?;
         Ok(Emulator {
             state,
             server,
             stopping,
             base_url,
-            thread: Some(thread),
+            workers,
             front,
         })
     }
@@ -304,9 +304,11 @@ impl Drop for Emulator {
     fn drop(&mut self) {
         self.front.take();
         self.stopping.store(true, Ordering::SeqCst);
-        self.server.unblock();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+        for _ in &self.workers {
+            self.server.unblock();
+        }
+        for worker in self.workers.drain(..) {
+            let _ = worker.join();
         }
     }
 }
@@ -333,6 +335,7 @@ fn bind(port: u16) -> io::Result<tiny_http::Server> {
     let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;
     socket.set_reuse_address(true)?;
     socket.set_tcp_nodelay(true)?;
+    socket.set_read_timeout(Some(READ_TIMEOUT))?;
     socket.bind(&std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, port)).into())?;
     socket.listen(128)?;
     tiny_http::Server::from_listener(std::net::TcpListener::from(socket), None).map_err(io::Error::other)
@@ -346,17 +349,30 @@ fn port_of(server: &tiny_http::Server) -> io::Result<u16> {
         .ok_or_else(|| io::Error::other("the emulator is not listening on an IP address"))
 }
 
-fn spawn_server(
-    server: Arc<tiny_http::Server>,
-    state: Arc<Mutex<State>>,
-    stopping: Arc<AtomicBool>,
-) -> io::Result<JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name("entra-graph-emulator".to_owned())
-        .spawn(move || serve(&server, &state, &stopping))
+/// Requests answered at once: one slow or idle client holds one worker, never the emulator.
+const WORKERS: usize = 8;
+/// A client that stops sending (an announced body that never comes, an idle kept-alive
+/// connection) is dropped after this long; accepted sockets inherit it from the listener.
+const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// Largest request body read; the rest of a larger one is not read.
+const MAX_REQUEST_BODY: u64 = 1024 * 1024;
+
+fn spawn_workers(
+    server: &Arc<tiny_http::Server>,
+    state: &Arc<Mutex<State>>,
+    stopping: &Arc<AtomicBool>,
+) -> io::Result<Vec<JoinHandle<()>>> {
+    (0..WORKERS)
+        .map(|n| {
+            let (server, state, stopping) = (server.clone(), state.clone(), stopping.clone());
+            std::thread::Builder::new()
+                .name(format!("entra-graph-emulator-{n}"))
+                .spawn(move || serve(&server, &state, &stopping))
+        })
+        .collect()
 }
 
-/// Answers requests one at a time until the handle is dropped.
+/// Answers requests (each worker one at a time) until the handle is dropped.
 fn serve(server: &tiny_http::Server, state: &Mutex<State>, stopping: &AtomicBool) {
     while !stopping.load(Ordering::SeqCst) {
         if let Ok(request) = server.recv() {
@@ -394,7 +410,7 @@ fn raw_path(url: &str) -> &str {
 fn record(request: &mut tiny_http::Request) -> RecordedRequest {
     let mut body = Vec::new();
     // A broken body stays partial; it is recorded as received.
-    let _ = request.as_reader().read_to_end(&mut body);
+    let _ = Read::take(request.as_reader(), MAX_REQUEST_BODY).read_to_end(&mut body);
     let headers = request
         .headers()
         .iter()
@@ -414,7 +430,7 @@ fn handle(state: &mut State, request: RecordedRequest, loopback: bool) -> Reply 
     if admin::is_admin_path(&request.path) {
         return admin::handle(state, &request, loopback);
     }
-    state.log.push(request.clone());
+    state.remember(request.clone());
     let reply = answer_logged(state, &request);
     state.statuses.push(reply.status);
     reply

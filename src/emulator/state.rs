@@ -95,7 +95,27 @@ pub(crate) struct State {
     pub log_requests: bool,
 }
 
+/// Requests the log keeps (the oldest go first), and the body text kept of each.
+const LOG_KEPT: usize = 10_000;
+const LOGGED_BODY_BYTES: usize = 64 * 1024;
+
 impl State {
+    /// Adds a request to the log, its body cut to [`LOGGED_BODY_BYTES`] and the log to
+    /// [`LOG_KEPT`] requests, so a long-running emulator's memory stays bounded.
+    pub fn remember(&mut self, mut request: RecordedRequest) {
+        if request.body.len() > LOGGED_BODY_BYTES {
+            let mut end = LOGGED_BODY_BYTES;
+            while !request.body.is_char_boundary(end) {
+                end -= 1;
+            }
+            request.body.truncate(end);
+        }
+        if self.log.len() >= LOG_KEPT {
+            self.log.drain(..self.log.len() + 1 - LOG_KEPT);
+        }
+        self.log.push(request);
+    }
+
     /// Fresh state for a tenant served at `base_url`.
     pub fn new(config: TenantConfig, base_url: String) -> Self {
         State {

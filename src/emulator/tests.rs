@@ -731,6 +731,57 @@ fn dropping_the_emulator_stops_the_server() {
 }
 
 #[test]
+fn a_client_that_never_sends_its_body_does_not_freeze_the_emulator() {
+    use std::io::Write;
+    let h = Harness::new();
+    let address = h.emulator.base_url().trim_start_matches("http://").to_owned();
+    let mut idle = std::net::TcpStream::connect(&address).expect("connects");
+    let head = format!(
+        "POST /{}/oauth2/v2.0/token HTTP/1.1\r\nHost: {address}\r\nContent-Length: 1000\r\n\r\n",
+        h.tenant()
+    );
+    idle.write_all(head.as_bytes()).expect("sends the head");
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    let answer = h.get(RISKY_USERS, None);
+    assert_eq!(answer.status, 401, "another client is still answered");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    drop(idle);
+}
+
+#[test]
+fn the_admin_endpoint_refuses_web_pages_and_absurd_numbers() {
+    let h = Harness::new();
+    let url = format!("{}/_emulator/faults", h.emulator.base_url());
+    let post = |content_type: &str, origin: Option<&str>, body: &str| {
+        let mut request = h.agent.post(&url).header("Content-Type", content_type);
+        if let Some(origin) = origin {
+            request = request.header("Origin", origin);
+        }
+        answer(request.send(body)).status
+    };
+    let slow = r#"{"latency_ms": 1000}"#;
+    // A cross-site form or text/plain POST from a web page, and one with an Origin.
+    assert_eq!(post("text/plain", None, slow), 403);
+    assert_eq!(post("application/x-www-form-urlencoded", None, slow), 403);
+    assert_eq!(post("application/json", Some("http://attacker.example"), slow), 403);
+    assert_eq!(h.emulator.faults().latency_ms, 0, "nothing changed");
+    for absurd in [
+        r#"{"latency_ms": 18446744073709551615}"#,
+        r#"{"latency_ms": 60001}"#,
+        r#"{"throttle_every": 4294967295}"#,
+    ] {
+        assert_eq!(post("application/json", None, absurd), 400, "{absurd}");
+    }
+    assert_eq!(post("application/json; charset=utf-8", None, slow), 200);
+    assert_eq!(h.emulator.faults().latency_ms, 1000);
+}
+
+#[test]
 fn secrets_are_redacted_in_debug_output() {
     let text = format!("{:?}", TenantConfig::default());
     assert!(text.contains("[redacted]") && !text.contains("emu8Q~"));
