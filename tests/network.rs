@@ -247,3 +247,33 @@ fn a_socks5_proxy_variable_is_used() {
         "the request went to the (dead) SOCKS proxy, not directly"
     );
 }
+
+#[test]
+fn the_tls_ca_file_is_private_exclusive_and_removed_or_where_the_user_chose() {
+    use azure_ad_identity_protection::emulator::{Emulator, ServeOptions};
+    use std::os::unix::fs::PermissionsExt;
+    let emu = Emulator::serve(ServeOptions {
+        tls: true,
+        ..ServeOptions::default()
+    })
+    .expect("TLS emulator");
+    let file = emu.ca_file().expect("a CA file");
+    let dir = file.parent().expect("its folder").to_path_buf();
+    let mode = |path: &std::path::Path| std::fs::metadata(path).expect("exists").permissions().mode() & 0o777;
+    assert_eq!((mode(&dir), mode(&file)), (0o700, 0o600));
+    assert!(std::fs::read_to_string(&file).unwrap().contains("BEGIN CERTIFICATE"));
+    drop(emu);
+    assert!(!file.exists() && !dir.exists(), "removed when the emulator stops");
+
+    let chosen = std::env::temp_dir().join(format!("aadip-ca-out-test-{}.pem", std::process::id()));
+    let emu = Emulator::serve(ServeOptions {
+        tls: true,
+        ca_out: Some(chosen.clone()),
+        ..ServeOptions::default()
+    })
+    .expect("TLS emulator");
+    assert_eq!(emu.ca_file().as_deref(), Some(chosen.as_path()));
+    drop(emu);
+    assert!(chosen.exists(), "a chosen path is kept");
+    let _ = std::fs::remove_file(chosen);
+}

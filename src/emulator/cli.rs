@@ -19,6 +19,8 @@ request: method, path, status, latency.
 
   --port N                     port on 127.0.0.1 (default 8765; 0 = any free port)
   --tls                        serve HTTPS with the embedded loopback CA (written to ca_file)
+  --ca-out PATH                with --tls: write the CA there (kept) instead of a private temporary
+                               folder that is removed when the emulator stops
   --seed FILE                  load the tenant from a JSON tenant file (see --dump-tenant)
   --random-seed N              generate the tenant from seed N (default 1): 300 users, 3000 detections
   --auto-approve               approve every device code as soon as it is issued
@@ -46,6 +48,7 @@ const DEFAULT_DETECTIONS: usize = 3000;
 struct Flags {
     port: u16,
     tls: bool,
+    ca_out: Option<String>,
     seed_file: Option<String>,
     random_seed: Option<u64>,
     auto_approve: bool,
@@ -61,6 +64,7 @@ impl Default for Flags {
         Flags {
             port: DEFAULT_PORT,
             tls: false,
+            ca_out: None,
             seed_file: None,
             random_seed: None,
             auto_approve: false,
@@ -104,6 +108,7 @@ fn run(flags: &Flags) -> Result<(), String> {
     let options = ServeOptions {
         port: flags.port,
         tls: flags.tls,
+        ca_out: flags.ca_out.as_ref().map(std::path::PathBuf::from),
         tenant,
         auto_approve: flags.auto_approve,
         faults: flags.faults.clone(),
@@ -186,6 +191,7 @@ fn parse(args: &[String]) -> Result<Flags, String> {
 fn takes_value(name: &str) -> bool {
     [
         "--port",
+        "--ca-out",
         "--seed",
         "--random-seed",
         "--device-code-interval",
@@ -212,6 +218,7 @@ fn set_switch(flags: &mut Flags, name: &str) -> Result<(), String> {
 fn set_value(flags: &mut Flags, name: &str, value: &str) -> Result<(), String> {
     match name {
         "--port" => flags.port = number(name, value)?,
+        "--ca-out" => flags.ca_out = Some(value.to_owned()),
         "--seed" => flags.seed_file = Some(value.to_owned()),
         "--random-seed" => flags.random_seed = Some(number(name, value)?),
         "--device-code-interval" => flags.device_code_interval = Some(number(name, value)?),

@@ -74,6 +74,9 @@ pub struct ServeOptions {
     pub port: u16,
     /// Serve HTTPS with the embedded loopback certificate instead of plain HTTP.
     pub tls: bool,
+    /// With `tls`: where to write the CA (kept); `None` writes it to a private temporary folder
+    /// that is removed when the emulator stops.
+    pub ca_out: Option<std::path::PathBuf>,
     /// The tenant to serve.
     pub tenant: TenantConfig,
     /// Approve every device code as soon as it is issued.
@@ -114,6 +117,7 @@ impl Emulator {
             true => Some(tls::Front::start(
                 options.port,
                 (std::net::Ipv4Addr::LOCALHOST, port_of(&server)?).into(),
+                options.ca_out.clone(),
             )?),
             false => None,
         };

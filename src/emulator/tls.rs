@@ -23,23 +23,38 @@ const SERVER_KEY_PEM: &[u8] = include_bytes!("tls/server-key.pem");
 const MAX_CONNECTIONS: usize = 64;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// A client silent this long is dropped, so idle kept-alive connections cannot hold all of
+/// [`MAX_CONNECTIONS`] for ever; above the longest latency fault (60 s), which a client waits
+/// out in silence.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 const BUFFER: usize = 16 * 1024;
 
-/// A running TLS front. Dropping it stops accepting and deletes the CA file.
+/// A running TLS front. Dropping it stops accepting and deletes the CA file it made.
 pub(crate) struct Front {
     port: u16,
     ca_file: PathBuf,
+    /// The private folder holding `ca_file`, removed on drop; `None` for a user's `--ca-out`.
+    private_dir: Option<PathBuf>,
     stopping: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Front {
     /// Listens on `127.0.0.1:port` (0: a free port) and relays to `backend`.
-    pub fn start(port: u16, backend: SocketAddr) -> io::Result<Front> {
+    pub fn start(port: u16, backend: SocketAddr, ca_out: Option<PathBuf>) -> io::Result<Front> {
         let config = server_config()?;
         let listener = TcpListener::bind(("127.0.0.1", port))?;
         let port = listener.local_addr()?.port();
-        let ca_file = write_ca_file(port)?;
+        let (ca_file, private_dir) = match ca_out {
+            Some(path) => {
+                std::fs::write(&path, CA_PEM)?;
+                (path, None)
+            }
+            None => {
+                let (file, dir) = write_private_ca_file()?;
+                (file, Some(dir))
+            }
+        };
         let stopping = Arc::new(AtomicBool::new(false));
         let flag = stopping.clone();
         let thread = std::thread::Builder::new()
@@ -48,6 +63,7 @@ impl Front {
         Ok(Front {
             port,
             ca_file,
+            private_dir,
             stopping,
             thread: Some(thread),
         })
@@ -72,7 +88,10 @@ impl Drop for Front {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
-        let _ = std::fs::remove_file(&self.ca_file);
+        if let Some(dir) = &self.private_dir {
+            let _ = std::fs::remove_file(&self.ca_file);
+            let _ = std::fs::remove_dir(dir);
+        }
     }
 }
 
@@ -92,15 +111,21 @@ fn server_config() -> io::Result<Arc<ServerConfig>> {
     Ok(Arc::new(config))
 }
 
-/// Writes the CA to a file named after this process and port, so emulators never share one.
-fn write_ca_file(port: u16) -> io::Result<PathBuf> {
-    let name = format!(
-        "azure-ad-identity-protection-emulator-ca-{}-{port}.pem",
-        std::process::id()
-    );
-    let path = std::env::temp_dir().join(name);
-    std::fs::write(&path, CA_PEM)?;
-    Ok(path)
+/// Writes the CA into a new folder of the temporary directory with an unpredictable name, made
+/// only for this user (0700), as a new file (0600): nothing planted in the shared temporary
+/// directory (a symlink, a file of the same name) can be followed or overwritten.
+fn write_private_ca_file() -> io::Result<(PathBuf, PathBuf)> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let dir = std::env::temp_dir().join(format!("azure-ad-identity-protection-emulator-{}", super::wire::guid()));
+    std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
+    let file = dir.join("ca.pem");
+    let mut out = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&file)?;
+    out.write_all(CA_PEM.as_bytes())?;
+    Ok((file, dir))
 }
 
 fn accept_loop(listener: &TcpListener, config: &Arc<ServerConfig>, backend: SocketAddr, stopping: &AtomicBool) {
@@ -137,7 +162,7 @@ fn relay(mut client: TcpStream, config: Arc<ServerConfig>, backend: SocketAddr) 
     while conn.is_handshaking() {
         conn.complete_io(&mut client)?;
     }
-    client.set_read_timeout(None)?;
+    client.set_read_timeout(Some(IDLE_TIMEOUT))?;
     let server = TcpStream::connect(backend)?;
     // Both hops without Nagle: TLS records and tiny_http's segmented answers go out at once.
     client.set_nodelay(true)?;
