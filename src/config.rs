@@ -50,9 +50,35 @@ pub struct Config {
     pub insecure: bool,
     pub proxy: bool,
     pub timeout_secs: u64,
-    /// All parameters as received, for commands that read their own (fetch settings).
-    pub raw: Map<String, Value>,
+    /// The fetch parameters as received, read by [`Config::fetch_settings`] when a fetch runs
+    /// (so that a bad one fails fetch, not every command). No secret is among them.
+    fetch_params: Map<String, Value>,
 }
+
+/// The instance parameters fetch-incidents reads, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FetchSettings {
+    /// `first_fetch`, as given (`3 days`, an ISO date...); read against the clock by fetch.
+    pub first_fetch: String,
+    /// `max_fetch`, 1 to [`MAX_MAX_FETCH`].
+    pub max_fetch: usize,
+    /// `fetch_filter_expression`.
+    pub filter: Option<String>,
+    /// `fetch_user_id` and `fetch_user_principal_name`, as (property, value) pairs.
+    pub users: Vec<(&'static str, String)>,
+}
+
+const FETCH_PARAMS: [&str; 5] = [
+    "first_fetch",
+    "max_fetch",
+    "fetch_filter_expression",
+    "fetch_user_id",
+    "fetch_user_principal_name",
+];
+const DEFAULT_FIRST_FETCH: &str = "1 days";
+const DEFAULT_MAX_FETCH: u64 = 50;
+/// The largest `max_fetch`.
+pub const MAX_MAX_FETCH: u64 = 1_000;
 
 impl Config {
     /// Reads and checks the parameters. Errors name the parameter and say what to set.
@@ -75,10 +101,51 @@ impl Config {
             insecure: flag(params, "insecure")?,
             proxy: proxy(params)?,
             timeout_secs: timeout(params)?,
-            raw: params.clone(),
+            fetch_params: FETCH_PARAMS
+                .iter()
+                .filter_map(|name| Some((name.to_string(), params.get(*name)?.clone())))
+                .collect(),
         };
         config.check_mode()?;
         Ok(config)
+    }
+
+    /// fetch-incidents' parameters, checked: `max_fetch` 1 to 1000 (default 50), `first_fetch`
+    /// (default `1 days`), the filter, and the users from the two comma lists.
+    pub fn fetch_settings(&self) -> Result<FetchSettings, Error> {
+        let params = &self.fetch_params;
+        let max_fetch = match text(params, "max_fetch") {
+            None => DEFAULT_MAX_FETCH,
+            Some(given) => given
+                .parse::<u64>()
+                .ok()
+                .filter(|n| (1..=MAX_MAX_FETCH).contains(n))
+                .ok_or_else(|| {
+                    Error::parameter(
+                        "max_fetch",
+                        format!("expected a whole number from 1 to {MAX_MAX_FETCH}."),
+                    )
+                })?,
+        };
+        let list = |name: &str| -> Vec<String> {
+            let given = text(params, name).unwrap_or_default();
+            given
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect()
+        };
+        let ids = list("fetch_user_id").into_iter().map(|id| ("userId", id));
+        let upns = list("fetch_user_principal_name")
+            .into_iter()
+            .map(|upn| ("userPrincipalName", upn));
+        Ok(FetchSettings {
+            first_fetch: text(params, "first_fetch").unwrap_or_else(|| DEFAULT_FIRST_FETCH.to_string()),
+            max_fetch: usize::try_from(max_fetch).unwrap_or(1),
+            filter: text(params, "fetch_filter_expression"),
+            users: ids.chain(upns).collect(),
+        })
     }
 
     /// The tenant segment of login URLs: the tenant id, or `organizations` for multi-tenant
@@ -313,6 +380,35 @@ pub fn is_loopback(authority: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[test]
+    fn fetch_settings_are_checked_when_fetch_reads_them() {
+        let params = json!({"max_fetch": "20", "fetch_user_id": "a, b", "fetch_user_principal_name": "o'brien@x"})
+            .as_object()
+            .cloned()
+            .unwrap();
+        let settings = Config::from_params(&params).unwrap().fetch_settings().unwrap();
+        assert_eq!((settings.max_fetch, settings.users.len()), (20, 3));
+        for bad in [
+            json!({"max_fetch": "0"}),
+            json!({"max_fetch": "many"}),
+            json!({"max_fetch": "5000"}),
+        ] {
+            let config = Config::from_params(bad.as_object().unwrap()).expect("other commands still run");
+            assert!(config.fetch_settings().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_client_secret() {
+        let params =
+            json!({"client_credentials": "true", "tenant_id": "t", "credentials": {"password": "the-secret-value"}});
+        let config = Config::from_params(params.as_object().unwrap()).unwrap();
+        let text = format!("{config:?}");
+        assert!(
+            !text.contains("the-secret-value") && text.contains("[redacted]"),
+            "{text}"
+        );
+    }
     use serde_json::json;
 
     fn config(params: Value) -> Result<Config, Error> {

@@ -15,8 +15,9 @@ static VALIDATOR: LazyLock<Result<jsonschema::Validator, String>> = LazyLock::ne
     jsonschema::draft202012::new(&schema).map_err(|e| e.masked().to_string())
 });
 
-/// A parsed, schema-checked envelope (CONTRACT.md §2).
-#[derive(Debug, Clone)]
+/// A parsed, schema-checked envelope (CONTRACT.md §2). Its `Debug` shows only names: the
+/// parameters hold the client secret and the context holds tokens.
+#[derive(Clone)]
 pub struct Envelope {
     pub command: String,
     pub args: Args,
@@ -24,6 +25,19 @@ pub struct Envelope {
     pub context: Map<String, Value>,
     pub context_version: Option<Value>,
     pub last_run: Option<Map<String, Value>>,
+}
+
+impl std::fmt::Debug for Envelope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let keys = |map: &Map<String, Value>| map.keys().cloned().collect::<Vec<_>>();
+        f.debug_struct("Envelope")
+            .field("command", &self.command)
+            .field("args", &keys(&self.args.0))
+            .field("params", &keys(&self.params))
+            .field("context", &keys(&self.context))
+            .field("last_run", &self.last_run.as_ref().map(keys))
+            .finish_non_exhaustive()
+    }
 }
 
 /// Parses stdin bytes into JSON. Errors are exit-2 envelope errors.
@@ -233,6 +247,22 @@ fn scalar_text(name: &str, value: &Value) -> Result<String, Error> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn debug_output_shows_names_never_secrets_or_tokens() {
+        let envelope = from_value(json!({
+            "command": "azure-ad-auth-test",
+            "params": {"credentials": {"password": "the-secret-value"}},
+            "context": {"access_token": "the-token-value"},
+        }))
+        .unwrap();
+        let text = format!("{envelope:?}");
+        assert!(text.contains("credentials") && text.contains("access_token"), "{text}");
+        assert!(
+            !text.contains("the-secret-value") && !text.contains("the-token-value"),
+            "{text}"
+        );
+    }
 
     fn args(value: Value) -> Args {
         Args(value.as_object().cloned().unwrap_or_default())

@@ -10,7 +10,7 @@
 mod cursor;
 
 use super::Output;
-use crate::config;
+use crate::config::FetchSettings;
 use crate::envelope::Args;
 use crate::error::Error;
 use crate::graph::client::encode;
@@ -23,9 +23,6 @@ use cursor::Cursor;
 use cursor::LATEST;
 use serde_json::{Map, Value, json};
 use std::collections::{BinaryHeap, HashSet};
-const DEFAULT_FIRST_FETCH: &str = "1 days";
-const DEFAULT_MAX_FETCH: u64 = 50;
-const MAX_MAX_FETCH: u64 = 1_000;
 
 /// A detection with its time, ready to sort.
 struct Candidate {
@@ -36,7 +33,7 @@ struct Candidate {
 
 /// Fetches new risk detections as incidents.
 pub fn fetch(session: &mut Session, _: &Args) -> Result<Output, Error> {
-    let settings = Settings::read(&session.config.raw)?;
+    let settings = session.config.fetch_settings()?;
     let (cursor, warning) = read_cursor(session.last_run.as_ref(), &settings, session.now())?;
     let url = first_url(session, &settings, &cursor);
     let mut selection = Selection::new(settings.max_fetch);
@@ -56,57 +53,11 @@ pub fn fetch(session: &mut Session, _: &Args) -> Result<Output, Error> {
     })
 }
 
-/// The instance parameters fetch reads.
-struct Settings {
-    first_fetch: String,
-    max_fetch: usize,
-    filter: Option<String>,
-    users: Vec<(&'static str, String)>,
-}
-
-impl Settings {
-    fn read(params: &Map<String, Value>) -> Result<Settings, Error> {
-        let max_fetch = match config::text(params, "max_fetch") {
-            None => DEFAULT_MAX_FETCH,
-            Some(raw) => raw
-                .parse::<u64>()
-                .ok()
-                .filter(|n| (1..=MAX_MAX_FETCH).contains(n))
-                .ok_or_else(|| {
-                    Error::parameter(
-                        "max_fetch",
-                        format!("expected a whole number from 1 to {MAX_MAX_FETCH}."),
-                    )
-                })?,
-        };
-        let list = |name: &str| {
-            config::text(params, name)
-                .map(|v| {
-                    v.split(',')
-                        .map(|s| s.trim().to_string())
-                        .filter(|s| !s.is_empty())
-                        .collect::<Vec<_>>()
-                })
-                .unwrap_or_default()
-        };
-        let ids = list("fetch_user_id").into_iter().map(|id| ("userId", id));
-        let upns = list("fetch_user_principal_name")
-            .into_iter()
-            .map(|upn| ("userPrincipalName", upn));
-        Ok(Settings {
-            first_fetch: config::text(params, "first_fetch").unwrap_or_else(|| DEFAULT_FIRST_FETCH.to_string()),
-            max_fetch: max_fetch as usize,
-            filter: config::text(params, "fetch_filter_expression"),
-            users: ids.chain(upns).collect(),
-        })
-    }
-}
-
 /// The cursor from `last_run`, or the first-fetch time. An unreadable cursor restarts from the
 /// first-fetch time with a warning rather than blocking every later fetch.
 fn read_cursor(
     last_run: Option<&Map<String, Value>>,
-    settings: &Settings,
+    settings: &FetchSettings,
     now: u64,
 ) -> Result<(Cursor, Option<String>), Error> {
     if let Some(cursor) = last_run.and_then(Cursor::from_last_run) {
@@ -128,7 +79,7 @@ fn read_cursor(
     Ok((Cursor::starting_at((since, 0)), warning))
 }
 
-fn first_url(session: &Session, settings: &Settings, cursor: &Cursor) -> String {
+fn first_url(session: &Session, settings: &FetchSettings, cursor: &Cursor) -> String {
     let filter = Filter::new()
         .since("detectedDateTime", Some(&iso8601_graph(cursor.lower_bound())))
         .raw(settings.filter.as_deref())
@@ -349,22 +300,5 @@ mod tests {
             serde_json::from_str::<Value>(incident["rawJSON"].as_str().unwrap()).unwrap(),
             candidate.detection
         );
-    }
-
-    #[test]
-    fn settings() {
-        let params = json!({"max_fetch": "20", "fetch_user_id": "a, b", "fetch_user_principal_name": "o'brien@x"})
-            .as_object()
-            .cloned()
-            .unwrap();
-        let settings = Settings::read(&params).unwrap();
-        assert_eq!((settings.max_fetch, settings.users.len()), (20, 3));
-        for bad in [
-            json!({"max_fetch": "0"}),
-            json!({"max_fetch": "many"}),
-            json!({"max_fetch": "5000"}),
-        ] {
-            assert!(Settings::read(bad.as_object().unwrap()).is_err());
-        }
     }
 }
