@@ -51,6 +51,19 @@ pub fn run(input: &[u8], runtime: &dyn Runtime) -> Outcome {
     }
 }
 
+/// [`run`], with a panic (a bug) caught: it still becomes one result, exit 1, with the host's
+/// context and version intact.
+pub fn run_guarded(input: &[u8], runtime: &dyn Runtime) -> Outcome {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(input, runtime))).unwrap_or_else(|_| {
+        let echo = Echo::from_bytes(input);
+        failed(
+            Error::Internal("the command stopped unexpectedly".into()),
+            echo.context,
+            echo.version,
+        )
+    })
+}
+
 /// What a failed envelope still lets us hand back: the host's context and version.
 pub struct Echo {
     pub context: Option<Map<String, Value>>,

@@ -2,9 +2,9 @@
 
 use azure_ad_identity_protection::error::Error;
 use azure_ad_identity_protection::runtime::System;
-use azure_ad_identity_protection::{Echo, Outcome, failed, run};
+use azure_ad_identity_protection::{Outcome, failed, run_guarded};
 use std::io::{Read, Write};
-use std::panic::{self, AssertUnwindSafe};
+use std::panic;
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: azure-ad-identity-protection [--pretty] < envelope.json > result.json
@@ -56,7 +56,7 @@ fn refused(reason: String) -> Outcome {
     failed(Error::Envelope(reason), None, None)
 }
 
-/// Runs the envelope; a panic (a bug) still becomes one result, with the host's context intact.
+/// Runs the envelope on the real runtime; a panic (a bug) still becomes one result.
 fn run_catching_panics(input: &[u8]) -> Outcome {
     // Print where a panic happened but never its payload, which could quote input.
     panic::set_hook(Box::new(|info| {
@@ -66,14 +66,7 @@ fn run_catching_panics(input: &[u8]) -> Outcome {
             .unwrap_or_default();
         eprintln!("azure-ad-identity-protection: internal error at {place}");
     }));
-    panic::catch_unwind(AssertUnwindSafe(|| run(input, &System))).unwrap_or_else(|_| {
-        let echo = Echo::from_bytes(input);
-        failed(
-            Error::Internal("the command stopped unexpectedly".into()),
-            echo.context,
-            echo.version,
-        )
-    })
+    run_guarded(input, &System)
 }
 
 fn emit(outcome: &Outcome, pretty: bool) -> ExitCode {

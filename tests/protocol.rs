@@ -155,3 +155,50 @@ fn flags() {
     assert_eq!(unknown.status.code(), Some(2));
     assert!(serde_json::from_slice::<serde_json::Value>(&unknown.stdout).is_ok());
 }
+
+/// A runtime whose clock panics: a stand-in for any bug inside a command.
+struct PanickingClock;
+
+impl azure_ad_identity_protection::runtime::Runtime for PanickingClock {
+    fn now(&self) -> u64 {
+        panic!("the clock broke")
+    }
+    fn sleep(&self, _: std::time::Duration) {}
+    fn jitter(&self) -> f64 {
+        0.0
+    }
+    fn transport(
+        &self,
+        settings: &azure_ad_identity_protection::http::NetSettings,
+    ) -> Box<dyn azure_ad_identity_protection::http::Transport> {
+        azure_ad_identity_protection::runtime::System.transport(settings)
+    }
+    fn log(&self, _: &str) {}
+}
+
+#[test]
+fn a_panic_inside_a_command_is_one_schema_valid_result_with_exit_1_and_the_context_intact() {
+    let context = json!({"access_token": "cached-token-value", "valid_until": 4102444800u64, "other": "kept"});
+    let envelope = json!({
+        "command": "azure-ad-auth-test",
+        "params": {"tenant_id": "t"},
+        "context": context,
+        "context_version": {"version": 7},
+    });
+    let outcome = azure_ad_identity_protection::run_guarded(envelope.to_string().as_bytes(), &PanickingClock);
+    assert_eq!(outcome.exit_code, 1);
+    let result = serde_json::to_value(&outcome.result).expect("serialisable");
+    assert!(RESULT_SCHEMA.is_valid(&result), "{result:#}");
+    assert_eq!(result["entries"].as_array().map(Vec::len), Some(1));
+    assert_eq!(result["entries"][0]["Type"], 4);
+    assert!(
+        result["entries"][0]["Contents"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Internal error")
+    );
+    assert_eq!(
+        (&result["context"], &result["context_version"]),
+        (&context, &json!({"version": 7}))
+    );
+}

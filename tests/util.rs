@@ -10,7 +10,7 @@ pub const TOKEN: &str = "/oauth2/v2.0/token";
 pub const RISKY_USERS: &str = "/identityProtection/riskyUsers";
 pub const DETECTIONS: &str = "/identityProtection/riskDetections";
 
-static RESULT_SCHEMA: LazyLock<jsonschema::Validator> = LazyLock::new(|| {
+pub static RESULT_SCHEMA: LazyLock<jsonschema::Validator> = LazyLock::new(|| {
     let schema: Value =
         serde_json::from_str(include_str!("../schema/result.schema.json")).expect("result schema is JSON");
     jsonschema::draft202012::new(&schema).expect("result schema compiles")
