@@ -66,33 +66,47 @@ fn integration_yml_matches_the_command_table() {
     assert_eq!(yml_commands(), table_commands());
 }
 
+/// The instance parameters src/config.rs reads, found in its source: the names passed to its
+/// readers (`text(params, ..)`, `flag(params, ..)`, `params.get(..)`, the fetch lists' `list(..)`).
+fn parameters_the_code_reads() -> std::collections::BTreeSet<String> {
+    let source = include_str!("../src/config.rs");
+    let mut names = std::collections::BTreeSet::new();
+    for reader in ["(params, \"", "params.get(\"", "list(\""] {
+        for (at, _) in source.match_indices(reader) {
+            let rest = &source[at + reader.len()..];
+            let name = rest.split('"').next().unwrap_or_default();
+            // `credentials.password` is the flattened form some hosts send for `credentials`.
+            names.insert(name.split('.').next().unwrap_or_default().to_string());
+        }
+    }
+    names
+}
+
 #[test]
-fn integration_yml_lists_every_parameter_the_code_reads() {
+fn integration_yml_lists_every_parameter_the_code_reads_and_no_other() {
     let yml = include_str!("../integration.yml");
-    let names = [
-        "app_id",
-        "subscription_id",
-        "azure_ad_endpoint",
-        "azure_cloud",
-        "graph_endpoint",
-        "api_version",
-        "client_credentials",
-        "tenant_id",
-        "credentials",
-        "insecure",
-        "proxy",
-        "request_timeout",
-        "first_fetch",
-        "max_fetch",
-        "fetch_filter_expression",
-        "fetch_user_id",
-        "fetch_user_principal_name",
-    ];
-    for name in names {
+    let read = parameters_the_code_reads();
+    assert!(read.len() >= 15, "the source scan found too few: {read:?}");
+    for name in &read {
         assert!(
             yml.contains(&format!("- name: {name}\n")),
             "{name} missing from integration.yml"
         );
+    }
+    // Declared but not read by the binary: XSOAR's own fetch switches, and subscription_id,
+    // accepted for compatibility and unused (README).
+    let not_read = ["isFetch", "incidentType", "subscription_id"];
+    let configuration = yml
+        .split("\nconfiguration:\n")
+        .nth(1)
+        .and_then(|c| c.split("\nscript:\n").next());
+    for line in configuration.expect("a configuration section").lines() {
+        if let Some(name) = line.strip_prefix("- name: ") {
+            assert!(
+                read.contains(name) || not_read.contains(&name),
+                "{name} is declared but never read"
+            );
+        }
     }
 }
 
@@ -104,8 +118,92 @@ fn aimed(fixture: &Value, emu: &azure_ad_identity_protection::emulator::Emulator
     envelope
 }
 
+/// The items of a list result.
+fn items(run: &Run) -> Vec<Value> {
+    run.entry()["Contents"]["value"].as_array().cloned().unwrap_or_default()
+}
+
+/// What fixtures/README.md says each fixture shows, checked on its result (after exit 0).
+fn shows_what_the_readme_says(file: &str, fixture: &Value, run: &Run) {
+    let context = run.context();
+    let arg = |name: &str| fixture["args"][name].as_str().unwrap_or_default().to_string();
+    let signed_in = |run: &Run| {
+        let context = run.context();
+        context["access_token"].is_string() && context["device_code"].is_null()
+    };
+    match file {
+        // the Test button: a token and one Graph call, answers ok
+        "test-module.json" => assert_eq!(run.entry()["Contents"], "ok"),
+        // the link, the user code and the next command; the device code goes into context
+        "azure-ad-auth-start.json" => {
+            let text = run.text();
+            assert!(
+                text.contains("/devicelogin") && text.contains("!azure-ad-auth-complete"),
+                "{text}"
+            );
+            assert!(context["device_code"].is_string() && context["user_code"].is_string());
+        }
+        // client credentials: a token request tests the connection
+        "azure-ad-auth-start-client-credentials.json" => assert!(context["access_token"].is_string()),
+        // redeems the device code left by auth-start; with polling the same (the placeholder
+        // code is approved, so nothing is scheduled)
+        "azure-ad-auth-complete.json" | "azure-ad-auth-complete-polling.json" => {
+            assert!(signed_in(run), "{context:#}");
+            assert!(run.result["scheduled_command"].is_null());
+        }
+        // a Python-era context accepted as is, refreshed, one Graph call
+        "azure-ad-auth-test.json" => {
+            assert_ne!(context["access_token"], fixture["context"]["access_token"], "refreshed");
+            assert!(context["valid_until"].as_u64().is_some_and(|until| until > now()));
+        }
+        // empties the context
+        "azure-ad-auth-reset.json" => assert_eq!(context, &json!({})),
+        // one user's risk detections, limit 10
+        "azure-ad-identity-protection-risks-list.json" => {
+            let upn = arg("user_principal_name");
+            let found = items(run);
+            assert!(!found.is_empty() && found.len() <= 10, "{} items", found.len());
+            assert!(found.iter().all(|d| d["userPrincipalName"] == upn.as_str()));
+        }
+        // high-risk users updated in the last 3650 days
+        "azure-ad-identity-protection-risky-user-list.json" => {
+            let found = items(run);
+            assert!(!found.is_empty() && found.iter().all(|u| u["riskLevel"] == "high"));
+        }
+        // one user's risk history
+        "azure-ad-identity-protection-risky-user-history-list.json" => {
+            let user = arg("user_id");
+            let found = items(run);
+            assert!(
+                !found.is_empty()
+                    && found
+                        .iter()
+                        .all(|h| h["userId"] == user.as_str() || h["id"] == user.as_str())
+            );
+        }
+        // one id as a plain string; two ids as a comma string; one id as a JSON-array string
+        "azure-ad-identity-protection-risky-user-confirm-compromised.json" => {
+            assert_eq!(run.entry()["Contents"]["userIds"], json!([arg("user_ids")]));
+        }
+        "azure-ad-identity-protection-risky-user-dismiss.json" => {
+            let ids: Vec<String> = arg("user_ids").split(',').map(str::to_string).collect();
+            assert_eq!(run.entry()["Contents"]["userIds"], json!(ids));
+        }
+        "azure-ad-identity-protection-risky-user-confirm-safe.json" => {
+            let ids: Value = serde_json::from_str(&arg("user_ids")).expect("a JSON array string");
+            assert_eq!(run.entry()["Contents"]["userIds"], ids);
+        }
+        // a first fetch from 2020-01-01, at most 5 incidents
+        "fetch-incidents.json" => {
+            assert_eq!(run.result["incidents"].as_array().map(Vec::len), Some(5));
+            assert!(run.result["last_run"]["latest_detection_found"].is_string());
+        }
+        other => panic!("{other}: add what fixtures/README.md says it shows"),
+    }
+}
+
 #[test]
-fn every_fixture_replays_against_the_emulator() {
+fn every_fixture_replays_against_the_emulator_and_shows_what_its_readme_says() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures");
     let mut seen = Vec::new();
     for entry in std::fs::read_dir(dir).expect("fixtures/") {
@@ -124,6 +222,8 @@ fn every_fixture_replays_against_the_emulator() {
         emu.seed_fixture_credentials();
         let run = run(&aimed(&fixture, &emu));
         assert_eq!(run.exit, 0, "{path:?}: {:#}", run.result);
+        let file = path.file_name().and_then(|f| f.to_str()).unwrap_or_default();
+        shows_what_the_readme_says(file, &fixture, &run);
         seen.push(command);
     }
     for command in COMMANDS {

@@ -164,6 +164,15 @@ fn the_query_combines_cursor_filter_and_users() {
     );
 }
 
+/// `epoch` as `YYYY-MM-DDTHH:MM` (UTC), from GNU date: an independent calendar.
+fn utc_minute(epoch: u64) -> String {
+    let output = std::process::Command::new("date")
+        .args(["-u", "-d", &format!("@{epoch}"), "+%Y-%m-%dT%H:%M"])
+        .output()
+        .expect("date runs");
+    String::from_utf8(output.stdout).expect("UTF-8").trim().to_string()
+}
+
 #[test]
 fn first_fetch_is_relative_to_now() {
     let emu = tenant_with(|c| c.risk_detections = detections(3, 1));
@@ -174,10 +183,11 @@ fn first_fetch_is_relative_to_now() {
         "the sample detections are older than 3 days"
     );
     let filter = requests_to(&emu, DETECTIONS)[0].query_value("$filter").unwrap();
-    let expected = azure_ad_identity_protection::time::iso8601(now() - 3 * 86_400);
+    // Three days ago to the minute, written by coreutils' date, not by the crate's calendar.
+    let three_days_ago = utc_minute(now() - 3 * 86_400);
     assert!(
-        filter.starts_with(&format!("detectedDateTime ge {}", &expected[..15])),
-        "{filter}"
+        filter.starts_with(&format!("detectedDateTime ge {three_days_ago}")),
+        "{filter} does not start at {three_days_ago}"
     );
     fetch(&fetch_params(&emu, json!({"first_fetch": "soonish"})), None)
         .expect(2, 4)
