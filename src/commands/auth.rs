@@ -7,6 +7,7 @@ use crate::config::AuthMode;
 use crate::envelope::Args;
 use crate::error::Error;
 use crate::graph::client;
+use crate::graph::query::Query;
 use crate::output::{Entry, ScheduledCommand};
 use crate::session::Session;
 use crate::time::iso8601;
@@ -39,7 +40,7 @@ pub fn test(session: &mut Session, _: &Args) -> Result<Output, Error> {
 
 /// Lists one risky user: proves the token, the permission and the licence in one request.
 fn probe_graph(session: &mut Session) -> Result<(), Error> {
-    let url = format!("{}/identityProtection/riskyUsers?$top=1", session.config.graph_root());
+    let url = Query::at("identityProtection/riskyUsers").top(1).url(&session.config);
     client::get_json(session, &url, "Checking access to risky users").map(|_| ())
 }
 

@@ -13,9 +13,9 @@ use super::Output;
 use crate::config::FetchSettings;
 use crate::envelope::Args;
 use crate::error::Error;
-use crate::graph::client::encode;
 use crate::graph::odata::Filter;
 use crate::graph::paging::{self, MAX_PAGE};
+use crate::graph::query::Query;
 use crate::output::Entry;
 use crate::session::Session;
 use crate::time::{Instant, graph_ticks, iso8601_graph, iso8601_micros, parse_iso8601, parse_since};
@@ -84,13 +84,11 @@ fn first_url(session: &Session, settings: &FetchSettings, cursor: &Cursor) -> St
         .since("detectedDateTime", Some(&iso8601_graph(cursor.lower_bound())))
         .raw(settings.filter.as_deref())
         .any_of(&settings.users)
-        .build()
-        .unwrap_or_default();
-    format!(
-        "{}/identityProtection/riskDetections?$top={MAX_PAGE}&$filter={}",
-        session.config.graph_root(),
-        encode(&filter)
-    )
+        .build();
+    let query = Query::at("identityProtection/riskDetections")
+        .top(MAX_PAGE)
+        .filter(filter);
+    query.url(&session.config)
 }
 
 impl Candidate {

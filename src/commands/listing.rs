@@ -4,8 +4,8 @@
 use crate::commands::Output;
 use crate::envelope::Args;
 use crate::error::Error;
-use crate::graph::client::encode;
 use crate::graph::paging::{self, Cut, Listing};
+use crate::graph::query::Query;
 use crate::http::Audience;
 use crate::output::Entry;
 use crate::session::Session;
@@ -19,8 +19,8 @@ pub const MAX_LIMIT: u64 = 10_000;
 
 /// One list command's shape.
 pub struct ListKind<'a> {
-    /// Path below the Graph root, e.g. `identityProtection/riskyUsers`.
-    pub path: String,
+    /// The collection, e.g. `identityProtection/riskyUsers`.
+    pub query: Query,
     /// Context path name, e.g. `RiskyUsers`.
     pub context: &'static str,
     /// Table title before the count.
@@ -35,12 +35,14 @@ pub fn run(session: &mut Session, args: &Args, kind: &ListKind, built_filter: Op
     let limit = args.number("limit", 1, MAX_LIMIT)?.unwrap_or(DEFAULT_LIMIT) as usize;
     let url = match next_link(session, args)? {
         Some(link) => link,
-        None => first_url(
-            session,
-            &kind.path,
-            limit,
-            args.text("filter_expression")?.or(built_filter),
-        ),
+        None => {
+            let filter = args.text("filter_expression")?.or(built_filter);
+            kind.query
+                .clone()
+                .top(paging::page_size(limit))
+                .filter(filter)
+                .url(&session.config)
+        }
     };
     let mut listing = paging::collect(session, &url, limit, kind.action)?;
     let (items, cut) = (listing.items.len(), listing.cut.take());
@@ -84,18 +86,6 @@ fn next_link(session: &Session, args: &Args) -> Result<Option<String>, Error> {
         ));
     }
     Ok(Some(link))
-}
-
-fn first_url(session: &Session, path: &str, limit: usize, filter: Option<String>) -> String {
-    let mut url = format!(
-        "{}/{path}?$top={}",
-        session.config.graph_root(),
-        paging::page_size(limit)
-    );
-    if let Some(filter) = filter {
-        url.push_str(&format!("&$filter={}", encode(&filter)));
-    }
-    url
 }
 
 /// The entry for a listing: Graph's document as contents, a table, the items under

@@ -4,9 +4,10 @@ use super::Output;
 use super::listing::{self, ListKind};
 use crate::envelope::Args;
 use crate::error::Error;
-use crate::graph::client::{self, encode_segment};
+use crate::graph::client;
 use crate::graph::odata::Filter;
 use crate::graph::paging::Listing;
+use crate::graph::query::Query;
 use crate::output::quoted;
 use crate::session::Session;
 
@@ -14,7 +15,7 @@ const PATH: &str = "identityProtection/riskDetections";
 
 fn kind(action: &str) -> ListKind<'_> {
     ListKind {
-        path: PATH.into(),
+        query: Query::at(PATH),
         context: "Risks",
         title: "Risks".into(),
         action,
@@ -35,7 +36,7 @@ pub fn list(session: &mut Session, args: &Args) -> Result<Output, Error> {
 }
 
 fn get(session: &mut Session, id: &str) -> Result<Output, Error> {
-    let url = format!("{}/{PATH}/{}", session.config.graph_root(), encode_segment(id));
+    let url = Query::at(PATH).segment(id).url(&session.config);
     let action = format!("Getting risk detection {}", quoted(id));
     let detection = client::get_json(session, &url, &action)?;
     let listing = Listing {

@@ -4,9 +4,9 @@ use super::Output;
 use super::listing::{self, ListKind};
 use crate::envelope::Args;
 use crate::error::Error;
-use crate::graph::client::{self, encode_segment};
+use crate::graph::client;
 use crate::graph::odata::Filter;
-use crate::http::HttpRequest;
+use crate::graph::query::Query;
 use crate::output::{Entry, quoted};
 use crate::session::Session;
 use crate::time::{iso8601, parse_since};
@@ -56,7 +56,7 @@ pub fn list(session: &mut Session, args: &Args) -> Result<Output, Error> {
         .since("riskLastUpdatedDateTime", updated_since(session, args)?.as_deref())
         .build();
     let kind = ListKind {
-        path: PATH.into(),
+        query: Query::at(PATH),
         context: "RiskyUsers",
         title: "Risky Users".into(),
         action: "Listing risky users",
@@ -84,7 +84,7 @@ pub fn history(session: &mut Session, args: &Args) -> Result<Output, Error> {
         .ok_or_else(|| Error::argument("user_id", "is required."))?;
     let action = format!("Listing the risk history of user {}", quoted(&user_id));
     let kind = ListKind {
-        path: format!("{PATH}/{}/history", encode_segment(&user_id)),
+        query: Query::at(PATH).segment(&user_id).then("history"),
         context: "RiskyUserHistory",
         title: format!("Risky user history for {}", quoted(&user_id)),
         action: &action,
@@ -139,15 +139,11 @@ fn act(session: &mut Session, args: &Args, action: Action) -> Result<Output, Err
     if ids.is_empty() {
         return Err(Error::argument("user_ids", "is required: one or more user object IDs."));
     }
-    let url = format!("{}/{PATH}/{}", session.config.graph_root(), action.path);
+    let query = Query::at(PATH).then(action.path);
     let batches: Vec<&[String]> = ids.chunks(BATCH).collect();
     for (index, batch) in batches.iter().enumerate() {
-        let request = HttpRequest::json(url.clone(), json!({"userIds": batch}).to_string());
-        let response = client::send(session, request, action.doing)?;
-        if !(200..300).contains(&response.status) {
-            let error = client::failure(session, action.doing, &response);
-            return Err(partial(action, &batches, index, error));
-        }
+        client::post_json(session, &query, &json!({"userIds": batch}), action.doing)
+            .map_err(|error| partial(action, &batches, index, error))?;
     }
     let markdown = format!(
         "{} Updated {} user{}.",

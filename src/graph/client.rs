@@ -2,12 +2,23 @@
 //! and readable errors for anything that is not the expected JSON.
 
 use super::GraphError;
+use super::query::Query;
 use crate::auth::tokens;
 use crate::error::Error;
 use crate::http::{Audience, HttpRequest, HttpResponse, RetryPolicy};
 use crate::session::Session;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Value;
+
+/// POSTs a JSON body to a Graph action; any status but 2xx is the error Graph gave.
+pub fn post_json(session: &mut Session, query: &Query, body: &Value, action: &str) -> Result<(), Error> {
+    let request = HttpRequest::json(query.url(&session.config), body.to_string());
+    let response = send(session, request, action)?;
+    match response.status {
+        200..=299 => Ok(()),
+        _ => Err(failure(session, action, &response)),
+    }
+}
 
 /// GETs a Graph URL and parses the JSON answer. `action` names the step in error messages.
 pub fn get_json(session: &mut Session, url: &str, action: &str) -> Result<Value, Error> {

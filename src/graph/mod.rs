@@ -3,6 +3,7 @@
 pub mod client;
 pub mod odata;
 pub mod paging;
+pub mod query;
 
 use crate::http::HttpResponse;
 use serde_json::{Map, Value, json};
