@@ -74,11 +74,6 @@ impl EntraError {
         self.codes.first().copied()
     }
 
-    /// True when the stored sign-in can no longer be used (refresh token expired or revoked).
-    pub fn needs_new_sign_in(&self) -> bool {
-        self.error == "invalid_grant" || self.error == "interaction_required"
-    }
-
     /// The entry's `Contents`: everything support needs, nothing secret.
     pub fn contents(&self) -> Value {
         json!({
