@@ -26,15 +26,16 @@ pub mod emulator;
 use config::Config;
 use envelope::Envelope;
 use error::Error;
-use output::{CommandResult, Entry};
+use output::{Entry, ResultDocument};
 use runtime::Runtime;
 use serde_json::{Map, Value};
 use session::Session;
 
-/// A result and the exit status to leave with.
+/// How an invocation ends: the [`ResultDocument`] to print and the exit status to leave with.
+/// (A command handler returns a [`commands::CommandOutput`]; [`run`] turns it into this.)
 #[derive(Debug)]
 pub struct Outcome {
-    pub result: CommandResult,
+    pub result: ResultDocument,
     pub exit_code: i32,
 }
 
@@ -115,7 +116,7 @@ fn execute(envelope: Envelope, runtime: &dyn Runtime) -> Outcome {
     let mut secrets = known_secrets(&input_context);
     secrets.extend(known_secrets(&session.context));
     secrets.extend(session.config.client_secret.as_ref().map(|s| s.expose().to_string()));
-    let mut result = CommandResult::bare(Vec::new());
+    let mut result = ResultDocument::bare(Vec::new());
     result.context_changed = session.context != input_context;
     result.context = Some(session.context);
     result.context_version = context_version;
@@ -135,7 +136,7 @@ fn known_secrets(context: &Map<String, Value>) -> Vec<String> {
 }
 
 /// Puts the command's output, or its error entry, into the result.
-fn finish(mut result: CommandResult, outcome: Result<commands::Output, Error>) -> Outcome {
+fn finish(mut result: ResultDocument, outcome: Result<commands::CommandOutput, Error>) -> Outcome {
     match outcome {
         Ok(output) => {
             result.entries = output.entries;
@@ -160,7 +161,7 @@ fn finish(mut result: CommandResult, outcome: Result<commands::Output, Error>) -
 
 /// The result for a failure before any command ran: the host's context comes back untouched.
 pub fn failed(error: Error, context: Option<Map<String, Value>>, version: Option<Value>) -> Outcome {
-    let mut result = CommandResult::bare(vec![error_entry(&error)]);
+    let mut result = ResultDocument::bare(vec![error_entry(&error)]);
     result.context = context;
     result.context_version = version;
     Outcome {

@@ -78,9 +78,9 @@ pub struct ScheduledCommand {
     pub timeout_in_seconds: u64,
 }
 
-/// The whole result object.
+/// The result document on stdout (CONTRACT.md §3): entries, context, incidents, last run.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct CommandResult {
+pub struct ResultDocument {
     pub entries: Vec<Entry>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub context: Option<Map<String, Value>>,
@@ -95,10 +95,10 @@ pub struct CommandResult {
     pub scheduled_command: Option<ScheduledCommand>,
 }
 
-impl CommandResult {
+impl ResultDocument {
     /// A result that holds only entries (no context: the envelope was never parsed).
     pub fn bare(entries: Vec<Entry>) -> Self {
-        CommandResult {
+        ResultDocument {
             entries,
             context: None,
             context_changed: false,

@@ -1,6 +1,6 @@
 //! The sign-in commands: test-module, auth-start, auth-complete, auth-test, auth-reset.
 
-use super::Output;
+use super::CommandOutput;
 use crate::auth::device_code::{self, Pending, Poll};
 use crate::auth::{MAX_DEVICE_CODE_LIFETIME_SECS, TokenResponse, client_credentials, tokens};
 use crate::config::AuthMode;
@@ -16,13 +16,13 @@ use serde_json::{Map, Value, json};
 const AUTH_CONTEXT: &str = "AADIdentityProtection.Auth";
 
 /// `test-module`: the instance's Test button. Returns `ok` when a token works against Graph.
-pub fn test_module(session: &mut Session, _: &Args) -> Result<Output, Error> {
+pub fn test_module(session: &mut Session, _: &Args) -> Result<CommandOutput, Error> {
     probe_graph(session)?;
-    Ok(Output::entry(Entry::text("ok")))
+    Ok(CommandOutput::entry(Entry::text("ok")))
 }
 
 /// `azure-ad-auth-test`: a valid token (cached, refreshed or new) and one cheap Graph call.
-pub fn test(session: &mut Session, _: &Args) -> Result<Output, Error> {
+pub fn test(session: &mut Session, _: &Args) -> Result<CommandOutput, Error> {
     probe_graph(session)?;
     let who = match session.config.mode {
         AuthMode::DeviceCode => tokens::signed_in_as(&session.context)
@@ -35,7 +35,7 @@ pub fn test(session: &mut Session, _: &Args) -> Result<Output, Error> {
         "✅ Success! Using {who}, Microsoft Graph answered the risky users list at {}.",
         session.config.graph_root()
     );
-    Ok(Output::entry(Entry::json(contents, markdown)))
+    Ok(CommandOutput::entry(Entry::json(contents, markdown)))
 }
 
 /// Lists one risky user: proves the token, the permission and the licence in one request.
@@ -45,15 +45,15 @@ fn probe_graph(session: &mut Session) -> Result<(), Error> {
 }
 
 /// `azure-ad-auth-reset`: forget every token and device code.
-pub fn reset(session: &mut Session, _: &Args) -> Result<Output, Error> {
+pub fn reset(session: &mut Session, _: &Args) -> Result<CommandOutput, Error> {
     session.context = Map::new();
-    Ok(Output::entry(Entry::text(
+    Ok(CommandOutput::entry(Entry::text(
         "Authorization was reset successfully. Run **!azure-ad-auth-start** to start the authentication process.",
     )))
 }
 
 /// `azure-ad-auth-start`: device code, or a connection test in client-credentials mode.
-pub fn start(session: &mut Session, _: &Args) -> Result<Output, Error> {
+pub fn start(session: &mut Session, _: &Args) -> Result<CommandOutput, Error> {
     if session.config.mode == AuthMode::ClientCredentials {
         let response = client_credentials::request_token(session)?;
         tokens::store(session, &response);
@@ -62,10 +62,10 @@ pub fn start(session: &mut Session, _: &Args) -> Result<Output, Error> {
             session.config.app_id,
             session.config.tenant_segment()
         );
-        return Ok(Output::entry(Entry::text(markdown)));
+        return Ok(CommandOutput::entry(Entry::text(markdown)));
     }
     let pending = device_code::start(session)?;
-    Ok(Output::entry(instructions(&pending)))
+    Ok(CommandOutput::entry(instructions(&pending)))
 }
 
 fn instructions(pending: &Pending) -> Entry {
@@ -87,10 +87,10 @@ fn auth_context(pending: &Pending) -> Value {
 }
 
 /// `azure-ad-auth-complete`: redeem the device code, or say what is still missing.
-pub fn complete(session: &mut Session, args: &Args) -> Result<Output, Error> {
+pub fn complete(session: &mut Session, args: &Args) -> Result<CommandOutput, Error> {
     if session.config.mode == AuthMode::ClientCredentials {
         tokens::access_token(session)?;
-        return Ok(Output::entry(Entry::text(
+        return Ok(CommandOutput::entry(Entry::text(
             "✅ Authorization completed successfully. Client-credentials mode needs no sign-in; a token was obtained with the client secret.",
         )));
     }
@@ -100,7 +100,7 @@ pub fn complete(session: &mut Session, args: &Args) -> Result<Output, Error> {
         let who = tokens::signed_in_as(&session.context)
             .map(|u| format!(" as {u}"))
             .unwrap_or_default();
-        return Ok(Output::entry(Entry::text(format!(
+        return Ok(CommandOutput::entry(Entry::text(format!(
             "No sign-in is in progress; this instance is already signed in{who}. Run **!azure-ad-auth-test** to check it, or **!azure-ad-auth-start** to sign in again."
         ))));
     }
@@ -116,7 +116,7 @@ pub fn complete(session: &mut Session, args: &Args) -> Result<Output, Error> {
     }
 }
 
-fn signed_in(session: &mut Session, response: &TokenResponse) -> Output {
+fn signed_in(session: &mut Session, response: &TokenResponse) -> CommandOutput {
     tokens::store(session, response);
     let who = response.signed_in();
     let valid_until = tokens::stored_valid_until(&session.context).map(iso8601);
@@ -135,10 +135,16 @@ fn signed_in(session: &mut Session, response: &TokenResponse) -> Output {
     let context = json!({"UserPrincipalName": who.user, "TenantId": who.tenant, "ValidUntil": valid_until});
     let contents =
         json!({"signed_in_as": who.user, "name": who.name, "tenant_id": who.tenant, "valid_until": valid_until});
-    Output::entry(Entry::json(contents, markdown).with_context(AUTH_CONTEXT, context))
+    CommandOutput::entry(Entry::json(contents, markdown).with_context(AUTH_CONTEXT, context))
 }
 
-fn not_yet(session: &Session, pending: &Pending, wait: u64, slowed_down: bool, polling: bool) -> Result<Output, Error> {
+fn not_yet(
+    session: &Session,
+    pending: &Pending,
+    wait: u64,
+    slowed_down: bool,
+    polling: bool,
+) -> Result<CommandOutput, Error> {
     let slow = if slowed_down {
         " Entra ID asked to poll less often, so the interval grew."
     } else {
@@ -165,9 +171,9 @@ fn not_yet(session: &Session, pending: &Pending, wait: u64, slowed_down: bool, p
         next_run_in_seconds: wait,
         timeout_in_seconds: remaining,
     };
-    Ok(Output {
+    Ok(CommandOutput {
         entries: vec![Entry::text(message)],
         scheduled: Some(scheduled),
-        ..Output::default()
+        ..CommandOutput::default()
     })
 }

@@ -9,7 +9,7 @@
 
 mod cursor;
 
-use super::Output;
+use super::CommandOutput;
 use crate::config::FetchSettings;
 use crate::envelope::Args;
 use crate::error::Error;
@@ -32,7 +32,7 @@ struct Candidate {
 }
 
 /// Fetches new risk detections as incidents.
-pub fn fetch(session: &mut Session, _: &Args) -> Result<Output, Error> {
+pub fn fetch(session: &mut Session, _: &Args) -> Result<CommandOutput, Error> {
     let settings = session.config.fetch_settings()?;
     let (cursor, warning) = read_cursor(session.last_run.as_ref(), &settings, session.now())?;
     let url = first_url(session, &settings, &cursor);
@@ -45,11 +45,11 @@ pub fn fetch(session: &mut Session, _: &Args) -> Result<Output, Error> {
     let incidents: Vec<Value> = emitted.iter().map(|c| incident(c, session.now())).collect();
     let mut entries: Vec<Entry> = warning.into_iter().map(Entry::warning).collect();
     entries.push(summary(&incidents, &next));
-    Ok(Output {
+    Ok(CommandOutput {
         entries,
         incidents: Some(incidents),
         last_run: Some(next.to_map()),
-        ..Output::default()
+        ..CommandOutput::default()
     })
 }
 

@@ -1,7 +1,7 @@
 //! What the three list commands share: `limit`, `next_link`, `filter_expression`, the first
 //! page's URL, and the entry (table, context path, NextLink).
 
-use crate::commands::Output;
+use crate::commands::CommandOutput;
 use crate::envelope::Args;
 use crate::error::Error;
 use crate::graph::paging::{self, Cut, Listing};
@@ -31,7 +31,12 @@ pub struct ListKind<'a> {
 
 /// Runs a list command: the built filter unless `filter_expression` overrides it, or the
 /// `next_link` to continue from.
-pub fn run(session: &mut Session, args: &Args, kind: &ListKind, built_filter: Option<String>) -> Result<Output, Error> {
+pub fn run(
+    session: &mut Session,
+    args: &Args,
+    kind: &ListKind,
+    built_filter: Option<String>,
+) -> Result<CommandOutput, Error> {
     let limit = args.number("limit", 1, MAX_LIMIT)?.unwrap_or(DEFAULT_LIMIT) as usize;
     let url = match next_link(session, args)? {
         Some(link) => link,
@@ -46,7 +51,7 @@ pub fn run(session: &mut Session, args: &Args, kind: &ListKind, built_filter: Op
     };
     let mut listing = paging::collect(session, &url, limit, kind.action)?;
     let (items, cut) = (listing.items.len(), listing.cut.take());
-    let mut output = Output::entry(entry(kind, listing));
+    let mut output = CommandOutput::entry(entry(kind, listing));
     let go_on = format!(
         "The items so far are in the entry above; to go on from there, run the command again with `next_link` set to `AADIdentityProtection.NextLink(val.Description === \"{}\").URL`.",
         kind.context

@@ -39,9 +39,10 @@ pub struct ArgSpec {
     pub required: bool,
 }
 
-/// What a command produced.
+/// What a command handler produced: entries and, when relevant, incidents, a last run, a
+/// scheduled command or the error that cut it short. [`crate::run`] turns it into an [`crate::Outcome`].
 #[derive(Debug, Default)]
-pub struct Output {
+pub struct CommandOutput {
     pub entries: Vec<Entry>,
     pub scheduled: Option<ScheduledCommand>,
     pub incidents: Option<Vec<Value>>,
@@ -51,17 +52,17 @@ pub struct Output {
     pub error: Option<Error>,
 }
 
-impl Output {
+impl CommandOutput {
     /// An output of one entry.
     pub fn entry(entry: Entry) -> Self {
-        Output {
+        CommandOutput {
             entries: vec![entry],
-            ..Output::default()
+            ..CommandOutput::default()
         }
     }
 }
 
-type Handler = fn(&mut Session, &Args) -> Result<Output, Error>;
+type Handler = fn(&mut Session, &Args) -> Result<CommandOutput, Error>;
 
 /// One command: its name as XSOAR calls it, its arguments and its handler.
 #[derive(Clone, Copy)]
@@ -203,7 +204,7 @@ impl CommandSpec {
     }
 
     /// Runs the command.
-    pub fn run(&self, session: &mut Session, args: &Args) -> Result<Output, Error> {
+    pub fn run(&self, session: &mut Session, args: &Args) -> Result<CommandOutput, Error> {
         (self.handler)(session, args)
     }
 }

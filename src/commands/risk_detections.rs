@@ -1,6 +1,6 @@
 //! `azure-ad-identity-protection-risks-list`: risk detections, one by id or filtered.
 
-use super::Output;
+use super::CommandOutput;
 use super::listing::{self, ListKind};
 use crate::envelope::Args;
 use crate::error::Error;
@@ -23,7 +23,7 @@ fn kind(action: &str) -> ListKind<'_> {
 }
 
 /// Lists risk detections, or gets the one named by `id` (the original crashed on `id`).
-pub fn list(session: &mut Session, args: &Args) -> Result<Output, Error> {
+pub fn list(session: &mut Session, args: &Args) -> Result<CommandOutput, Error> {
     if let Some(id) = args.text("id")? {
         return get(session, &id);
     }
@@ -35,7 +35,7 @@ pub fn list(session: &mut Session, args: &Args) -> Result<Output, Error> {
     listing::run(session, args, &kind("Listing risk detections"), filter)
 }
 
-fn get(session: &mut Session, id: &str) -> Result<Output, Error> {
+fn get(session: &mut Session, id: &str) -> Result<CommandOutput, Error> {
     let url = Query::at(PATH).segment(id).url(&session.config);
     let action = format!("Getting risk detection {}", quoted(id));
     let detection = client::get_json(session, &url, &action)?;
@@ -43,5 +43,5 @@ fn get(session: &mut Session, id: &str) -> Result<Output, Error> {
         items: vec![detection],
         ..Listing::default()
     };
-    Ok(Output::entry(listing::entry(&kind(&action), listing)))
+    Ok(CommandOutput::entry(listing::entry(&kind(&action), listing)))
 }

@@ -1,6 +1,6 @@
 //! Risky users: list, history, and the three actions (confirm compromised, dismiss, confirm safe).
 
-use super::Output;
+use super::CommandOutput;
 use super::listing::{self, ListKind};
 use crate::envelope::Args;
 use crate::error::Error;
@@ -46,7 +46,7 @@ pub const BATCH: usize = 60;
 const PATH: &str = "identityProtection/riskyUsers";
 
 /// `azure-ad-identity-protection-risky-user-list`.
-pub fn list(session: &mut Session, args: &Args) -> Result<Output, Error> {
+pub fn list(session: &mut Session, args: &Args) -> Result<CommandOutput, Error> {
     let upn = args.text("user_principal_name")?.or(args.text("user_name")?);
     let filter = Filter::new()
         .eq("riskLevel", args.choice("risk_level", RISK_LEVELS)?)
@@ -78,7 +78,7 @@ fn updated_since(session: &Session, args: &Args) -> Result<Option<String>, Error
 }
 
 /// `azure-ad-identity-protection-risky-user-history-list`.
-pub fn history(session: &mut Session, args: &Args) -> Result<Output, Error> {
+pub fn history(session: &mut Session, args: &Args) -> Result<CommandOutput, Error> {
     let user_id = args
         .text("user_id")?
         .ok_or_else(|| Error::argument("user_id", "is required."))?;
@@ -117,23 +117,23 @@ const CONFIRM_SAFE: Action = Action {
 };
 
 /// `azure-ad-identity-protection-risky-user-confirm-compromised`.
-pub fn confirm_compromised(session: &mut Session, args: &Args) -> Result<Output, Error> {
+pub fn confirm_compromised(session: &mut Session, args: &Args) -> Result<CommandOutput, Error> {
     act(session, args, CONFIRM_COMPROMISED)
 }
 
 /// `azure-ad-identity-protection-risky-user-dismiss`.
-pub fn dismiss(session: &mut Session, args: &Args) -> Result<Output, Error> {
+pub fn dismiss(session: &mut Session, args: &Args) -> Result<CommandOutput, Error> {
     act(session, args, DISMISS)
 }
 
 /// `azure-ad-identity-protection-risky-user-confirm-safe`.
-pub fn confirm_safe(session: &mut Session, args: &Args) -> Result<Output, Error> {
+pub fn confirm_safe(session: &mut Session, args: &Args) -> Result<CommandOutput, Error> {
     act(session, args, CONFIRM_SAFE)
 }
 
 /// Sends the ids, de-duplicated, in batches of at most 60; stops at the first failed batch and
 /// says which ids were applied and which were not.
-fn act(session: &mut Session, args: &Args, action: Action) -> Result<Output, Error> {
+fn act(session: &mut Session, args: &Args, action: Action) -> Result<CommandOutput, Error> {
     let mut ids = args.list("user_ids")?;
     dedupe(&mut ids);
     if ids.is_empty() {
@@ -151,7 +151,7 @@ fn act(session: &mut Session, args: &Args, action: Action) -> Result<Output, Err
         ids.len(),
         if ids.len() == 1 { "" } else { "s" }
     );
-    Ok(Output::entry(Entry::json(
+    Ok(CommandOutput::entry(Entry::json(
         json!({"action": action.path, "userIds": ids}),
         markdown,
     )))
