@@ -481,20 +481,13 @@ pub fn retry_after(response: &HttpResponse, now: u64) -> Option<f64> {
     Some(secs.min(MAX_RETRY_AFTER_SECS) as f64)
 }
 
-/// Parses an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) into epoch seconds.
+/// Parses an HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`, or the obsolete RFC 850 and asctime
+/// forms) into epoch seconds.
 pub fn parse_http_date(value: &str) -> Option<u64> {
-    let parts: Vec<&str> = value.split_whitespace().collect();
-    let [_, day, month, year, time, "GMT"] = parts.as_slice() else {
-        return None;
-    };
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let month = MONTHS.iter().position(|m| m == month)? as u32 + 1;
-    let mut hms = time.split(':').map(|p| p.parse::<u64>().ok());
-    let (h, m, s) = (hms.next()??, hms.next()??, hms.next()??);
-    let days = crate::time::days_from_civil(year.parse().ok()?, month, day.parse().ok()?)?;
-    Some(days * 86_400 + h * 3600 + m * 60 + s)
+    let at = httpdate::parse_http_date(value).ok()?;
+    at.duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .map(|since| since.as_secs())
 }
 
 #[cfg(test)]

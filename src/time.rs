@@ -1,128 +1,80 @@
-//! Calendar arithmetic for epoch seconds (no date crate needed for what we format and parse).
+//! Instants on the wire: the one ISO 8601 parser and formatter (jiff, always UTC) that the client
+//! and the emulator share.
 
-/// Days since 1970-01-01 for a proleptic Gregorian date, or `None` for an impossible one or
-/// one before 1970.
-pub fn days_from_civil(year: i64, month: u32, day: u32) -> Option<u64> {
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
-        return None;
-    }
-    u64::try_from(days_since_epoch(year, month, day)).ok()
-}
+use std::borrow::Cow;
 
-/// Days since 1970-01-01 for any proleptic Gregorian date, negative before 1970; no range
-/// checks (Howard Hinnant's algorithm). The one calendar the client and the emulator share.
-pub fn days_since_epoch(year: i64, month: u32, day: u32) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (i64::from(month) + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// `(year, month, day)` of a day count since 1970-01-01 (negative before 1970).
-pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(month <= 2), month, day)
-}
-
-/// Epoch seconds as ISO 8601 UTC: `2024-05-01T12:00:00Z`.
-pub fn iso8601(epoch: u64) -> String {
-    let (y, mo, d) = civil_from_days((epoch / 86_400) as i64);
-    let s = epoch % 86_400;
-    format!(
-        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        s / 3600,
-        s % 3600 / 60,
-        s % 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn round_trips() {
-        let cases = [
-            (0, "1970-01-01T00:00:00Z"),
-            (784_111_777, "1994-11-06T08:49:37Z"),
-            (1_709_210_096, "2024-02-29T12:34:56Z"),
-        ];
-        for (epoch, iso) in cases {
-            assert_eq!(iso8601(epoch), iso);
-            let days = days_from_civil(
-                iso[0..4].parse().unwrap(),
-                iso[5..7].parse().unwrap(),
-                iso[8..10].parse().unwrap(),
-            );
-            assert_eq!(days, Some(epoch / 86_400));
-        }
-        assert_eq!(days_from_civil(2024, 13, 1), None);
-    }
-}
+use jiff::Timestamp;
+use jiff::civil::Time;
+use jiff::fmt::temporal::Pieces;
+use jiff::tz::Offset;
 
 /// An instant parsed from ISO 8601: whole epoch seconds and nanoseconds.
 pub type Instant = (u64, u32);
 
 /// Parses `2021-07-17T14:09:54Z`, `…54.1234567Z`, `…54+02:00` or a bare date `2021-07-17`.
-/// Graph sends 0 to 7 fractional digits, so instants are compared, never strings.
+/// Graph sends 0 to 7 fractional digits, so instants are compared, never strings. Instants
+/// before 1970 are `None`: they do not fit an [`Instant`].
 pub fn parse_iso8601(text: &str) -> Option<Instant> {
-    let text = text.trim();
-    let (date, rest) = text.split_at_checked(10)?;
-    let mut parts = date.split('-');
-    let (y, mo, d) = (
-        parts.next()?.parse().ok()?,
-        parts.next()?.parse().ok()?,
-        parts.next()?.parse().ok()?,
-    );
-    let days = days_from_civil(y, mo, d)?;
-    if rest.is_empty() {
-        return Some((days * 86_400, 0));
-    }
-    let rest = rest.strip_prefix(['T', 't', ' '])?;
-    let (clock, offset) = split_offset(rest)?;
-    let (hms, fraction) = clock.split_once('.').unwrap_or((clock, ""));
-    let mut fields = hms.split(':').map(|f| f.parse::<u64>().ok());
-    let (h, m, s) = (fields.next()??, fields.next()??, fields.next().unwrap_or(Some(0))?);
-    if h > 23 || m > 59 || s > 60 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let nanos = format!("{fraction:0<9}").get(..9)?.parse().ok()?;
-    let seconds = (days * 86_400 + h * 3600 + m * 60 + s).checked_add_signed(-offset)?;
-    Some((seconds, nanos))
+    let at = parse_timestamp(text)?;
+    Some((
+        u64::try_from(at.as_second()).ok()?,
+        u32::try_from(at.subsec_nanosecond()).ok()?,
+    ))
 }
 
-/// Splits `14:09:54.1Z` / `14:09:54+02:00` into the clock and the offset in seconds.
-fn split_offset(rest: &str) -> Option<(&str, i64)> {
-    if let Some(clock) = rest.strip_suffix(['Z', 'z']) {
-        return Some((clock, 0));
+/// The parser behind [`parse_iso8601`], for any year jiff holds (the emulator compares pre-1970
+/// instants too): extended-format date, optional time (`T`, `t` or a space before it, seconds
+/// optional), optional `Z` or numeric offset; no offset means UTC.
+pub(crate) fn parse_timestamp(text: &str) -> Option<Timestamp> {
+    let text = text.trim();
+    // Extended format only: jiff also reads `20210717`, which would turn eight-digit numbers into dates.
+    if text.get(4..5) != Some("-") {
+        return None;
     }
-    let Some(at) = rest.rfind(['+', '-']) else {
-        return Some((rest, 0));
+    let text = at_most_nine_fraction_digits(text);
+    let pieces = Pieces::parse(&*text).ok()?;
+    // A named zone (`[Europe/Paris]`) would need the time-zone database this build leaves out.
+    if pieces.time_zone_annotation().is_some() {
+        return None;
+    }
+    let offset = pieces.offset().map_or(Offset::UTC, |offset| offset.to_numeric_offset());
+    let civil = pieces.date().to_datetime(pieces.time().unwrap_or(Time::midnight()));
+    offset.to_timestamp(civil).ok()
+}
+
+/// Drops fractional-second digits after the ninth: jiff refuses more than nine, and they are
+/// below the nanosecond an [`Instant`] keeps anyway.
+fn at_most_nine_fraction_digits(text: &str) -> Cow<'_, str> {
+    let Some(dot) = text.find('.') else {
+        return Cow::Borrowed(text);
     };
-    let (clock, offset) = rest.split_at(at);
-    let sign = if offset.starts_with('-') { -1 } else { 1 };
-    let (oh, om) = offset[1..].split_once(':').unwrap_or((&offset[1..], "0"));
-    Some((
-        clock,
-        sign * (oh.parse::<i64>().ok()? * 3600 + om.parse::<i64>().ok()? * 60),
-    ))
+    let digits = text[dot + 1..].bytes().take_while(u8::is_ascii_digit).count();
+    if digits <= 9 {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(format!("{}{}", &text[..dot + 10], &text[dot + 1 + digits..]))
+}
+
+/// `instant` as ISO 8601 UTC with `digits` fractional digits (truncated, none for 0). An
+/// instant past jiff's last one (9999-12-30T22:00:00Z) is written as that last one.
+fn format_utc((seconds, nanos): Instant, digits: usize) -> String {
+    let at = i64::try_from(seconds)
+        .ok()
+        .zip(i32::try_from(nanos).ok())
+        .and_then(|(seconds, nanos)| Timestamp::new(seconds, nanos).ok())
+        .unwrap_or(Timestamp::MAX);
+    format!("{at:.digits$}")
+}
+
+/// Epoch seconds as ISO 8601 UTC: `2024-05-01T12:00:00Z`.
+pub fn iso8601(epoch: u64) -> String {
+    format_utc((epoch, 0), 0)
 }
 
 /// An instant as Graph writes it, `2021-07-17T14:09:54.1234567Z`: always UTC and always seven
 /// fractional digits (Graph's 100 ns ticks), so one instant has exactly one text.
-pub fn iso8601_graph((seconds, nanos): Instant) -> String {
-    let whole = iso8601(seconds);
-    format!("{}.{:07}Z", &whole[..19], nanos / 100)
+pub fn iso8601_graph(instant: Instant) -> String {
+    format_utc(instant, 7)
 }
 
 /// The instant truncated to Graph's precision (100 ns), so that an instant read back from
@@ -132,14 +84,30 @@ pub fn graph_ticks((seconds, nanos): Instant) -> Instant {
 }
 
 /// An instant as `2021-07-17T14:09:54.123456Z` (microseconds, as XSOAR's `occurred`).
-pub fn iso8601_micros((seconds, nanos): Instant) -> String {
-    let whole = iso8601(seconds);
-    format!("{}.{:06}Z", &whole[..19], nanos / 1000)
+pub fn iso8601_micros(instant: Instant) -> String {
+    format_utc(instant, 6)
 }
 
 #[cfg(test)]
 mod parse_tests {
     use super::*;
+
+    #[test]
+    fn whole_seconds_round_trip() {
+        let cases = [
+            (0, "1970-01-01T00:00:00Z"),
+            (784_111_777, "1994-11-06T08:49:37Z"),
+            (1_709_210_096, "2024-02-29T12:34:56Z"),
+            (u64::MAX, "9999-12-30T22:00:00Z"),
+        ];
+        for (epoch, iso) in cases {
+            assert_eq!(iso8601(epoch), iso);
+            assert_eq!(
+                parse_iso8601(iso).map(|(seconds, _)| seconds),
+                Some(epoch.min(253_402_207_200))
+            );
+        }
+    }
 
     #[test]
     fn instants() {
@@ -158,6 +126,18 @@ mod parse_tests {
             ("2021-07-17T25:00:00Z", None),
             ("2021-07-17T14:09:54.12a4Z", None),
             ("2021-07-17T14:09:54.1234567890123Z", Some((base, 123_456_789))),
+            ("2021-07-17 14:09:54z", Some((base, 0))),
+            ("2021-07-17t14:09:54", Some((base, 0))),
+            (" 2021-07-17T14:09:54Z ", Some((base, 0))),
+            (
+                "2021-07-17T14:09:54.1234567890123+02:00",
+                Some((base - 7200, 123_456_789)),
+            ),
+            ("2021-02-29", None),
+            ("20210717", None),
+            ("2021-07-17T14:09:54Z[Europe/Paris]", None),
+            ("1969-12-31T23:59:59Z", None),
+            ("1970-01-01T00:30:00+01:00", None),
         ];
         for (text, expected) in cases {
             assert_eq!(parse_iso8601(text), expected, "{text}");

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::config::{SignedInUser, TenantConfig};
 use super::samples::history_item;
-use super::wire::graph_timestamp;
+use crate::time::iso8601_graph;
 
 /// 2024-06-30T00:00:00Z: generated dates lie in the 90 days before it, so output is reproducible.
 pub(crate) const REFERENCE_EPOCH: u64 = 1_719_705_600;
@@ -378,8 +378,9 @@ fn summarise<'a>(rng: &mut SplitMix, person: &Person, events: impl Iterator<Item
     }
 }
 
+/// Generated instants count Graph's 100 ns ticks.
 fn timestamp((epoch, ticks): (u64, u32)) -> String {
-    graph_timestamp(epoch, ticks)
+    iso8601_graph((epoch, ticks.saturating_mul(100)))
 }
 
 fn risky_user(person: &Person, summary: &Summary) -> Value {

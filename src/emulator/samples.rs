@@ -3,6 +3,8 @@
 
 use serde_json::{Value, json};
 
+use crate::time::{iso8601_graph, parse_iso8601};
+
 /// The object id of the default signed-in analyst (`SignedInUser::default()`), who acted on some users.
 const ANALYST: &str = "5b7c9d1e-2f3a-4b5c-8d6e-7f8091a2b3c4";
 
@@ -90,15 +92,12 @@ fn user_history(u: usize, user: &Value, steps: &[Step]) -> Vec<Value> {
         .collect()
 }
 
-/// `2024-05-20T…` minus `days` (the samples never cross a month start).
+/// A Graph timestamp minus `days` whole days, in Graph's form.
 fn days_before(timestamp: &str, days: usize) -> String {
-    let day: usize = timestamp.get(8..10).and_then(|d| d.parse().ok()).unwrap_or(28);
-    format!(
-        "{}{:02}{}",
-        timestamp.get(..8).unwrap_or_default(),
-        day.saturating_sub(days),
-        timestamp.get(10..).unwrap_or_default()
-    )
+    let back = u64::try_from(days).unwrap_or(u64::MAX).saturating_mul(86_400);
+    parse_iso8601(timestamp).map_or_else(String::new, |(seconds, nanos)| {
+        iso8601_graph((seconds.saturating_sub(back), nanos))
+    })
 }
 
 #[rustfmt::skip]
@@ -252,7 +251,7 @@ fn location(place: &Place) -> Value {
 
 /// The sign-in happened a little before the detection: the same minute, second zero.
 fn activity_time(detected: &str) -> String {
-    format!("{}:00.0000000Z", detected.get(..16).unwrap_or(detected))
+    parse_iso8601(detected).map_or_else(String::new, |(seconds, _)| iso8601_graph((seconds - seconds % 60, 0)))
 }
 
 /// `additionalInfo` is a JSON-encoded string of `[{"Key":…,"Value":…}]`, as Graph sends it.

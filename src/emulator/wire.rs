@@ -5,7 +5,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::time::days_since_epoch;
+use crate::time::{iso8601, iso8601_graph, parse_timestamp};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::Value;
@@ -102,102 +102,24 @@ pub(crate) fn now() -> u64 {
 
 /// `YYYY-MM-DD HH:MM:SSZ`, the Entra error timestamp format.
 pub(crate) fn entra_timestamp(epoch: u64) -> String {
-    let (date, time) = civil_parts(epoch);
-    format!("{date} {time}Z")
+    iso8601(epoch).replacen('T', " ", 1)
 }
 
 /// `YYYY-MM-DDTHH:MM:SS`, the Graph `innerError.date` format.
 pub(crate) fn graph_date(epoch: u64) -> String {
-    let (date, time) = civil_parts(epoch);
-    format!("{date}T{time}")
+    iso8601(epoch).trim_end_matches('Z').to_owned()
 }
-
-fn civil_parts(epoch: u64) -> (String, String) {
-    let days = (epoch / 86_400) as i64;
-    let secs = epoch % 86_400;
-    let (year, month, day) = crate::time::civil_from_days(days);
-    let date = format!("{year:04}-{month:02}-{day:02}");
-    let time = format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60);
-    (date, time)
-}
-
-const NANOS_PER_SECOND: i128 = 1_000_000_000;
 
 /// An ISO 8601 date or datetime (`2021-07-17`, `2021-07-17T14:09:54.1234567Z`, `…+02:00`) as
-/// nanoseconds since the Unix epoch; a datetime without a zone is taken as UTC.
+/// nanoseconds since the Unix epoch (negative before 1970); a datetime without a zone is UTC.
 pub(crate) fn parse_instant(text: &str) -> Option<i128> {
-    let (date, rest) = text.split_at_checked(10)?;
-    let days = parse_date(date)?;
-    let nanos = match rest {
-        "" => 0,
-        _ => parse_time(rest.strip_prefix(['T', 't'])?)?,
-    };
-    Some(i128::from(days) * 86_400 * NANOS_PER_SECOND + nanos)
-}
-
-/// `YYYY-MM-DD` as days since the epoch, with month and day range checks.
-fn parse_date(date: &str) -> Option<i64> {
-    let mut parts = date.split('-');
-    let year = fixed_digits(parts.next()?, 4)?;
-    let month = u32::try_from(fixed_digits(parts.next()?, 2)?).ok()?;
-    let day = u32::try_from(fixed_digits(parts.next()?, 2)?).ok()?;
-    let valid = parts.next().is_none() && (1..=12).contains(&month) && (1..=31).contains(&day);
-    valid.then(|| days_since_epoch(year, month, day))
-}
-
-/// `HH:MM[:SS[.fraction]](Z|±HH:MM)` (zone optional) as nanoseconds since midnight UTC.
-fn parse_time(time: &str) -> Option<i128> {
-    let (clock, offset) = split_zone(time)?;
-    let (clock, fraction) = clock.split_once('.').unwrap_or((clock, ""));
-    let mut parts = clock.split(':');
-    let hours = fixed_digits(parts.next()?, 2)?;
-    let minutes = fixed_digits(parts.next()?, 2)?;
-    let seconds = parts.next().map_or(Some(0), |s| fixed_digits(s, 2))?;
-    let valid = parts.next().is_none() && hours < 24 && minutes < 60 && seconds < 61;
-    let whole = i128::from(hours * 3600 + minutes * 60 + seconds - offset) * NANOS_PER_SECOND;
-    valid.then_some(())?;
-    Some(whole + parse_fraction(fraction)?)
-}
-
-/// Splits off `Z` or `±HH:MM`; returns the clock text and the offset in seconds.
-fn split_zone(time: &str) -> Option<(&str, i64)> {
-    if let Some(clock) = time.strip_suffix(['Z', 'z']) {
-        return Some((clock, 0));
-    }
-    let Some(at) = time.rfind(['+', '-']) else {
-        return Some((time, 0));
-    };
-    let (clock, zone) = time.split_at(at);
-    let (hours, minutes) = zone.get(1..)?.split_once(':')?;
-    let seconds = fixed_digits(hours, 2)? * 3600 + fixed_digits(minutes, 2)? * 60;
-    Some((clock, if zone.starts_with('-') { -seconds } else { seconds }))
-}
-
-/// Fractional seconds (any number of digits, beyond nine ignored) as nanoseconds.
-fn parse_fraction(fraction: &str) -> Option<i128> {
-    if !fraction.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let nine: String = fraction.chars().chain(std::iter::repeat('0')).take(9).collect();
-    nine.parse().ok()
-}
-
-/// Exactly `len` ASCII digits as a number.
-fn fixed_digits(text: &str, len: usize) -> Option<i64> {
-    let ok = text.len() == len && text.bytes().all(|b| b.is_ascii_digit());
-    ok.then(|| text.parse().ok())?
+    parse_timestamp(text).map(|at| at.as_nanosecond())
 }
 
 /// The current time as Graph writes it: `2024-05-20T08:10:27.5581222Z` (seven fractional digits).
 pub(crate) fn graph_timestamp_now() -> String {
     let elapsed = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    graph_timestamp(elapsed.as_secs(), elapsed.subsec_nanos() / 100)
-}
-
-/// `epoch` seconds plus `ticks` of 100 ns as Graph writes instants: `2024-05-20T08:10:27.5581222Z`.
-pub(crate) fn graph_timestamp(epoch: u64, ticks: u32) -> String {
-    let (date, time) = civil_parts(epoch);
-    format!("{date}T{time}.{:07}Z", ticks % 10_000_000)
+    iso8601_graph((elapsed.as_secs(), elapsed.subsec_nanos()))
 }
 
 /// 64 unpredictable bits from std only: a randomly keyed hasher over a counter and the clock.
@@ -313,6 +235,7 @@ mod tests {
             ("2021-07-17T14:09Z", Some(base - 54 * second)),
             ("2021-07-17", Some((base / (86_400 * second)) * 86_400 * second)),
             ("1970-01-01T00:00:00Z", Some(0)),
+            ("1969-12-31T23:59:59.5Z", Some(-second / 2)),
             ("2000-02-29T00:00:00Z", Some(951_782_400 * second)),
             ("2021-13-17T14:09:54Z", None),
             ("2021-07-17T25:09:54Z", None),
