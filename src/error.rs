@@ -24,6 +24,12 @@ pub enum Error {
         waited_secs: u64,
         last: String,
     },
+    /// Nothing answered within the request timeout, attempt after attempt (exit 1).
+    TimedOut {
+        host: String,
+        attempts: u32,
+        timeout_secs: u64,
+    },
     /// The token endpoint answered an OAuth error (exit 1).
     Entra(Box<crate::auth::EntraError>),
     /// Microsoft Graph answered an error (exit 1).
@@ -83,6 +89,11 @@ impl Error {
             Error::Graph(e) => e.contents(),
             Error::Partial { details, .. } => details.clone(),
             Error::Unexpected { host, status, .. } => json!({"host": host, "http_status": status}),
+            Error::TimedOut {
+                host,
+                attempts,
+                timeout_secs,
+            } => json!({"host": host, "attempts": attempts, "timeout_seconds": timeout_secs}),
             Error::Throttled {
                 host,
                 attempts,
@@ -120,6 +131,14 @@ impl fmt::Display for Error {
             } => write!(
                 f,
                 "{host} is throttling or unavailable ({last}); gave up after {attempts} attempts and {waited_secs} s of waiting. Try again in a few minutes."
+            ),
+            Error::TimedOut {
+                host,
+                attempts,
+                timeout_secs,
+            } => write!(
+                f,
+                "{host} did not answer within the request timeout ({timeout_secs} s), {attempts} attempts in a row. Check that this engine can reach {host} (proxy, firewall, DNS), or raise the instance's request_timeout."
             ),
             Error::Entra(e) => e.fmt(f),
             Error::Graph(e) => e.fmt(f),

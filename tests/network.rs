@@ -133,8 +133,16 @@ fn timeouts_are_retried_then_reported() {
             .times(3),
     );
     let run = cc_start(&params);
-    run.expect(1, 4)
-        .says(&["no answer within the request timeout", "3 attempts"]);
+    run.expect(1, 4).says(&[
+        "did not answer within the request timeout (1 s)",
+        "3 attempts",
+        "request_timeout",
+    ]);
+    assert!(
+        !run.text().contains("throttling"),
+        "a timeout is not throttling: {}",
+        run.text()
+    );
 }
 
 #[test]

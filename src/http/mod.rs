@@ -1,39 +1,17 @@
-//! The only module that touches the network: the ureq agent (timeouts, proxy, TLS), retries with
-//! backoff, and the rule that a request carrying a secret or token goes only to a configured host.
+//! The only module that touches the network: requests and answers, the rule that each credential
+//! goes only where it may ([`Audience`], [`Destinations`]), and the [`Client`] that sends with
+//! retries. The transport itself is in `transport.rs`, the retry policies in `retry.rs`.
+
+mod retry;
+mod transport;
+
+pub use retry::{RetryPolicy, parse_http_date, retry_after};
+pub use transport::{UreqTransport, proxy_problem};
 
 use crate::error::Error;
 use crate::runtime::Runtime;
 use std::time::{Duration, Instant};
 use url::Url;
-
-/// Largest response body read, so a hostile or broken server cannot exhaust memory.
-const MAX_BODY_BYTES: u64 = 32 * 1024 * 1024;
-
-/// The proxy variables, in the order ureq reads them.
-const PROXY_VARIABLES: [&str; 6] = [
-    "ALL_PROXY",
-    "all_proxy",
-    "HTTPS_PROXY",
-    "https_proxy",
-    "HTTP_PROXY",
-    "http_proxy",
-];
-
-/// Why the proxy variables cannot be used, if they cannot: ureq skips a value it cannot read and
-/// would then connect directly. Never quotes the value, which may hold a password.
-pub fn proxy_problem() -> Option<String> {
-    PROXY_VARIABLES.iter().find_map(|name| {
-        let value = std::env::var_os(name)?;
-        let usable = value
-            .to_str()
-            .is_some_and(|v| v.trim().is_empty() || ureq::Proxy::new(v.trim()).is_ok());
-        (!usable).then(|| {
-            format!(
-                "the environment variable {name} is not a proxy URL this integration can use (http://, https://, socks4://, socks4a://, socks5:// or socks5h://)."
-            )
-        })
-    })
-}
 
 /// Network settings from the instance parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -182,144 +160,6 @@ impl<F: Fn(&HttpRequest) -> Result<HttpResponse, TransportError>> Transport for 
     }
 }
 
-/// The real transport: one ureq agent per process.
-pub struct UreqTransport {
-    agent: ureq::Agent,
-}
-
-impl UreqTransport {
-    /// Builds the agent: bounded connect and overall timeouts, no redirects (a redirect could
-    /// carry a secret elsewhere), status codes returned rather than turned into errors.
-    pub fn new(settings: &NetSettings) -> Self {
-        let timeout = Duration::from_secs(settings.timeout_secs);
-        let mut config = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .timeout_connect(Some(timeout.min(Duration::from_secs(10))))
-            .timeout_global(Some(timeout))
-            .user_agent(concat!("azure-ad-identity-protection/", env!("CARGO_PKG_VERSION")))
-            .proxy(if settings.proxy {
-                ureq::Proxy::try_from_env()
-            } else {
-                None
-            });
-        if settings.insecure {
-            config = config.tls_config(ureq::tls::TlsConfig::builder().disable_verification(true).build());
-        }
-        UreqTransport {
-            agent: config.build().into(),
-        }
-    }
-
-    fn call(&self, request: &HttpRequest) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
-        match (&request.method, &request.body) {
-            (Method::Get, _) => with_headers(self.agent.get(&request.url), &request.headers).call(),
-            (Method::Post, Body::Form(pairs)) => with_headers(self.agent.post(&request.url), &request.headers)
-                .send_form(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
-            (Method::Post, Body::Json(json)) => with_headers(self.agent.post(&request.url), &request.headers)
-                .content_type("application/json")
-                .send(json.as_str()),
-            (Method::Post, Body::None) => with_headers(self.agent.post(&request.url), &request.headers).send_empty(),
-        }
-    }
-}
-
-fn with_headers<B>(mut builder: ureq::RequestBuilder<B>, headers: &[(String, String)]) -> ureq::RequestBuilder<B> {
-    for (name, value) in headers {
-        builder = builder.header(name, value);
-    }
-    builder
-}
-
-impl Transport for UreqTransport {
-    fn send(&self, request: &HttpRequest) -> Result<HttpResponse, TransportError> {
-        let mut response = self.call(request).map_err(classify)?;
-        let status = response.status().as_u16();
-        let headers = response
-            .headers()
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
-        let body = response
-            .body_mut()
-            .with_config()
-            .limit(MAX_BODY_BYTES)
-            .read_to_string()
-            .map_err(classify)?;
-        Ok(HttpResponse { status, headers, body })
-    }
-}
-
-fn classify(error: ureq::Error) -> TransportError {
-    match error {
-        ureq::Error::Timeout(_) => TransportError::Timeout,
-        ureq::Error::HostNotFound => TransportError::Connect("host not found (DNS)".into()),
-        ureq::Error::ConnectionFailed => TransportError::Connect("connection failed".into()),
-        ureq::Error::ConnectProxyFailed(why) => TransportError::Proxy(why),
-        ureq::Error::InvalidProxyUrl => TransportError::Proxy("the proxy variable is not a valid URL".into()),
-        ureq::Error::BodyExceedsLimit(n) => TransportError::Other(format!("response body larger than {n} bytes")),
-        ureq::Error::Io(e) => classify_io(&e),
-        other => TransportError::Other(other.to_string()),
-    }
-}
-
-fn classify_io(error: &std::io::Error) -> TransportError {
-    use std::io::ErrorKind::*;
-    let text = error.to_string();
-    match error.kind() {
-        TimedOut | WouldBlock => TransportError::Timeout,
-        ConnectionRefused => TransportError::Connect("connection refused".into()),
-        ConnectionReset | ConnectionAborted | UnexpectedEof => {
-            TransportError::Other("connection closed before the response was complete".into())
-        }
-        InvalidData if text.contains("certificate") => {
-            TransportError::Tls(format!("{text} (set insecure only for a test host)"))
-        }
-        _ => TransportError::Other(text),
-    }
-}
-
-/// When and how long to retry.
-#[derive(Debug, Clone, Copy)]
-pub struct RetryPolicy {
-    /// Attempts in all, the first included.
-    pub max_attempts: u32,
-    /// Most time spent waiting between attempts, in seconds.
-    pub max_wait_secs: u64,
-    /// First backoff delay without Retry-After, in seconds; doubles each time.
-    pub base_delay_secs: f64,
-    /// Which statuses are worth retrying.
-    pub retry_status: fn(u16) -> bool,
-}
-
-impl RetryPolicy {
-    /// Entra's token endpoint: 429 and 5xx, never a 400-class OAuth error.
-    pub const TOKEN: RetryPolicy = RetryPolicy {
-        max_attempts: 3,
-        max_wait_secs: 30,
-        base_delay_secs: 1.0,
-        retry_status: |s| s == 429 || s >= 500,
-    };
-
-    /// Graph: 429, 503, 504 (Identity Protection's 429s may have no Retry-After).
-    pub const GRAPH: RetryPolicy = RetryPolicy {
-        max_attempts: 6,
-        max_wait_secs: 60,
-        base_delay_secs: 1.0,
-        retry_status: |s| matches!(s, 429 | 503 | 504),
-    };
-
-    /// Exponential backoff with up to 25 % jitter: base, 2×base, 4×base, …
-    fn backoff(&self, attempt: u32, jitter: f64) -> f64 {
-        self.base_delay_secs * f64::from(1u32 << attempt.saturating_sub(1).min(16)) * (1.0 + jitter / 4.0)
-    }
-}
-
 /// Sends requests through the transport, only to the configured hosts, with retries.
 pub struct Client<'a> {
     /// Built on first use: a command that sends nothing (reset, a bad argument) never pays for
@@ -367,26 +207,41 @@ impl<'a> Client<'a> {
                 Ok(response) if !(policy.retry_status)(response.status) => return self.final_response(response, &host),
                 Ok(response) => (
                     retry_after(&response, self.runtime.now()),
-                    format!("HTTP {}", response.status),
+                    Some(format!("HTTP {}", response.status)),
                 ),
-                Err(TransportError::Timeout) => (None, "no answer within the request timeout".to_string()),
+                Err(TransportError::Timeout) => (None, None),
                 Err(other) => return Err(network_error(&host, other)),
             };
             let wait = wait.unwrap_or_else(|| policy.backoff(attempt, self.runtime.jitter()));
             if attempt == policy.max_attempts || waited + wait > policy.max_wait_secs as f64 {
-                return Err(Error::Throttled {
-                    host,
-                    attempts: attempt,
-                    waited_secs: waited.round() as u64,
-                    last,
-                });
+                return Err(self.gave_up(host, attempt, waited, last));
             }
+            let last = last.as_deref().unwrap_or("no answer within the request timeout");
             self.runtime
                 .log(&format!("{last} from {host}; retrying in {wait:.1} s"));
             self.runtime.sleep(Duration::from_secs_f64(wait));
             waited += wait;
         }
         Err(Error::Internal("retry loop ended without an answer".into()))
+    }
+
+    /// The error after the last attempt: throttling when the last answer was a retryable
+    /// status, a timeout when nothing answered (not throttling: the fix differs).
+    fn gave_up(&self, host: String, attempts: u32, waited: f64, last_status: Option<String>) -> Error {
+        let waited_secs = waited.round() as u64;
+        match last_status {
+            Some(last) => Error::Throttled {
+                host,
+                attempts,
+                waited_secs,
+                last,
+            },
+            None => Error::TimedOut {
+                host,
+                attempts,
+                timeout_secs: self.settings.timeout_secs,
+            },
+        }
     }
 
     fn attempt(&self, request: &HttpRequest, host: &str) -> Result<HttpResponse, TransportError> {
@@ -468,58 +323,9 @@ fn segments(url: &Url) -> Vec<&str> {
         .unwrap_or_default()
 }
 
-/// Longest `Retry-After` believed; any wait beyond the retry budget ends the retries anyway.
-const MAX_RETRY_AFTER_SECS: u64 = 86_400;
-
-/// Seconds to wait from a `Retry-After` header: delta-seconds or an HTTP date.
-pub fn retry_after(response: &HttpResponse, now: u64) -> Option<f64> {
-    let value = response.header("retry-after")?.trim();
-    let secs = match value.parse::<u64>() {
-        Ok(secs) => secs,
-        Err(_) => parse_http_date(value)?.saturating_sub(now),
-    };
-    Some(secs.min(MAX_RETRY_AFTER_SECS) as f64)
-}
-
-/// Parses an HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`, or the obsolete RFC 850 and asctime
-/// forms) into epoch seconds.
-pub fn parse_http_date(value: &str) -> Option<u64> {
-    let at = httpdate::parse_http_date(value).ok()?;
-    at.duration_since(std::time::UNIX_EPOCH)
-        .ok()
-        .map(|since| since.as_secs())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn response(headers: &[(&str, &str)]) -> HttpResponse {
-        let headers = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        HttpResponse {
-            status: 429,
-            headers,
-            body: String::new(),
-        }
-    }
-
-    #[test]
-    fn retry_after_forms() {
-        let now = 784_111_777; // Sun, 06 Nov 1994 08:49:37 GMT
-        let cases = [
-            (vec![("Retry-After", "7")], Some(7.0)),
-            (vec![("retry-after", " 0 ")], Some(0.0)),
-            (vec![("Retry-After", "Sun, 06 Nov 1994 08:49:47 GMT")], Some(10.0)),
-            (vec![("Retry-After", "Sun, 06 Nov 1994 08:49:00 GMT")], Some(0.0)),
-            (vec![("Retry-After", "soon")], None),
-            (vec![("Retry-After", "18446744073709551615")], Some(86_400.0)),
-            (vec![("Retry-After", "Fri, 31 Dec 9999 23:59:59 GMT")], Some(86_400.0)),
-            (vec![], None),
-        ];
-        for (headers, expected) in cases {
-            assert_eq!(retry_after(&response(&headers), now), expected, "{headers:?}");
-        }
-    }
 
     #[test]
     fn base_urls() {
@@ -593,16 +399,6 @@ mod tests {
         for (url, base, expected) in cases {
             assert_eq!(under_base(url, base), expected, "{url} under {base}");
         }
-    }
-
-    #[test]
-    fn backoff_doubles_with_bounded_jitter() {
-        let p = RetryPolicy::GRAPH;
-        assert_eq!(
-            (p.backoff(1, 0.0), p.backoff(2, 0.0), p.backoff(3, 0.0)),
-            (1.0, 2.0, 4.0)
-        );
-        assert!(p.backoff(3, 0.999) < 5.0);
     }
 }
 
