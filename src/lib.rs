@@ -19,9 +19,10 @@ pub mod runtime;
 pub mod secret;
 pub mod session;
 pub mod table;
-pub mod time;
+pub use formats::time;
 
-pub mod emulator;
+/// The offline Entra ID + Graph tenant (crates/emulator), for the `emulator` and `demo` subcommands.
+pub use entra_graph_emulator as emulator;
 
 use config::Config;
 use envelope::Envelope;

@@ -2,6 +2,7 @@
 //! the HTTP transport and stderr. Injected so tests can replace each of them.
 
 use crate::http::{NetSettings, Transport, UreqTransport};
+pub use formats::printable;
 use std::hash::{BuildHasher, RandomState};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -17,36 +18,6 @@ pub trait Runtime {
     fn transport(&self, settings: &NetSettings) -> Box<dyn Transport>;
     /// One diagnostic line for stderr (never a secret).
     fn log(&self, line: &str);
-}
-
-/// One line for a log: control characters (from arguments or a server's answer) escaped, so
-/// nothing can forge another log line or drive the terminal.
-pub fn printable(text: &str) -> String {
-    text.chars()
-        .flat_map(|c| -> Box<dyn Iterator<Item = char>> {
-            if c.is_control() {
-                Box::new(c.escape_default())
-            } else {
-                Box::new(std::iter::once(c))
-            }
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod printable_tests {
-    #[test]
-    fn control_characters_are_escaped() {
-        let cases = [
-            ("GET /beta/x -> 200", "GET /beta/x -> 200"),
-            ("a\nforged line", "a\\nforged line"),
-            ("\u{1b}[2Jclear", "\\u{1b}[2Jclear"),
-            ("tab\there", "tab\\there"),
-        ];
-        for (line, expected) in cases {
-            assert_eq!(super::printable(line), expected, "{line:?}");
-        }
-    }
 }
 
 /// The real clock, network and stderr.

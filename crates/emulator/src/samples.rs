@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::time::{iso8601_graph, parse_iso8601};
+use formats::time::{iso8601_graph, parse_iso8601};
 
 /// The object id of the default signed-in analyst (`SignedInUser::default()`), who acted on some users.
 const ANALYST: &str = "5b7c9d1e-2f3a-4b5c-8d6e-7f8091a2b3c4";

@@ -1,7 +1,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::*;
-use crate::emulator::wire::parse_instant;
+use crate::wire::parse_instant;
 
 fn distinct(items: &[Value], key: &str) -> HashSet<String> {
     items.iter().map(|item| item[key].to_string()).collect()

@@ -25,7 +25,7 @@ pub fn parse_iso8601(text: &str) -> Option<Instant> {
 /// The parser behind [`parse_iso8601`], for any year jiff holds (the emulator compares pre-1970
 /// instants too): extended-format date, optional time (`T`, `t` or a space before it, seconds
 /// optional), optional `Z` or numeric offset; no offset means UTC.
-pub(crate) fn parse_timestamp(text: &str) -> Option<Timestamp> {
+pub fn parse_timestamp(text: &str) -> Option<Timestamp> {
     let text = text.trim();
     // Extended format only: jiff also reads `20210717`, which would turn eight-digit numbers into dates.
     if text.get(4..5) != Some("-") {

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::config::{SignedInUser, TenantConfig};
 use super::samples::history_item;
-use crate::time::iso8601_graph;
+use formats::time::iso8601_graph;
 
 /// 2024-06-30T00:00:00Z: generated dates lie in the 90 days before it, so output is reproducible.
 pub(crate) const REFERENCE_EPOCH: u64 = 1_719_705_600;

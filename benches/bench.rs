@@ -1,4 +1,4 @@
-//! `cargo run --release --bin bench`: whole invocations of the release binary against the
+//! `cargo bench --bench bench`: whole invocations of the release binary against the
 //! in-process emulator, as a SOAR engine pays for them. Prints a table and writes BENCHMARKS.md.
 //!
 //! Each row runs the binary many times with an envelope on stdin and reports median and p95 wall
@@ -295,10 +295,16 @@ fn graph_page(emulator: &Emulator, context: &Map<String, Value>) -> Sample {
     }
 }
 
-/// The release binary next to this bench binary.
+/// The release binary built with this bench (cargo puts the bench in `target/release/deps/`).
 fn sibling(name: &str) -> PathBuf {
     let me = std::env::current_exe().expect("current exe");
-    let path = me.with_file_name(name);
+    let dir = me.parent().expect("the bench's folder");
+    let dir = if dir.ends_with("deps") {
+        dir.parent().unwrap_or(dir)
+    } else {
+        dir
+    };
+    let path = dir.join(name);
     assert!(
         path.exists(),
         "build it first: cargo build --release ({} is missing)",

@@ -13,7 +13,7 @@
 //! [`TenantConfig::generated`] and [`TenantConfig::from_json`] make realistic tenants.
 //!
 //! ```
-//! use azure_ad_identity_protection::emulator::{Emulator, ScriptedAnswer, TenantConfig};
+//! use entra_graph_emulator::{Emulator, ScriptedAnswer, TenantConfig};
 //!
 //! let emulator = Emulator::start(TenantConfig::default())?;
 //! // The first riskyUsers call is throttled like Identity Protection: 429 without Retry-After.
@@ -401,7 +401,7 @@ fn answer(mut request: tiny_http::Request, state: &Mutex<State>) {
     // The client may have gone away (e.g. after a timeout); nothing to do about it.
     let _ = request.respond(to_response(reply));
     if log {
-        let (method, path) = (crate::runtime::printable(&method), crate::runtime::printable(&path));
+        let (method, path) = (formats::printable(&method), formats::printable(&path));
         eprintln!("{method} {path} {status} {}ms", started.elapsed().as_millis());
     }
 }

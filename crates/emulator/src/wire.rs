@@ -5,9 +5,9 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::time::{iso8601, iso8601_graph, parse_timestamp};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use formats::time::{iso8601, iso8601_graph, parse_timestamp};
 use serde_json::Value;
 
 /// An HTTP answer the server thread turns into a `tiny_http` response.
