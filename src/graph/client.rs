@@ -7,7 +7,6 @@ use crate::auth::tokens;
 use crate::error::Error;
 use crate::http::{Audience, HttpRequest, HttpResponse, RetryPolicy};
 use crate::session::Session;
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Value;
 
 /// POSTs a JSON body to a Graph action; any status but 2xx is the error Graph gave.
@@ -76,23 +75,5 @@ pub fn failure(session: &Session, action: &str, response: &HttpResponse) -> Erro
     match GraphError::parse(action, response) {
         Some(error) => Error::Graph(Box::new(error)),
         None => Error::unexpected_answer(&session.config.graph, response, "a body that is not a Graph answer"),
-    }
-}
-
-/// Everything but RFC 3986's unreserved characters (`A-Z a-z 0-9 - . _ ~`).
-const NOT_UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
-
-/// Percent-encodes one query value (RFC 3986 unreserved characters stay).
-pub fn encode(text: &str) -> String {
-    utf8_percent_encode(text, NOT_UNRESERVED).to_string()
-}
-
-/// Percent-encodes one path segment: as [`encode`], and `.` or `..` as a whole are encoded too,
-/// so that an id can never be a dot-segment that climbs out of the path.
-pub fn encode_segment(text: &str) -> String {
-    match text {
-        "." => "%2E".to_string(),
-        ".." => "%2E%2E".to_string(),
-        _ => encode(text),
     }
 }

@@ -1,8 +1,26 @@
 //! A Graph request as a command describes it: a path below the Graph root, its segments
 //! encoded, and the query options. Only [`Query::url`] turns it into a URL.
 
-use super::client::{encode, encode_segment};
 use crate::config::Config;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+/// Everything but RFC 3986's unreserved characters (`A-Z a-z 0-9 - . _ ~`).
+const NOT_UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+/// Percent-encodes one query value (RFC 3986 unreserved characters stay).
+pub fn encode(text: &str) -> String {
+    utf8_percent_encode(text, NOT_UNRESERVED).to_string()
+}
+
+/// Percent-encodes one path segment: as [`encode`], and `.` or `..` as a whole are encoded too,
+/// so that an id can never be a dot-segment that climbs out of the path.
+pub fn encode_segment(text: &str) -> String {
+    match text {
+        "." => "%2E".to_string(),
+        ".." => "%2E%2E".to_string(),
+        _ => encode(text),
+    }
+}
 
 /// A Graph request: path segments and `$top` / `$filter`.
 #[derive(Debug, Clone, PartialEq, Eq)]
