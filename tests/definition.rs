@@ -3,6 +3,7 @@ use azure_ad_identity_protection::commands::{ArgKind, COMMANDS};
 use azure_ad_identity_protection::emulator::{Emulator, TenantConfig};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
+use yaml_rust2::{Yaml, YamlLoader};
 
 /// An argument as integration.yml declares it.
 #[derive(Debug, Default, PartialEq)]
@@ -12,35 +13,39 @@ struct YmlArg {
     predefined: Vec<String>,
 }
 
-/// Commands and their arguments as integration.yml lists them (test-module and fetch-incidents
-/// are implicit). A small line reader for the file's own regular layout.
+/// integration.yml, parsed as YAML.
+fn integration_yml() -> Yaml {
+    let text = include_str!("../integration.yml");
+    let mut documents = YamlLoader::load_from_str(text).expect("integration.yml is YAML");
+    documents.remove(0)
+}
+
+fn strings(list: &Yaml) -> Vec<String> {
+    list.as_vec()
+        .map(|items| items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect())
+        .unwrap_or_default()
+}
+
+/// Commands and their arguments as integration.yml declares them (test-module and
+/// fetch-incidents are implicit in XSOAR).
 fn yml_commands() -> BTreeMap<String, Vec<YmlArg>> {
-    let yml = include_str!("../integration.yml");
-    let mut commands: BTreeMap<String, Vec<YmlArg>> = BTreeMap::new();
-    let mut current: Option<String> = None;
-    for line in yml.lines() {
-        if let Some(name) = line.strip_prefix("  - name: ") {
-            current = Some(name.trim().to_string());
-            commands.entry(name.trim().to_string()).or_default();
-            continue;
-        }
-        let Some(args) = current.as_ref().and_then(|c| commands.get_mut(c)) else {
-            continue;
-        };
-        if let Some(arg) = line.strip_prefix("    - name: ") {
-            args.push(YmlArg {
-                name: arg.trim().to_string(),
-                ..YmlArg::default()
-            });
-        } else if let (Some(last), true) = (args.last_mut(), line == "      required: true") {
-            last.required = true;
-        } else if let (Some(last), Some(value)) = (args.last_mut(), line.strip_prefix("      - ")) {
-            last.predefined.push(value.trim().trim_matches('\'').to_string());
-        } else if line.starts_with("    outputs:") || line.starts_with("  isfetch") {
-            current = None;
-        }
-    }
+    let yml = integration_yml();
+    let commands = yml["script"]["commands"].as_vec().expect("script.commands");
     commands
+        .iter()
+        .map(|command| {
+            let args = command["arguments"].as_vec().cloned().unwrap_or_default();
+            let args = args
+                .iter()
+                .map(|arg| YmlArg {
+                    name: arg["name"].as_str().unwrap_or_default().to_string(),
+                    required: arg["required"].as_bool().unwrap_or(false),
+                    predefined: strings(&arg["predefined"]),
+                })
+                .collect();
+            (command["name"].as_str().unwrap_or_default().to_string(), args)
+        })
+        .collect()
 }
 
 fn table_commands() -> BTreeMap<String, Vec<YmlArg>> {
@@ -84,29 +89,26 @@ fn parameters_the_code_reads() -> std::collections::BTreeSet<String> {
 
 #[test]
 fn integration_yml_lists_every_parameter_the_code_reads_and_no_other() {
-    let yml = include_str!("../integration.yml");
+    let yml = integration_yml();
+    let declared: Vec<String> = yml["configuration"]
+        .as_vec()
+        .expect("configuration")
+        .iter()
+        .filter_map(|p| p["name"].as_str().map(str::to_string))
+        .collect();
     let read = parameters_the_code_reads();
     assert!(read.len() >= 15, "the source scan found too few: {read:?}");
     for name in &read {
-        assert!(
-            yml.contains(&format!("- name: {name}\n")),
-            "{name} missing from integration.yml"
-        );
+        assert!(declared.contains(name), "{name} missing from integration.yml");
     }
     // Declared but not read by the binary: XSOAR's own fetch switches, and subscription_id,
     // accepted for compatibility and unused (README).
     let not_read = ["isFetch", "incidentType", "subscription_id"];
-    let configuration = yml
-        .split("\nconfiguration:\n")
-        .nth(1)
-        .and_then(|c| c.split("\nscript:\n").next());
-    for line in configuration.expect("a configuration section").lines() {
-        if let Some(name) = line.strip_prefix("- name: ") {
-            assert!(
-                read.contains(name) || not_read.contains(&name),
-                "{name} is declared but never read"
-            );
-        }
+    for name in &declared {
+        assert!(
+            read.contains(name) || not_read.contains(&name.as_str()),
+            "{name} is declared but never read"
+        );
     }
 }
 
