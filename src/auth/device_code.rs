@@ -85,8 +85,8 @@ pub fn start(session: &mut Session) -> Result<Pending, Error> {
     let answer: Map<String, Value> = serde_json::from_str(&response.body).unwrap_or_default();
     let now = session.now();
     let what = "a device-code answer without device_code, user_code or verification_uri";
-    let grant =
-        Grant::read(&answer, now).ok_or_else(|| Error::unexpected_answer(&session.config.login, &response, what))?;
+    let grant = Grant::read(&answer, now)
+        .ok_or_else(|| crate::http::unexpected_answer(&session.config.login, &response, what))?;
     grant.save(&mut session.context, &Owner::of(&session.config));
     Ok(grant.pending)
 }

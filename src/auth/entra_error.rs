@@ -1,49 +1,9 @@
-//! Entra ID's OAuth error body, and what a person should do about each one.
+//! Reading Entra ID's OAuth error body from an answer (the type is `error::EntraError`).
 
 use crate::config::Config;
+pub use crate::error::{EntraError, Flow};
 use crate::http::HttpResponse;
-use serde_json::{Map, Value, json};
-use std::fmt;
-
-/// Which request failed, so the message can say what was being attempted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flow {
-    /// Asking for a device code (auth-start).
-    DeviceAuthorization,
-    /// Redeeming the device code (auth-complete).
-    DeviceCodeGrant,
-    /// Renewing the access token with the refresh token.
-    Refresh,
-    /// Client credentials with a secret.
-    ClientCredentials,
-}
-
-impl Flow {
-    fn attempt(self) -> &'static str {
-        match self {
-            Flow::DeviceAuthorization => "Starting device-code sign-in failed",
-            Flow::DeviceCodeGrant => "Completing device-code sign-in failed",
-            Flow::Refresh => "Renewing the access token failed",
-            Flow::ClientCredentials => "Getting a token with the client secret failed",
-        }
-    }
-}
-
-/// An OAuth error answer from the token or device-code endpoint.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EntraError {
-    pub flow: Flow,
-    pub status: u16,
-    pub error: String,
-    pub description: Option<String>,
-    pub codes: Vec<u64>,
-    pub trace_id: Option<String>,
-    pub correlation_id: Option<String>,
-    pub timestamp: Option<String>,
-    pub error_uri: Option<String>,
-    app_id: String,
-    tenant: String,
-}
+use serde_json::{Map, Value};
 
 impl EntraError {
     /// Reads the body; `None` when it is not an OAuth error object.
@@ -68,87 +28,12 @@ impl EntraError {
             tenant: config.tenant_segment().to_string(),
         })
     }
-
-    /// The first AADSTS code, if any.
-    pub fn code(&self) -> Option<u64> {
-        self.codes.first().copied()
-    }
-
-    /// The entry's `Contents`: everything support needs, nothing secret.
-    pub fn contents(&self) -> Value {
-        json!({
-            "http_status": self.status,
-            "error": self.error,
-            "error_description": self.description,
-            "error_codes": self.codes,
-            "timestamp": self.timestamp,
-            "trace_id": self.trace_id,
-            "correlation_id": self.correlation_id,
-            "error_uri": self.error_uri,
-        })
-    }
-
-    /// Microsoft's sentence without the `AADSTSnnnn:` prefix and the trace lines.
-    fn said(&self) -> Option<String> {
-        let first = self.description.as_deref()?.lines().next()?.trim();
-        let text = match first.split_once(": ") {
-            Some((prefix, rest)) if prefix.starts_with("AADSTS") => rest,
-            _ => first,
-        };
-        Some(text.trim().to_string()).filter(|t| !t.is_empty())
-    }
-
-    fn advice(&self) -> String {
-        let reset = "Run !azure-ad-auth-reset, then !azure-ad-auth-start and !azure-ad-auth-complete to sign in again.";
-        match (self.error.as_str(), self.code()) {
-            (_, Some(7_000_215)) => "The client secret is wrong. Paste the secret's Value (not its Secret ID) from the app's Certificates & secrets page into Client Secret.".into(),
-            (_, Some(7_000_222)) => "The client secret has expired. Create a new secret in the app registration and update Client Secret.".into(),
-            (_, Some(700_016)) => format!("Application {} was not found in tenant {}. Check Application ID and Tenant ID, and that the app is consented in that tenant.", self.app_id, self.tenant),
-            (_, Some(90_002)) => format!("Tenant {} was not found. Check Tenant ID, and that azure_cloud is the cloud the tenant lives in.", self.tenant),
-            (_, Some(90_038)) => "The tenant belongs to another national cloud. Set azure_cloud to that cloud.".into(),
-            (_, Some(7_000_218)) => "The app does not allow public client flows. Set 'Allow public client flows' to Yes in the app's Authentication page, or use client-credentials mode.".into(),
-            (_, Some(700_025)) => "The app is a public client, so no secret may be sent. Clear Client Secret or use client-credentials mode.".into(),
-            (_, Some(50_194)) => "The app is single-tenant. Set Tenant ID to its directory (tenant) ID.".into(),
-            (_, Some(9_001_023)) => "Client credentials need a real tenant. Set Tenant ID to the directory (tenant) ID, not common or organizations.".into(),
-            (_, Some(65_001)) => "An administrator has not consented to the app's permissions. Grant admin consent in the app's API permissions page.".into(),
-            (_, Some(50_196)) => "Entra ID detected a request loop. Wait a few minutes before trying again.".into(),
-            ("authorization_declined", _) => "The person declined the sign-in. Run !azure-ad-auth-start to try again.".into(),
-            ("expired_token" | "code_expired", _) => "The sign-in code expired before it was used. Run !azure-ad-auth-start for a new code.".into(),
-            ("bad_verification_code", _) => "Entra ID did not recognise the device code. Run !azure-ad-auth-start for a new code.".into(),
-            ("invalid_grant" | "interaction_required", _) if self.flow == Flow::DeviceCodeGrant => "The device code can no longer be redeemed. Run !azure-ad-auth-start for a new code.".into(),
-            ("invalid_grant" | "interaction_required", _) => format!("The stored sign-in is no longer valid (expired, revoked, or a Conditional Access policy requires a new sign-in). {reset}"),
-            ("invalid_client", _) => "Entra ID rejected the app's credentials. Check Application ID and Client Secret.".into(),
-            ("invalid_scope", _) => "The requested permissions are not valid for this cloud. Check azure_cloud and the app's API permissions.".into(),
-            ("temporarily_unavailable", _) => "Entra ID is temporarily unavailable. Try again in a few minutes.".into(),
-            _ => "Check the app registration and the instance parameters (see the README's app registration section).".into(),
-        }
-    }
-}
-
-impl fmt::Display for EntraError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let code = self.code().map(|c| format!(", AADSTS{c}")).unwrap_or_default();
-        write!(
-            f,
-            "{}: Entra ID answered {} ({}{code})",
-            self.flow.attempt(),
-            self.status,
-            self.error
-        )?;
-        if let Some(said) = self.said() {
-            write!(f, ": {said}")?;
-        }
-        write!(f, "\n\n{}", self.advice())?;
-        if let (Some(trace), Some(correlation)) = (&self.trace_id, &self.correlation_id) {
-            write!(f, "\n\nTrace ID: {trace} · Correlation ID: {correlation}")?;
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn error(flow: Flow, error: &str, code: u64) -> EntraError {
         let config = Config::from_params(json!({"tenant_id": "contoso"}).as_object().unwrap()).unwrap();

@@ -179,7 +179,7 @@ pub fn token_request(session: &Session, flow: Flow, form: Vec<(String, String)>)
     )?;
     if response.status == 200 {
         return TokenResponse::parse(&response.body).ok_or_else(|| {
-            Error::unexpected_answer(
+            crate::http::unexpected_answer(
                 &session.config.login,
                 &response,
                 "a token answer without a usable access_token",
@@ -193,7 +193,7 @@ pub fn token_request(session: &Session, flow: Flow, form: Vec<(String, String)>)
 pub fn entra_failure(session: &Session, flow: Flow, response: &HttpResponse) -> Error {
     match EntraError::parse(flow, &session.config, response) {
         Some(error) => Error::Entra(Box::new(error)),
-        None => Error::unexpected_answer(&session.config.login, response, "a body that is not an Entra ID error"),
+        None => crate::http::unexpected_answer(&session.config.login, response, "a body that is not an Entra ID error"),
     }
 }
 

@@ -30,8 +30,9 @@ pub fn get_json_sized(session: &mut Session, url: &str, action: &str) -> Result<
     if response.status != 200 {
         return Err(failure(session, action, &response));
     }
-    let value = serde_json::from_str(&response.body)
-        .map_err(|_| Error::unexpected_answer(&session.config.graph, &response, "a body that is not complete JSON"))?;
+    let value = serde_json::from_str(&response.body).map_err(|_| {
+        crate::http::unexpected_answer(&session.config.graph, &response, "a body that is not complete JSON")
+    })?;
     Ok((value, response.body.len()))
 }
 
@@ -74,6 +75,6 @@ fn send_with(session: &Session, request: &HttpRequest, token: &str) -> Result<Ht
 pub fn failure(session: &Session, action: &str, response: &HttpResponse) -> Error {
     match GraphError::parse(action, response) {
         Some(error) => Error::Graph(Box::new(error)),
-        None => Error::unexpected_answer(&session.config.graph, response, "a body that is not a Graph answer"),
+        None => crate::http::unexpected_answer(&session.config.graph, response, "a body that is not a Graph answer"),
     }
 }

@@ -288,6 +288,17 @@ fn network_error(host: &str, error: TransportError) -> Error {
     }
 }
 
+/// An answer from `base`'s host that is not what the caller needed: quotes only the status,
+/// the content type and the size, never the body (a cut-off token answer could hold a token).
+pub fn unexpected_answer(base: &str, response: &HttpResponse, what: &str) -> Error {
+    let kind = response.header("content-type").unwrap_or("no content type");
+    Error::Unexpected {
+        host: origin(base),
+        status: response.status,
+        detail: format!("{what} ({kind}, {} bytes)", response.body.len()),
+    }
+}
+
 /// `scheme://authority` of a URL, lower-cased.
 pub fn origin(url: &str) -> String {
     let (scheme, rest) = url.split_once("://").unwrap_or(("", url));

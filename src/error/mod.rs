@@ -1,5 +1,11 @@
 //! The one error type: every failure knows its exit code and the message a person can act on.
 
+mod entra;
+mod graph;
+
+pub use entra::{EntraError, Flow};
+pub use graph::GraphError;
+
 use serde_json::{Value, json};
 use std::fmt;
 
@@ -31,9 +37,9 @@ pub enum Error {
         timeout_secs: u64,
     },
     /// The token endpoint answered an OAuth error (exit 1).
-    Entra(Box<crate::auth::EntraError>),
+    Entra(Box<EntraError>),
     /// Microsoft Graph answered an error (exit 1).
-    Graph(Box<crate::graph::GraphError>),
+    Graph(Box<GraphError>),
     /// A Microsoft host answered something that is not the expected JSON (exit 1).
     Unexpected { host: String, status: u16, detail: String },
     /// The command needs a sign-in this instance does not have (exit 1).
@@ -60,17 +66,6 @@ impl Error {
         Error::Argument {
             name: name.to_string(),
             reason: reason.into(),
-        }
-    }
-
-    /// An answer from `base`'s host that is not what the caller needed: quotes only the status,
-    /// the content type and the size, never the body (a cut-off token answer could hold a token).
-    pub fn unexpected_answer(base: &str, response: &crate::http::HttpResponse, what: &str) -> Self {
-        let kind = response.header("content-type").unwrap_or("no content type");
-        Error::Unexpected {
-            host: crate::http::origin(base),
-            status: response.status,
-            detail: format!("{what} ({kind}, {} bytes)", response.body.len()),
         }
     }
 
