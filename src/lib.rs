@@ -103,17 +103,17 @@ fn execute(envelope: Envelope, runtime: &dyn Runtime) -> Outcome {
         last_run,
     } = envelope;
     let prepared = commands::find(&command).and_then(|spec| {
-        spec.check_args(&args)?;
-        Ok((spec, Config::from_params(&params)?))
+        let arguments = spec.check_args(&args)?;
+        Ok((spec, arguments, Config::from_params(&params)?))
     });
-    let (spec, config) = match prepared {
+    let (spec, arguments, config) = match prepared {
         Ok(ready) => ready,
         Err(error) => return failed(error, Some(context), context_version),
     };
     let input_context = context.clone();
     let mut session = Session::new(config, context, runtime);
     session.last_run = last_run;
-    let outcome = spec.run(&mut session, &args);
+    let outcome = spec.run(&mut session, &arguments);
     let mut secrets = known_secrets(&input_context);
     secrets.extend(known_secrets(&session.context));
     secrets.extend(session.config.client_secret.as_ref().map(|s| s.expose().to_string()));

@@ -1,10 +1,10 @@
 //! The sign-in commands: test-module, auth-start, auth-complete, auth-test, auth-reset.
 
+use super::Arguments;
 use super::CommandOutput;
 use crate::auth::device_code::{self, Pending, Poll};
 use crate::auth::{MAX_DEVICE_CODE_LIFETIME_SECS, TokenResponse, client_credentials, tokens};
 use crate::config::AuthMode;
-use crate::envelope::Args;
 use crate::error::Error;
 use crate::graph::client;
 use crate::graph::query::Query;
@@ -16,13 +16,13 @@ use serde_json::{Map, Value, json};
 const AUTH_CONTEXT: &str = "AADIdentityProtection.Auth";
 
 /// `test-module`: the instance's Test button. Returns `ok` when a token works against Graph.
-pub fn test_module(session: &mut Session, _: &Args) -> Result<CommandOutput, Error> {
+pub fn test_module(session: &mut Session, _: &Arguments) -> Result<CommandOutput, Error> {
     probe_graph(session)?;
     Ok(CommandOutput::entry(Entry::text("ok")))
 }
 
 /// `azure-ad-auth-test`: a valid token (cached, refreshed or new) and one cheap Graph call.
-pub fn test(session: &mut Session, _: &Args) -> Result<CommandOutput, Error> {
+pub fn test(session: &mut Session, _: &Arguments) -> Result<CommandOutput, Error> {
     probe_graph(session)?;
     let who = match session.config.mode {
         AuthMode::DeviceCode => tokens::signed_in_as(&session.context)
@@ -45,7 +45,7 @@ fn probe_graph(session: &mut Session) -> Result<(), Error> {
 }
 
 /// `azure-ad-auth-reset`: forget every token and device code.
-pub fn reset(session: &mut Session, _: &Args) -> Result<CommandOutput, Error> {
+pub fn reset(session: &mut Session, _: &Arguments) -> Result<CommandOutput, Error> {
     session.context = Map::new();
     Ok(CommandOutput::entry(Entry::text(
         "Authorization was reset successfully. Run **!azure-ad-auth-start** to start the authentication process.",
@@ -53,7 +53,7 @@ pub fn reset(session: &mut Session, _: &Args) -> Result<CommandOutput, Error> {
 }
 
 /// `azure-ad-auth-start`: device code, or a connection test in client-credentials mode.
-pub fn start(session: &mut Session, _: &Args) -> Result<CommandOutput, Error> {
+pub fn start(session: &mut Session, _: &Arguments) -> Result<CommandOutput, Error> {
     if session.config.mode == AuthMode::ClientCredentials {
         let response = client_credentials::request_token(session)?;
         tokens::store(session, &response);
@@ -87,7 +87,7 @@ fn auth_context(pending: &Pending) -> Value {
 }
 
 /// `azure-ad-auth-complete`: redeem the device code, or say what is still missing.
-pub fn complete(session: &mut Session, args: &Args) -> Result<CommandOutput, Error> {
+pub fn complete(session: &mut Session, args: &Arguments) -> Result<CommandOutput, Error> {
     if session.config.mode == AuthMode::ClientCredentials {
         tokens::access_token(session)?;
         return Ok(CommandOutput::entry(Entry::text(
@@ -104,7 +104,7 @@ pub fn complete(session: &mut Session, args: &Args) -> Result<CommandOutput, Err
             "No sign-in is in progress; this instance is already signed in{who}. Run **!azure-ad-auth-test** to check it, or **!azure-ad-auth-start** to sign in again."
         ))));
     }
-    let polling = args.flag("polling")?.unwrap_or(false);
+    let polling = args.flag("polling");
     match device_code::poll(session)? {
         Poll::Complete(response) => Ok(signed_in(session, &response)),
         Poll::Pending {

@@ -9,9 +9,9 @@
 
 mod cursor;
 
+use super::Arguments;
 use super::CommandOutput;
 use crate::config::FetchSettings;
-use crate::envelope::Args;
 use crate::error::Error;
 use crate::graph::odata::Filter;
 use crate::graph::paging::{self, MAX_PAGE};
@@ -32,7 +32,7 @@ struct Candidate {
 }
 
 /// Fetches new risk detections as incidents.
-pub fn fetch(session: &mut Session, _: &Args) -> Result<CommandOutput, Error> {
+pub fn fetch(session: &mut Session, _: &Arguments) -> Result<CommandOutput, Error> {
     let settings = session.config.fetch_settings()?;
     let (cursor, warning) = read_cursor(session.last_run.as_ref(), &settings, session.now())?;
     let url = first_url(session, &settings, &cursor);

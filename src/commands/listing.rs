@@ -1,8 +1,8 @@
 //! What the three list commands share: `limit`, `next_link`, `filter_expression`, the first
 //! page's URL, and the entry (table, context path, NextLink).
 
+use super::Arguments;
 use crate::commands::CommandOutput;
-use crate::envelope::Args;
 use crate::error::Error;
 use crate::graph::paging::{self, Cut, Listing};
 use crate::graph::query::Query;
@@ -33,15 +33,15 @@ pub struct ListKind<'a> {
 /// `next_link` to continue from.
 pub fn run(
     session: &mut Session,
-    args: &Args,
+    args: &Arguments,
     kind: &ListKind,
     built_filter: Option<String>,
 ) -> Result<CommandOutput, Error> {
-    let limit = args.number("limit", 1, MAX_LIMIT)?.unwrap_or(DEFAULT_LIMIT) as usize;
+    let limit = args.number("limit").unwrap_or(DEFAULT_LIMIT) as usize;
     let url = match next_link(session, args)? {
         Some(link) => link,
         None => {
-            let filter = args.text("filter_expression")?.or(built_filter);
+            let filter = args.text("filter_expression").map(str::to_string).or(built_filter);
             kind.query
                 .clone()
                 .top(paging::page_size(limit))
@@ -76,8 +76,8 @@ pub fn run(
 
 /// The `next_link` argument, accepted only on the configured Graph host (the original sent the
 /// bearer token to any URL it was given).
-fn next_link(session: &Session, args: &Args) -> Result<Option<String>, Error> {
-    let Some(link) = args.text("next_link")? else {
+fn next_link(session: &Session, args: &Arguments) -> Result<Option<String>, Error> {
+    let Some(link) = args.text("next_link") else {
         return Ok(None);
     };
     let link = link.replace(' ', "%20");

@@ -15,6 +15,7 @@ use crate::error::Error;
 use crate::output::{Entry, ScheduledCommand};
 use crate::session::Session;
 use serde_json::{Map, Value};
+use std::collections::HashMap;
 
 /// How an argument is coerced from XSOAR's strings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,7 +63,66 @@ impl CommandOutput {
     }
 }
 
-type Handler = fn(&mut Session, &Args) -> Result<CommandOutput, Error>;
+type Handler = fn(&mut Session, &Arguments) -> Result<CommandOutput, Error>;
+
+/// One checked argument value.
+#[derive(Debug, Clone, PartialEq)]
+enum Arg {
+    Text(String),
+    Flag(bool),
+    Number(u64),
+    List(Vec<String>),
+    Choice(&'static str),
+}
+
+/// A command's arguments as the table checked them, once: typed, in range, required ones
+/// present. Handlers read them without re-checking.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Arguments(HashMap<&'static str, Arg>);
+
+impl Arguments {
+    /// A text argument, trimmed and non-empty.
+    pub fn text(&self, name: &str) -> Option<&str> {
+        match self.0.get(name) {
+            Some(Arg::Text(text)) => Some(text),
+            _ => None,
+        }
+    }
+
+    /// A text argument the table declares required (so present).
+    pub fn required_text(&self, name: &str) -> &str {
+        self.text(name).unwrap_or_default()
+    }
+
+    /// A flag; absent is false.
+    pub fn flag(&self, name: &str) -> bool {
+        matches!(self.0.get(name), Some(Arg::Flag(true)))
+    }
+
+    /// A number, within the table's range.
+    pub fn number(&self, name: &str) -> Option<u64> {
+        match self.0.get(name) {
+            Some(Arg::Number(n)) => Some(*n),
+            _ => None,
+        }
+    }
+
+    /// A list; absent is empty.
+    pub fn list(&self, name: &str) -> &[String] {
+        match self.0.get(name) {
+            Some(Arg::List(items)) => items,
+            _ => &[],
+        }
+    }
+
+    /// One of the predefined values, as the table spells it.
+    pub fn choice(&self, name: &str) -> Option<&'static str> {
+        match self.0.get(name) {
+            Some(Arg::Choice(value)) => Some(value),
+            _ => None,
+        }
+    }
+}
 
 /// One command: its name as XSOAR calls it, its arguments and its handler.
 #[derive(Clone, Copy)]
@@ -185,26 +245,104 @@ pub fn find(name: &str) -> Result<&'static CommandSpec, Error> {
 }
 
 impl CommandSpec {
-    /// Checks every declared argument before anything is sent, so a bad one is an exit-2 error.
-    /// Arguments the table does not declare are ignored (hosts add their own).
-    pub fn check_args(&self, args: &Args) -> Result<(), Error> {
+    /// Checks every declared argument before anything is sent, so a bad one is an exit-2 error,
+    /// and hands them on typed. Arguments the table does not declare are ignored (hosts add
+    /// their own).
+    pub fn check_args(&self, args: &Args) -> Result<Arguments, Error> {
+        let mut checked = Arguments::default();
         for spec in self.args {
-            let present = match spec.kind {
-                ArgKind::Text => args.text(spec.name)?.is_some(),
-                ArgKind::Flag => args.flag(spec.name)?.is_some(),
-                ArgKind::Number { min, max } => args.number(spec.name, min, max)?.is_some(),
-                ArgKind::List => !args.list(spec.name)?.is_empty(),
-                ArgKind::Choice(options) => args.choice(spec.name, options)?.is_some(),
+            let value = match spec.kind {
+                ArgKind::Text => args.text(spec.name)?.map(Arg::Text),
+                ArgKind::Flag => args.flag(spec.name)?.map(Arg::Flag),
+                ArgKind::Number { min, max } => args.number(spec.name, min, max)?.map(Arg::Number),
+                ArgKind::List => Some(args.list(spec.name)?).filter(|l| !l.is_empty()).map(Arg::List),
+                ArgKind::Choice(options) => args.choice(spec.name, options)?.map(Arg::Choice),
             };
-            if spec.required && !present {
-                return Err(Error::argument(spec.name, "is required."));
+            match value {
+                Some(value) => {
+                    checked.0.insert(spec.name, value);
+                }
+                None if spec.required => return Err(Error::argument(spec.name, "is required.")),
+                None => {}
             }
         }
-        Ok(())
+        Ok(checked)
     }
 
-    /// Runs the command.
-    pub fn run(&self, session: &mut Session, args: &Args) -> Result<CommandOutput, Error> {
+    /// Runs the command on its checked arguments.
+    pub fn run(&self, session: &mut Session, args: &Arguments) -> Result<CommandOutput, Error> {
         (self.handler)(session, args)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn checked(command: &str, args: Value) -> Result<Arguments, Error> {
+        let args = Args(args.as_object().cloned().unwrap_or_default());
+        find(command).and_then(|spec| spec.check_args(&args))
+    }
+
+    #[test]
+    fn arguments_are_checked_once_and_handed_on_typed() {
+        let history = checked(
+            "azure-ad-identity-protection-risky-user-history-list",
+            json!({"user_id": " u1 ", "limit": "700", "undeclared": "ignored"}),
+        )
+        .unwrap();
+        assert_eq!(
+            (history.required_text("user_id"), history.number("limit")),
+            ("u1", Some(700))
+        );
+        assert_eq!(history.text("undeclared"), None);
+        let users = checked(
+            "azure-ad-identity-protection-risky-user-list",
+            json!({"risk_level": "HIGH"}),
+        )
+        .unwrap();
+        assert_eq!(users.choice("risk_level"), Some("high"));
+        let actions = checked(
+            "azure-ad-identity-protection-risky-user-dismiss",
+            json!({"user_ids": "a, b"}),
+        )
+        .unwrap();
+        assert_eq!(actions.list("user_ids"), ["a", "b"]);
+        let complete = checked("azure-ad-auth-complete", json!({"polling": "true"})).unwrap();
+        assert!(complete.flag("polling"));
+    }
+
+    #[test]
+    fn the_table_refuses_what_handlers_then_never_see() {
+        let cases = [
+            (
+                "azure-ad-identity-protection-risky-user-history-list",
+                json!({}),
+                "user_id",
+            ),
+            (
+                "azure-ad-identity-protection-risky-user-dismiss",
+                json!({"user_ids": " , "}),
+                "user_ids",
+            ),
+            (
+                "azure-ad-identity-protection-risks-list",
+                json!({"limit": "0"}),
+                "limit",
+            ),
+            (
+                "azure-ad-identity-protection-risky-user-list",
+                json!({"risk_level": "severe"}),
+                "risk_level",
+            ),
+        ];
+        for (command, args, name) in cases {
+            let error = checked(command, args).unwrap_err();
+            assert!(
+                matches!(&error, Error::Argument { name: n, .. } if n == name),
+                "{command}: {error}"
+            );
+        }
     }
 }

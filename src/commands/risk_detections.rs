@@ -1,8 +1,8 @@
 //! `azure-ad-identity-protection-risks-list`: risk detections, one by id or filtered.
 
+use super::Arguments;
 use super::CommandOutput;
 use super::listing::{self, ListKind};
-use crate::envelope::Args;
 use crate::error::Error;
 use crate::graph::client;
 use crate::graph::odata::Filter;
@@ -23,14 +23,14 @@ fn kind(action: &str) -> ListKind<'_> {
 }
 
 /// Lists risk detections, or gets the one named by `id` (the original crashed on `id`).
-pub fn list(session: &mut Session, args: &Args) -> Result<CommandOutput, Error> {
-    if let Some(id) = args.text("id")? {
-        return get(session, &id);
+pub fn list(session: &mut Session, args: &Arguments) -> Result<CommandOutput, Error> {
+    if let Some(id) = args.text("id") {
+        return get(session, id);
     }
     let filter = Filter::new()
-        .eq("userId", args.text("user_id")?.as_deref())
-        .eq("userPrincipalName", args.text("user_principal_name")?.as_deref())
-        .eq("location/countryOrRegion", args.text("country")?.as_deref())
+        .eq("userId", args.text("user_id"))
+        .eq("userPrincipalName", args.text("user_principal_name"))
+        .eq("location/countryOrRegion", args.text("country"))
         .build();
     listing::run(session, args, &kind("Listing risk detections"), filter)
 }

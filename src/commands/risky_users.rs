@@ -1,8 +1,8 @@
 //! Risky users: list, history, and the three actions (confirm compromised, dismiss, confirm safe).
 
+use super::Arguments;
 use super::CommandOutput;
 use super::listing::{self, ListKind};
-use crate::envelope::Args;
 use crate::error::Error;
 use crate::graph::client;
 use crate::graph::odata::Filter;
@@ -46,13 +46,13 @@ pub const BATCH: usize = 60;
 const PATH: &str = "identityProtection/riskyUsers";
 
 /// `azure-ad-identity-protection-risky-user-list`.
-pub fn list(session: &mut Session, args: &Args) -> Result<CommandOutput, Error> {
-    let upn = args.text("user_principal_name")?.or(args.text("user_name")?);
+pub fn list(session: &mut Session, args: &Arguments) -> Result<CommandOutput, Error> {
+    let upn = args.text("user_principal_name").or(args.text("user_name"));
     let filter = Filter::new()
-        .eq("riskLevel", args.choice("risk_level", RISK_LEVELS)?)
-        .eq("riskState", args.choice("risk_state", RISK_STATES)?)
-        .eq("riskDetail", args.choice("risk_detail", RISK_DETAILS)?)
-        .eq("userPrincipalName", upn.as_deref())
+        .eq("riskLevel", args.choice("risk_level"))
+        .eq("riskState", args.choice("risk_state"))
+        .eq("riskDetail", args.choice("risk_detail"))
+        .eq("userPrincipalName", upn)
         .since("riskLastUpdatedDateTime", updated_since(session, args)?.as_deref())
         .build();
     let kind = ListKind {
@@ -64,11 +64,11 @@ pub fn list(session: &mut Session, args: &Args) -> Result<CommandOutput, Error> 
     listing::run(session, args, &kind, filter)
 }
 
-fn updated_since(session: &Session, args: &Args) -> Result<Option<String>, Error> {
-    let Some(text) = args.text("updated_time")? else {
+fn updated_since(session: &Session, args: &Arguments) -> Result<Option<String>, Error> {
+    let Some(text) = args.text("updated_time") else {
         return Ok(None);
     };
-    let since = parse_since(&text, session.now()).ok_or_else(|| {
+    let since = parse_since(text, session.now()).ok_or_else(|| {
         Error::argument(
             "updated_time",
             "expected a time such as `12 hours`, `7 days`, `2 weeks` or an ISO date like 2024-05-01.",
@@ -78,15 +78,13 @@ fn updated_since(session: &Session, args: &Args) -> Result<Option<String>, Error
 }
 
 /// `azure-ad-identity-protection-risky-user-history-list`.
-pub fn history(session: &mut Session, args: &Args) -> Result<CommandOutput, Error> {
-    let user_id = args
-        .text("user_id")?
-        .ok_or_else(|| Error::argument("user_id", "is required."))?;
-    let action = format!("Listing the risk history of user {}", quoted(&user_id));
+pub fn history(session: &mut Session, args: &Arguments) -> Result<CommandOutput, Error> {
+    let user_id = args.required_text("user_id");
+    let action = format!("Listing the risk history of user {}", quoted(user_id));
     let kind = ListKind {
-        query: Query::at(PATH).segment(&user_id).then("history"),
+        query: Query::at(PATH).segment(user_id).then("history"),
         context: "RiskyUserHistory",
-        title: format!("Risky user history for {}", quoted(&user_id)),
+        title: format!("Risky user history for {}", quoted(user_id)),
         action: &action,
     };
     listing::run(session, args, &kind, None)
@@ -117,28 +115,25 @@ const CONFIRM_SAFE: Action = Action {
 };
 
 /// `azure-ad-identity-protection-risky-user-confirm-compromised`.
-pub fn confirm_compromised(session: &mut Session, args: &Args) -> Result<CommandOutput, Error> {
+pub fn confirm_compromised(session: &mut Session, args: &Arguments) -> Result<CommandOutput, Error> {
     act(session, args, CONFIRM_COMPROMISED)
 }
 
 /// `azure-ad-identity-protection-risky-user-dismiss`.
-pub fn dismiss(session: &mut Session, args: &Args) -> Result<CommandOutput, Error> {
+pub fn dismiss(session: &mut Session, args: &Arguments) -> Result<CommandOutput, Error> {
     act(session, args, DISMISS)
 }
 
 /// `azure-ad-identity-protection-risky-user-confirm-safe`.
-pub fn confirm_safe(session: &mut Session, args: &Args) -> Result<CommandOutput, Error> {
+pub fn confirm_safe(session: &mut Session, args: &Arguments) -> Result<CommandOutput, Error> {
     act(session, args, CONFIRM_SAFE)
 }
 
 /// Sends the ids, de-duplicated, in batches of at most 60; stops at the first failed batch and
 /// says which ids were applied and which were not.
-fn act(session: &mut Session, args: &Args, action: Action) -> Result<CommandOutput, Error> {
-    let mut ids = args.list("user_ids")?;
+fn act(session: &mut Session, args: &Arguments, action: Action) -> Result<CommandOutput, Error> {
+    let mut ids = args.list("user_ids").to_vec();
     dedupe(&mut ids);
-    if ids.is_empty() {
-        return Err(Error::argument("user_ids", "is required: one or more user object IDs."));
-    }
     let query = Query::at(PATH).then(action.path);
     let batches: Vec<&[String]> = ids.chunks(BATCH).collect();
     for (index, batch) in batches.iter().enumerate() {
