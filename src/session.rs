@@ -24,10 +24,7 @@ impl<'a> Session<'a> {
             insecure: config.insecure,
             proxy: config.proxy,
         };
-        let destinations = Destinations {
-            login: config.login_endpoints(),
-            graph: config.graph_root(),
-        };
+        let destinations = Destinations::new(&config.login_endpoints(), &config.graph_root());
         let http = Client::new(runtime, &settings, destinations);
         Session {
             config,

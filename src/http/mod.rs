@@ -51,23 +51,33 @@ pub enum Audience {
     Graph,
 }
 
-/// The one base URL each [`Audience`] may be sent to.
+/// The one base URL each [`Audience`] may be sent to, parsed once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Destinations {
-    /// `{login}/{tenant}/oauth2/v2.0`.
-    pub login: String,
-    /// `{graph}/{api_version}`.
-    pub graph: String,
+    /// `{login}/{tenant}/oauth2/v2.0`; `None` if it does not parse, which admits nothing.
+    login: Option<Url>,
+    /// `{graph}/{api_version}`; likewise.
+    graph: Option<Url>,
 }
 
 impl Destinations {
+    /// The login host's OAuth endpoints and the Graph root (config.rs checked both).
+    pub fn new(login: &str, graph: &str) -> Destinations {
+        Destinations {
+            login: Url::parse(login).ok(),
+            graph: Url::parse(graph).ok(),
+        }
+    }
+
     /// True when `url` lies under the base URL `audience` may receive.
     pub fn admit(&self, audience: Audience, url: &str) -> bool {
         let base = match audience {
             Audience::Login => &self.login,
             Audience::Graph => &self.graph,
         };
-        under_base(url, base)
+        base.as_ref()
+            .zip(Url::parse(url).ok())
+            .is_some_and(|(base, url)| under(&url, base))
     }
 }
 
@@ -299,14 +309,16 @@ pub fn unexpected_answer(base: &str, response: &HttpResponse, what: &str) -> Err
     }
 }
 
-/// `scheme://authority` of a URL, lower-cased.
+/// `scheme://host[:port]` of a URL, for messages and logs (never its user info).
 pub fn origin(url: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    format!("{}://{}", scheme.to_ascii_lowercase(), authority.to_ascii_lowercase())
+    match Url::parse(url) {
+        Ok(url) => url.origin().ascii_serialization(),
+        Err(_) => "an unreadable URL".to_string(),
+    }
 }
 
-/// The path of a URL without its query (queries may hold filter text; paths are safe to log).
+/// The path of a URL without its query (queries may hold filter text; paths are safe to log),
+/// cut from the text as sent: a URL parser would resolve dot-segments and log another path.
 fn path_of(url: &str) -> &str {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     let path = rest.find('/').map_or("", |i| &rest[i..]);
@@ -320,11 +332,16 @@ pub fn under_base(url: &str, base: &str) -> bool {
     let (Ok(url), Ok(base)) = (Url::parse(url), Url::parse(base)) else {
         return false;
     };
+    under(&url, &base)
+}
+
+/// [`under_base`] on parsed URLs.
+fn under(url: &Url, base: &Url) -> bool {
     let same_origin = url.scheme() == base.scheme()
         && url.host() == base.host()
         && url.port_or_known_default() == base.port_or_known_default();
     let no_user_info = url.username().is_empty() && url.password().is_none();
-    same_origin && no_user_info && segments(&url).starts_with(&segments(&base))
+    same_origin && no_user_info && segments(url).starts_with(&segments(base))
 }
 
 /// The non-empty path segments of a (resolved) URL.
@@ -337,6 +354,26 @@ fn segments(url: &Url) -> Vec<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn origins_for_messages_never_carry_user_info() {
+        let cases = [
+            (
+                "https://GRAPH.microsoft.com/beta/x?$top=1",
+                "https://graph.microsoft.com",
+            ),
+            (
+                "https://user:secret@graph.microsoft.com/beta",
+                "https://graph.microsoft.com",
+            ),
+            ("http://127.0.0.1:8765/t/oauth2/v2.0/token", "http://127.0.0.1:8765"),
+            ("https://graph.microsoft.com:443/beta", "https://graph.microsoft.com"),
+            ("not a url", "an unreadable URL"),
+        ];
+        for (url, expected) in cases {
+            assert_eq!(origin(url), expected, "{url}");
+        }
+    }
 
     #[test]
     fn base_urls() {
@@ -424,10 +461,10 @@ mod client_tests {
             insecure: false,
             proxy: false,
         };
-        let destinations = Destinations {
-            login: "https://login.microsoftonline.com/t/oauth2/v2.0".into(),
-            graph: "https://graph.microsoft.com/beta".into(),
-        };
+        let destinations = Destinations::new(
+            "https://login.microsoftonline.com/t/oauth2/v2.0",
+            "https://graph.microsoft.com/beta",
+        );
         Client::new(fake, &settings, destinations)
     }
 
