@@ -52,20 +52,22 @@ pub fn run(
     let mut listing = paging::collect(session, &url, limit, kind.action)?;
     let (items, cut) = (listing.items.len(), listing.cut.take());
     let mut output = CommandOutput::entry(entry(kind, listing));
+    let Some(cut) = cut else {
+        return Ok(output);
+    };
     let go_on = format!(
         "The items so far are in the entry above; to go on from there, run the command again with `next_link` set to `AADIdentityProtection.NextLink(val.Description === \"{}\").URL`.",
         kind.context
     );
     let read = match cut {
-        None => return Ok(output),
         // A failed later page: what came before stands, with a warning (exit 0).
-        Some(Cut::PageFailed(error)) => {
+        Cut::PageFailed(error) => {
             let warning = format!("{} stopped at a page that failed: {error}\n\n{go_on}", kind.action);
             output.entries.push(Entry::warning(warning));
             return Ok(output);
         }
-        Some(Cut::Pages(pages)) => format!("{pages} pages"),
-        Some(Cut::Bytes(bytes)) => format!("{} MiB of answers", bytes / (1024 * 1024)),
+        Cut::Pages(pages) => format!("{pages} pages"),
+        Cut::Bytes(bytes) => format!("{} MiB of answers", bytes / (1024 * 1024)),
     };
     output.error = Some(Error::Incomplete(format!(
         "{} stopped after {read} with {items} of the {limit} items asked for: Microsoft Graph kept sending further pages, which a healthy tenant does not. {go_on}",
