@@ -2,6 +2,7 @@
 
 use crate::cloud::{self, Cloud};
 use crate::error::Error;
+use crate::http::{self, ExtraRoots};
 use crate::secret::Secret;
 use serde_json::{Map, Value};
 
@@ -48,6 +49,8 @@ pub struct Config {
     /// `beta` or `v1.0`.
     pub api_version: String,
     pub insecure: bool,
+    /// CA certificates trusted besides the built-in roots: `ca_file`'s, then `SSL_CERT_FILE`'s.
+    pub extra_roots: ExtraRoots,
     pub proxy: bool,
     pub timeout_secs: u64,
     /// The fetch parameters as received, read by [`Config::fetch_settings`] when a fetch runs
@@ -89,6 +92,7 @@ impl Config {
             AuthMode::DeviceCode
         };
         let Endpoints { login, graph, resource } = endpoints(params)?;
+        let insecure = flag(params, "insecure")?;
         let config = Config {
             mode,
             app_id: text(params, "app_id").unwrap_or_else(|| DEFAULT_APP_ID.to_string()),
@@ -98,7 +102,8 @@ impl Config {
             graph,
             resource,
             api_version: api_version(params)?,
-            insecure: flag(params, "insecure")?,
+            insecure,
+            extra_roots: extra_roots(params, insecure)?,
             proxy: proxy(params)?,
             timeout_secs: timeout(params)?,
             fetch_params: FETCH_PARAMS
@@ -224,6 +229,34 @@ fn proxy(params: &Map<String, Value>) -> Result<bool, Error> {
         )),
         _ => Ok(proxy),
     }
+}
+
+/// `ca_file` (PEM text or a PEM file's path) and the `SSL_CERT_FILE` variable, both added to the
+/// built-in roots for the login and Graph hosts. `ca_file` is checked even with `insecure` (a set
+/// parameter must be usable); `SSL_CERT_FILE`, the engine's and not the instance's, is read only
+/// when certificates are checked, so `insecure=true` works as before whatever it holds.
+fn extra_roots(params: &Map<String, Value>, insecure: bool) -> Result<ExtraRoots, Error> {
+    let mut roots = ExtraRoots::default();
+    if let Some(value) = text(params, "ca_file") {
+        roots.add_pem_or_file(&value).map_err(|why| {
+            Error::parameter(
+                "ca_file",
+                format!("{why} Give the CA certificates in PEM form: the text itself (-----BEGIN CERTIFICATE----- ...) or the path of a PEM file on the engine; or clear the parameter."),
+            )
+        })?;
+    }
+    if let Some(path) = http::ssl_cert_file().filter(|_| !insecure) {
+        roots.add_file(&path).map_err(|why| {
+            Error::parameter(
+                "ca_file",
+                format!(
+                    "the environment variable {var} names a CA file this integration cannot use: {why} Fix or unset {var} on the engine (its certificates are added to the trusted roots, like ca_file's).",
+                    var = http::SSL_CERT_FILE
+                ),
+            )
+        })?;
+    }
+    Ok(roots)
 }
 
 fn client_secret(params: &Map<String, Value>) -> Option<Secret> {
@@ -494,6 +527,14 @@ mod tests {
             (json!({"api_version": "v2"}), "beta or v1.0"),
             (json!({"request_timeout": "0"}), "1 to 600"),
             (json!({"insecure": "maybe"}), "true or false"),
+            (
+                json!({"ca_file": "/nonexistent/ca.pem"}),
+                "`ca_file`: cannot read the file /nonexistent/ca.pem",
+            ),
+            (
+                json!({"ca_file": "-----BEGIN CERTIFICATE-----\nAAAA\n"}),
+                "`ca_file`: the PEM text is not valid PEM",
+            ),
         ];
         for (params, needle) in cases {
             let message = hosts(params.clone()).expect_err("must fail");

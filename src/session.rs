@@ -22,6 +22,7 @@ impl<'a> Session<'a> {
         let settings = NetSettings {
             timeout_secs: config.timeout_secs,
             insecure: config.insecure,
+            extra_roots: config.extra_roots.clone(),
             proxy: config.proxy,
         };
         let destinations = Destinations::new(&config.login_endpoints(), &config.graph_root());

@@ -195,28 +195,6 @@ fn the_proxy_parameter_decides_whether_proxy_variables_apply() {
 }
 
 #[test]
-fn tls_needs_a_trusted_certificate_unless_insecure() {
-    use azure_ad_identity_protection::emulator::{Emulator, ServeOptions};
-    let emu = Emulator::serve(ServeOptions {
-        tls: true,
-        ..ServeOptions::default()
-    })
-    .expect("TLS emulator");
-    let mut params = emu.instance_params();
-    assert!(
-        params["azure_ad_endpoint"]
-            .as_str()
-            .unwrap()
-            .starts_with("https://127.0.0.1:")
-    );
-    run(&envelope("azure-ad-auth-test", json!({}), &params, json!({})))
-        .expect(1, 4)
-        .says(&["TLS failed", "certificate"]);
-    params["insecure"] = json!("true");
-    run(&envelope("azure-ad-auth-test", json!({}), &params, json!({}))).expect(0, 1);
-}
-
-#[test]
 fn an_unusable_proxy_variable_is_a_parameter_error_not_a_direct_connection() {
     let emu = tenant();
     let mut params = app_params(&emu);

@@ -12,6 +12,8 @@ mod client_credentials;
 mod tokens;
 // Retries, throttling, timeouts, broken bodies, redirects, network down.
 mod network;
+// TLS trust: the ca_file parameter and SSL_CERT_FILE, added to the built-in roots.
+mod ca_file;
 // The Identity Protection commands: lists, paging, filters, actions.
 mod graph_commands;
 // fetch-incidents: lossless, duplicate-free, migration-safe.
@@ -26,3 +28,5 @@ mod property;
 mod secrets;
 // Fixtures replay and integration.yml against the command table.
 mod definition;
+// Every shell example of README.md and fixtures/README.md, run as written.
+mod examples;

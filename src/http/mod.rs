@@ -6,7 +6,7 @@ mod retry;
 mod transport;
 
 pub use retry::{RetryPolicy, parse_http_date, retry_after};
-pub use transport::{UreqTransport, proxy_problem};
+pub use transport::{ExtraRoots, SSL_CERT_FILE, UreqTransport, proxy_problem, ssl_cert_file};
 
 use crate::error::Error;
 use crate::runtime::Runtime;
@@ -20,6 +20,8 @@ pub struct NetSettings {
     pub timeout_secs: u64,
     /// Skip certificate checks (`insecure`).
     pub insecure: bool,
+    /// CA certificates trusted besides the built-in roots (`ca_file`, `SSL_CERT_FILE`).
+    pub extra_roots: ExtraRoots,
     /// Use the standard proxy variables (`proxy`); false means no proxy even if they are set.
     pub proxy: bool,
 }
@@ -459,6 +461,7 @@ mod client_tests {
         let settings = NetSettings {
             timeout_secs: 5,
             insecure: false,
+            extra_roots: ExtraRoots::default(),
             proxy: false,
         };
         let destinations = Destinations::new(

@@ -2,10 +2,16 @@
 //! proxy variables used only when they can be (never a silent direct connection).
 
 use super::{Body, HttpRequest, HttpResponse, Method, NetSettings, Transport, TransportError};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::{self, PemObject};
+use std::io::Read;
+use std::path::Path;
 use std::time::Duration;
 
 /// Largest response body read, so a hostile or broken server cannot exhaust memory.
 const MAX_BODY_BYTES: u64 = 32 * 1024 * 1024;
+/// Largest body buffer reserved ahead from a Content-Length header.
+const MAX_BODY_HINT: u64 = 4 * 1024 * 1024;
 
 /// The proxy variables, in the order ureq reads them.
 const PROXY_VARIABLES: [&str; 6] = [
@@ -33,6 +39,139 @@ pub fn proxy_problem() -> Option<String> {
     })
 }
 
+/// The most read of a CA bundle, a file or pasted text: Mozilla's whole bundle is about 220 KiB.
+pub const MAX_CA_BYTES: u64 = 1024 * 1024;
+
+/// The environment variable naming a CA file, as OpenSSL, curl, Python and Rust clients read it.
+pub const SSL_CERT_FILE: &str = "SSL_CERT_FILE";
+
+/// CA certificates trusted in addition to the built-in (Mozilla) roots, each already checked as
+/// a trust anchor. `Debug` shows only how many: never the certificates themselves.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct ExtraRoots(Vec<CertificateDer<'static>>);
+
+impl std::fmt::Debug for ExtraRoots {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExtraRoots")
+            .field("certificates", &self.0.len())
+            .finish()
+    }
+}
+
+impl ExtraRoots {
+    /// How many certificates were added.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when only the built-in roots are trusted.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Adds `ca_file`'s certificates: PEM text when it starts with `-----BEGIN`, else the path of a
+    /// PEM file. The error says what is wrong in a sentence that never quotes the PEM.
+    pub fn add_pem_or_file(&mut self, value: &str) -> Result<(), String> {
+        let value = value.trim();
+        if value.starts_with("-----BEGIN") {
+            if value.len() as u64 > MAX_CA_BYTES {
+                return Err(format!("the PEM text is larger than {}, the most read.", mib()));
+            }
+            if !value.contains('\n') {
+                return Err("the PEM text is on one line: its line breaks were lost.".to_string());
+            }
+            return self.add_pem(value.as_bytes(), "the PEM text");
+        }
+        self.add_file(Path::new(value))
+    }
+
+    /// Adds the certificates of the PEM file at `path`, reading at most [`MAX_CA_BYTES`].
+    pub fn add_file(&mut self, path: &Path) -> Result<(), String> {
+        let shown = path_for_message(path);
+        let pem = read_bounded(path).map_err(|why| format!("cannot read {shown}: {why}."))?;
+        self.add_pem(&pem, &shown)
+    }
+
+    fn add_pem(&mut self, pem: &[u8], source: &str) -> Result<(), String> {
+        let certificates = CertificateDer::pem_slice_iter(pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("{source} is not valid PEM ({}).", pem_problem(&e)))?;
+        if certificates.is_empty() {
+            return Err(format!(
+                "{source} holds no PEM certificate (a -----BEGIN CERTIFICATE----- block)."
+            ));
+        }
+        let mut check = rustls::RootCertStore::empty();
+        for (n, certificate) in certificates.iter().enumerate() {
+            check.add(certificate.clone()).map_err(|e| {
+                format!(
+                    "certificate {} in {source} is not a usable X.509 CA certificate ({e}).",
+                    n + 1
+                )
+            })?;
+        }
+        self.0.extend(certificates);
+        Ok(())
+    }
+
+    /// The roots ureq trusts: the built-in Mozilla ones, then these.
+    fn with_builtin(&self) -> ureq::tls::RootCerts {
+        let builtin = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+            .iter()
+            .map(|c| ureq::tls::Certificate::from_der(c.as_ref()));
+        let added = self
+            .0
+            .iter()
+            .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned());
+        builtin.chain(added).collect::<Vec<_>>().into()
+    }
+}
+
+/// `SSL_CERT_FILE`, when it is set to something.
+pub fn ssl_cert_file() -> Option<std::path::PathBuf> {
+    std::env::var_os(SSL_CERT_FILE)
+        .filter(|v| !v.is_empty())
+        .map(Into::into)
+}
+
+fn read_bounded(path: &Path) -> Result<Vec<u8>, String> {
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut pem = Vec::new();
+    file.take(MAX_CA_BYTES + 1)
+        .read_to_end(&mut pem)
+        .map_err(|e| e.to_string())?;
+    if pem.len() as u64 > MAX_CA_BYTES {
+        return Err(format!("it is larger than {}, the most read for a CA bundle", mib()));
+    }
+    Ok(pem)
+}
+
+/// `the file PATH`, without the path when it is too long or odd to quote (it may be text pasted
+/// into the wrong place).
+fn path_for_message(path: &Path) -> String {
+    let text = path.to_string_lossy();
+    if text.len() <= 256 && !text.chars().any(char::is_control) {
+        format!("the file {text}")
+    } else {
+        "the file (its name is not shown: too long, or with line breaks)".to_string()
+    }
+}
+
+/// What is wrong with the PEM, without the offending line (pki-types' messages quote it).
+fn pem_problem(error: &pem::Error) -> &'static str {
+    match error {
+        pem::Error::MissingSectionEnd { .. } => "a -----BEGIN line without its -----END line",
+        pem::Error::IllegalSectionStart { .. } => "a malformed -----BEGIN line; keep the line breaks",
+        pem::Error::Base64Decode(_) => "a block whose base64 does not decode",
+        pem::Error::SectionTooLarge => "a block too large",
+        _ => "unreadable",
+    }
+}
+
+fn mib() -> String {
+    format!("{} MiB", MAX_CA_BYTES / (1024 * 1024))
+}
+
 /// The real transport: one ureq agent per process.
 pub struct UreqTransport {
     agent: ureq::Agent,
@@ -56,6 +195,9 @@ impl UreqTransport {
             });
         if settings.insecure {
             config = config.tls_config(ureq::tls::TlsConfig::builder().disable_verification(true).build());
+        } else if !settings.extra_roots.is_empty() {
+            let roots = settings.extra_roots.with_builtin();
+            config = config.tls_config(ureq::tls::TlsConfig::builder().root_certs(roots).build());
         }
         UreqTransport {
             agent: config.build().into(),
@@ -96,12 +238,12 @@ impl Transport for UreqTransport {
                 )
             })
             .collect();
-        let body = response
-            .body_mut()
-            .with_config()
-            .limit(MAX_BODY_BYTES)
-            .read_to_string()
-            .map_err(classify)?;
+        // Sized from Content-Length (a hint, capped; the limit still applies), so a page of
+        // half a megabyte is not copied through every doubling of a growing buffer.
+        let hint = response.body().content_length().unwrap_or(0).min(MAX_BODY_HINT);
+        let mut body = String::with_capacity(usize::try_from(hint).unwrap_or(0));
+        let mut reader = response.body_mut().with_config().limit(MAX_BODY_BYTES).reader();
+        std::io::Read::read_to_string(&mut reader, &mut body).map_err(|e| classify(ureq::Error::from(e)))?;
         Ok(HttpResponse { status, headers, body })
     }
 }
@@ -128,9 +270,101 @@ fn classify_io(error: &std::io::Error) -> TransportError {
         ConnectionReset | ConnectionAborted | UnexpectedEof => {
             TransportError::Other("connection closed before the response was complete".into())
         }
-        InvalidData if text.contains("certificate") => {
-            TransportError::Tls(format!("{text} (set insecure only for a test host)"))
-        }
+        InvalidData if text.contains("certificate") => TransportError::Tls(format!(
+            "{text} (trust the server's CA with ca_file; set insecure only for a test host)"
+        )),
         _ => TransportError::Other(text),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The emulator's loopback CA: public, name-constrained to loopback names.
+    const CA: &str = include_str!("../../crates/emulator/src/tls/ca.pem");
+
+    fn added(value: &str) -> Result<usize, String> {
+        let mut roots = ExtraRoots::default();
+        roots.add_pem_or_file(value).map(|()| roots.len())
+    }
+
+    #[test]
+    fn pem_text_is_read_and_checked() {
+        let body = CA.lines().nth(1).unwrap_or_default();
+        let private_key = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----\n";
+        let cases: [(String, Result<usize, &str>); 10] = [
+            (CA.to_string(), Ok(1)),
+            (format!("  {CA}\n"), Ok(1)),
+            (format!("{CA}{CA}"), Ok(2)),
+            (CA.replace('\n', "\r\n"), Ok(1)),
+            (CA.replace('\n', " "), Err("line breaks were lost")),
+            (
+                CA.replace("-----END CERTIFICATE-----", ""),
+                Err("without its -----END line"),
+            ),
+            (CA.replace(body, "!!!!"), Err("base64 does not decode")),
+            (
+                "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n".to_string(),
+                Err("certificate 1 in the PEM text is not a usable X.509"),
+            ),
+            (private_key.to_string(), Err("holds no PEM certificate")),
+            (
+                format!("{CA}{}", "x".repeat(MAX_CA_BYTES as usize)),
+                Err("larger than 1 MiB"),
+            ),
+        ];
+        for (value, expected) in cases {
+            match (added(&value), expected) {
+                (Ok(n), Ok(want)) => assert_eq!(n, want),
+                (Err(message), Err(needle)) => {
+                    assert!(message.contains(needle), "{message}");
+                    assert!(!message.contains(body), "the PEM is never quoted: {message}");
+                }
+                (got, want) => panic!("{got:?}, expected {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn paths_are_read_with_a_bound() {
+        let dir = std::env::temp_dir().join(format!("aadip-ca-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = |name: &str, bytes: &[u8]| {
+            let path = dir.join(name);
+            std::fs::write(&path, bytes).unwrap();
+            path.display().to_string()
+        };
+        let cases = [
+            (file("ca.pem", CA.as_bytes()), Ok(1)),
+            (
+                file("garbage.pem", b"not a certificate at all\n"),
+                Err("holds no PEM certificate"),
+            ),
+            (file("huge.pem", &vec![b'A'; 2 * 1024 * 1024]), Err("larger than 1 MiB")),
+            (dir.join("missing.pem").display().to_string(), Err("No such file")),
+            (dir.display().to_string(), Err("cannot read the file")),
+        ];
+        for (path, expected) in cases {
+            match (added(&path), expected) {
+                (Ok(n), Ok(want)) => assert_eq!(n, want, "{path}"),
+                (Err(message), Err(needle)) => {
+                    assert!(message.contains(needle) && message.contains(&path), "{message}")
+                }
+                (got, want) => panic!("{path}: {got:?}, expected {want:?}"),
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn debug_shows_only_the_count_and_the_builtin_roots_stay() {
+        let mut roots = ExtraRoots::default();
+        roots.add_pem_or_file(CA).unwrap();
+        assert_eq!(format!("{roots:?}"), "ExtraRoots { certificates: 1 }");
+        let ureq::tls::RootCerts::Specific(all) = roots.with_builtin() else {
+            panic!("a certificate list")
+        };
+        assert_eq!(all.len(), webpki_root_certs::TLS_SERVER_ROOT_CERTS.len() + 1);
     }
 }

@@ -14,8 +14,9 @@ const USAGE: &str = "usage: azure-ad-identity-protection emulator [flags]
 Serves an offline Microsoft Entra ID + Microsoft Graph Identity Protection tenant on 127.0.0.1
 until killed. The first stdout line is one JSON object:
   {\"params\": {...}, \"device_code_params\": {...}, \"ca_file\": path|null, \"admin\": url}
-(instance parameters for client credentials and for device code). stderr logs one line per
-request: method, path, status, latency.
+(instance parameters for client credentials and for device code; with --tls both include
+ca_file, the CA the integration then trusts). stderr logs one line per request: method, path,
+status, latency.
 
   --port N                     port on 127.0.0.1 (default 8765; 0 = any free port)
   --tls                        serve HTTPS with the embedded loopback CA (written to ca_file)
@@ -344,6 +345,22 @@ mod tests {
             "4ffef4a4-601f-4393-a789-432f3f3b8470"
         );
         assert_eq!(line["ca_file"], serde_json::Value::Null);
+        assert_eq!(line["params"].get("ca_file"), None);
         assert_eq!(line["admin"], format!("{}/_emulator", emulator.base_url()));
+    }
+
+    #[test]
+    fn with_tls_both_parameter_sets_carry_the_ca_file() {
+        let options = ServeOptions {
+            tls: true,
+            ..ServeOptions::default()
+        };
+        let Ok(emulator) = Emulator::serve(options) else {
+            panic!("the TLS emulator starts")
+        };
+        let line = startup_line(&emulator);
+        assert!(line["ca_file"].is_string(), "{line}");
+        assert_eq!(line["params"]["ca_file"], line["ca_file"]);
+        assert_eq!(line["device_code_params"]["ca_file"], line["ca_file"]);
     }
 }

@@ -1,12 +1,42 @@
-//! The device-login page a person uses: `GET /devicelogin` serves a plain HTML form (no
-//! JavaScript) with a user-code field and Approve / Deny buttons; `POST /devicelogin` settles
-//! the code and says what happened. The admin endpoint settles codes the same way.
+//! The device-login page a person uses, shaped like the sign-in pages they know:
+//! `GET /devicelogin` asks for the code; `GET /devicelogin?code=…` shows which app asks, in which
+//! tenant, for which permissions, with Approve / Deny (a GET never changes a code);
+//! `POST /devicelogin` settles the code and says what to do next. Plain HTML and a little inline
+//! CSS: no JavaScript, nothing loaded from elsewhere. The admin endpoint settles codes the same way.
 
+use super::config::TenantConfig;
+use super::login::bare_scope;
 use super::request::RecordedRequest;
-use super::state::{DeviceCodeStatus, State};
-use super::wire::Reply;
+use super::state::{DeviceCodeGrant, DeviceCodeStatus, State};
+use super::wire::{Reply, now};
 
 const HTML: &str = "text/html; charset=utf-8";
+/// Only the inline style sheet may load, and forms may post back here only: echoed codes stay inert.
+const CONTENT_SECURITY_POLICY: &str =
+    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+/// The name shown for an app: the emulator's registrations carry none, and exist for this integration.
+const APP_NAME: &str = "Azure AD Identity Protection (SOAR integration)";
+
+/// What a permission lets the app do, in one line, by bare scope name (case-insensitive).
+const SCOPE_MEANINGS: [(&str, &str); 8] = [
+    ("openid", "Sign you in"),
+    ("profile", "See your basic profile: your name and user name"),
+    ("email", "See your email address"),
+    (
+        "offline_access",
+        "Keep this access when you are away, with a refresh token",
+    ),
+    ("IdentityRiskEvent.Read.All", "Read the risk detections of the tenant"),
+    (
+        "IdentityRiskyUser.Read.All",
+        "Read the risky users of the tenant and their risk history",
+    ),
+    (
+        "IdentityRiskyUser.ReadWrite.All",
+        "Read and update risky users: dismiss or confirm their risk",
+    ),
+    (".default", "Every permission an administrator granted this app"),
+];
 
 /// What settling a user code did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,70 +69,225 @@ pub(crate) fn settle(state: &mut State, user_code: &str, approve: bool) -> Settl
     let Some(grant) = state.device_code_by_user_code(user_code) else {
         return Settlement::Unknown;
     };
+    if let Some(refusal) = not_waiting(grant) {
+        return refusal;
+    }
+    grant.status = if approve {
+        DeviceCodeStatus::Approved
+    } else {
+        DeviceCodeStatus::Declined
+    };
+    Settlement::Done
+}
+
+/// Why a device code cannot be settled any more; `None` while it waits for the user.
+fn not_waiting(grant: &DeviceCodeGrant) -> Option<Settlement> {
     match grant.effective_status() {
-        DeviceCodeStatus::Pending => {
-            grant.status = if approve {
-                DeviceCodeStatus::Approved
-            } else {
-                DeviceCodeStatus::Declined
-            };
-            Settlement::Done
-        }
-        DeviceCodeStatus::Expired => Settlement::Expired,
-        _ => Settlement::AlreadySettled,
+        DeviceCodeStatus::Pending => None,
+        DeviceCodeStatus::Expired => Some(Settlement::Expired),
+        _ => Some(Settlement::AlreadySettled),
     }
 }
 
-/// Answers `GET` (the form) and `POST` (the decision) on `/devicelogin`.
+/// A copy of the waiting device code with this user code, or why there is none.
+fn waiting_grant(state: &mut State, user_code: &str) -> Result<DeviceCodeGrant, Settlement> {
+    let grant = state.device_code_by_user_code(user_code).ok_or(Settlement::Unknown)?;
+    not_waiting(grant).map_or_else(|| Ok(grant.clone()), Err)
+}
+
+/// Answers `GET` (the code form, or the review of a code) and `POST` (the decision) on `/devicelogin`.
 pub(crate) fn handle(state: &mut State, request: &RecordedRequest) -> Reply {
     match request.method.to_ascii_uppercase().as_str() {
-        "GET" => Reply::text(200, HTML, &page("Enter code", FORM)),
+        "GET" => show(state, request),
         "POST" => decide(state, request),
-        _ => Reply::text(405, HTML, &page("Method not allowed", "<p>Use GET or POST.</p>"))
-            .with_header("Allow", "GET, POST"),
+        _ => html(405, &page("Method not allowed", "<p>Use GET or POST.</p>")).with_header("Allow", "GET, POST"),
     }
 }
 
-const FORM: &str = "<p>Enter the code displayed on your app or device.</p>\n\
-<form method=\"post\" action=\"/devicelogin\">\n\
-<label for=\"user_code\">Code</label>\n\
-<input type=\"text\" id=\"user_code\" name=\"user_code\" autocomplete=\"off\" autofocus required>\n\
-<button type=\"submit\" name=\"action\" value=\"approve\">Approve</button>\n\
-<button type=\"submit\" name=\"action\" value=\"deny\">Deny</button>\n\
-</form>";
+/// The code form, or with `?code=` (or the form's own `?user_code=`) the review of that code.
+fn show(state: &mut State, request: &RecordedRequest) -> Reply {
+    let typed = request.query_value("code").or_else(|| request.query_value("user_code"));
+    let typed = typed.as_deref().unwrap_or_default().trim();
+    if typed.is_empty() {
+        return html(200, &page("Enter code", &code_form("", None)));
+    }
+    match waiting_grant(state, typed) {
+        Ok(grant) => html(200, &page("Approve this sign-in?", &review(&state.config, &grant))),
+        Err(refusal) => html(
+            400,
+            &page("Enter code", &code_form(typed, Some(&refusal.message(typed, true)))),
+        ),
+    }
+}
 
+/// The code field; "Next" reviews the code (a GET), the folded shortcut settles it at once.
+fn code_form(typed: &str, problem: Option<&str>) -> String {
+    let problem = problem.map_or_else(String::new, |text| {
+        format!("<div class=\"problem\" role=\"alert\">{}</div>\n", escape(text))
+    });
+    format!(
+        "{problem}<p class=\"lead\">Type the code your SOAR showed when you ran <code>!azure-ad-auth-start</code>. \
+         Next, you see which app is asking and what it will be allowed to do.</p>\n\
+         <form method=\"post\" action=\"/devicelogin\">\n\
+         <label for=\"user_code\">Code</label>\n\
+         <input type=\"text\" id=\"user_code\" name=\"user_code\" value=\"{value}\" autocomplete=\"off\" \
+         autocapitalize=\"characters\" spellcheck=\"false\" autofocus required>\n\
+         <div class=\"actions\"><button type=\"submit\" formmethod=\"get\" class=\"primary\">Next</button></div>\n\
+         <details><summary>Emulator shortcut: approve or deny without the review</summary>\n\
+         <div class=\"actions\"><button type=\"submit\" name=\"action\" value=\"approve\">Approve</button>\n\
+         <button type=\"submit\" name=\"action\" value=\"deny\">Deny</button></div>\n\
+         </details>\n</form>",
+        value = escape(typed)
+    )
+}
+
+/// Who asks (app, tenant), as whom, for what (the scopes the device code requested), and the decision.
+fn review(config: &TenantConfig, grant: &DeviceCodeGrant) -> String {
+    format!(
+        "<p class=\"lead\">An app asks to sign in as you. Approve only if you started this sign-in yourself, \
+         with <code>!azure-ad-auth-start</code> in your SOAR.</p>\n\
+         {facts}\n<h2>It will be allowed to</h2>\n{scopes}\n{decision}\n\
+         <p class=\"aside\"><a href=\"/devicelogin\">Not your code? Enter another one.</a></p>",
+        facts = facts(config, grant),
+        scopes = scope_list(&grant.scopes),
+        decision = decision_form(&grant.user_code),
+    )
+}
+
+fn facts(config: &TenantConfig, grant: &DeviceCodeGrant) -> String {
+    let minutes = grant.expires_at.saturating_sub(now()).div_ceil(60);
+    format!(
+        "<dl class=\"facts\">\n\
+         <dt>Application</dt><dd>{APP_NAME}<br><code>{app_id}</code></dd>\n\
+         <dt>Tenant</dt><dd>{domain}<br><code>{tenant_id}</code></dd>\n\
+         <dt>Signed in as</dt><dd>{name}<br><small>{upn}</small></dd>\n\
+         <dt>Code</dt><dd><code>{code}</code> <small>(expires in {minutes} min)</small></dd>\n</dl>",
+        app_id = escape(&grant.client_id),
+        domain = escape(&config.tenant_domain),
+        tenant_id = escape(&config.tenant_id),
+        name = escape(&config.user.display_name),
+        upn = escape(&config.user.user_principal_name),
+        code = escape(&grant.user_code),
+    )
+}
+
+/// Each requested scope as sent, under its meaning when the emulator knows it.
+fn scope_list(scopes: &[String]) -> String {
+    let items: String = scopes
+        .iter()
+        .map(|scope| match scope_meaning(scope) {
+            Some(meaning) => format!("<li>{meaning}<code>{}</code></li>\n", escape(scope)),
+            None => format!("<li><code>{}</code></li>\n", escape(scope)),
+        })
+        .collect();
+    format!("<ul class=\"scopes\">\n{items}</ul>")
+}
+
+/// What a scope lets the app do, with or without its resource prefix; `None` for unknown scopes.
+fn scope_meaning(scope: &str) -> Option<&'static str> {
+    let bare = bare_scope(scope);
+    SCOPE_MEANINGS
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(bare))
+        .map(|(_, meaning)| *meaning)
+}
+
+fn decision_form(user_code: &str) -> String {
+    format!(
+        "<form method=\"post\" action=\"/devicelogin\">\n\
+         <input type=\"hidden\" name=\"user_code\" value=\"{}\">\n\
+         <div class=\"actions\"><button type=\"submit\" name=\"action\" value=\"approve\" class=\"primary\">Approve</button>\n\
+         <button type=\"submit\" name=\"action\" value=\"deny\">Deny</button></div>\n</form>",
+        escape(user_code)
+    )
+}
+
+/// Settles the code the form names and says what to do next.
 fn decide(state: &mut State, request: &RecordedRequest) -> Reply {
     let user_code = request.form_value("user_code").unwrap_or_default();
     let user_code = user_code.trim();
     let approve = match request.form_value("action").as_deref() {
         Some("approve") => true,
         Some("deny") => false,
-        _ => return outcome_page(400, "Choose Approve or Deny."),
+        _ => return message_page(400, "Choose Approve or Deny", "Choose Approve or Deny.", ANOTHER_CODE),
     };
     if user_code.is_empty() {
-        return outcome_page(400, "Enter the code displayed on your app or device.");
+        let text = "Enter the code displayed on your app or device.";
+        return message_page(400, "Enter code", text, ANOTHER_CODE);
     }
     let settlement = settle(state, user_code, approve);
-    let status = if settlement == Settlement::Done { 200 } else { 400 };
-    outcome_page(status, &settlement.message(user_code, approve))
+    let (status, title, next) = match settlement {
+        Settlement::Done if approve => (200, "Sign-in approved", AFTER_APPROVAL),
+        Settlement::Done => (200, "Sign-in refused", AFTER_REFUSAL),
+        _ => (400, "Code not accepted", ANOTHER_CODE),
+    };
+    message_page(status, title, &settlement.message(user_code, approve), next)
 }
 
-fn outcome_page(status: u16, message: &str) -> Reply {
-    let body = format!(
-        "<p>{}</p>\n<p><a href=\"/devicelogin\">Enter another code</a></p>",
-        escape(message)
-    );
-    Reply::text(status, HTML, &page("Device sign-in", &body))
+const AFTER_APPROVAL: &str = "<p class=\"next\">Return to your SOAR and run <code>!azure-ad-auth-complete</code> \
+to finish signing in. You can close this page.</p>";
+const AFTER_REFUSAL: &str = "<p class=\"aside\">The sign-in was refused: the app gets no access. To try again, run \
+<code>!azure-ad-auth-start</code> in your SOAR.</p>";
+const ANOTHER_CODE: &str = "<p class=\"aside\"><a href=\"/devicelogin\">Enter another code</a></p>";
+
+/// `message` is the page's first plain `<p>`: the `demo` subcommand quotes it.
+fn message_page(status: u16, title: &str, message: &str, next: &str) -> Reply {
+    let body = format!("<p>{}</p>\n{next}", escape(message));
+    html(status, &page(title, &body))
 }
 
+fn html(status: u16, page: &str) -> Reply {
+    Reply::text(status, HTML, page)
+        .with_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        .with_header("Cache-Control", "no-store")
+}
+
+/// A whole page; `title` is always our own text, `body` is escaped already.
 fn page(title: &str, body: &str) -> String {
     format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title></head>\n\
-         <body><h1>{title}</h1>\n{body}\n<p><small>Offline Entra ID emulator</small></p></body></html>\n"
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>{title} · Entra ID emulator</title>\n<style>{STYLE}</style>\n</head>\n<body>\n\
+         <div class=\"banner\"><strong>Offline emulator.</strong> This page stands in for Microsoft's sign-in page: \
+         no Microsoft account is used and nothing reaches Microsoft.</div>\n\
+         <main>\n<h1>{title}</h1>\n{body}\n</main>\n\
+         <footer>Offline Entra ID + Microsoft Graph emulator</footer>\n</body>\n</html>\n"
     )
 }
 
-/// Escapes text for HTML (user codes are echoed back).
+/// System fonts, one centred card, large touch targets; the card fills a phone's width.
+const STYLE: &str = "
+body{margin:0;font:16px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;background:#f2f3f5;color:#1b1f24}
+.banner{background:#fff1c2;border-bottom:1px solid #e3c766;padding:.6rem 1rem;text-align:center;font-size:.9rem}
+main{box-sizing:border-box;max-width:40rem;margin:1.5rem auto;padding:1.25rem 2rem;background:#fff;
+border:1px solid #d8dce1;border-radius:8px}
+h1{font-size:1.5rem;margin:0 0 .75rem}h2{font-size:1.05rem;margin:1.25rem 0 .25rem}
+.lead{color:#3d444d}
+label{display:block;font-weight:600;margin:1rem 0 .25rem}
+input{box-sizing:border-box;width:100%;padding:.55rem .7rem;font:inherit;font-size:1.3rem;letter-spacing:.12em;
+text-transform:uppercase;border:1px solid #8b949e;border-radius:6px}
+.actions{display:flex;flex-wrap:wrap;gap:.75rem;margin:1.25rem 0 .5rem}
+button{font:inherit;font-weight:600;padding:.6rem 1.6rem;border-radius:6px;border:1px solid #8b949e;
+background:#fff;color:#1b1f24;cursor:pointer}
+button.primary{background:#0f62c5;border-color:#0f62c5;color:#fff}
+details{margin-top:1rem;font-size:.9rem;color:#3d444d}summary{cursor:pointer}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:.4rem 1.25rem;margin:1rem 0}
+dt{font-weight:600}dd{margin:0;min-width:0}
+code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.88em;overflow-wrap:anywhere}
+p code{white-space:nowrap}
+small{color:#57606a}
+ul.scopes{list-style:none;padding:0;margin:0}
+ul.scopes li{padding:.35rem 0;border-bottom:1px solid #e4e7eb;line-height:1.35}
+ul.scopes li code{display:block;color:#57606a}
+.problem{background:#ffecec;border:1px solid #f3a6a6;border-radius:6px;padding:.6rem .8rem;margin-bottom:1rem}
+.next{background:#e9f5ec;border:1px solid #9bd3a9;border-radius:6px;padding:.6rem .8rem}
+.aside{font-size:.9rem}a{color:#0f62c5}
+footer{text-align:center;font-size:.8rem;color:#57606a;margin:0 1rem 2rem}
+@media (max-width:32rem){main{margin:0 0 1.5rem;padding:1.25rem 1rem;border-width:0 0 1px;border-radius:0}
+dl{grid-template-columns:1fr;gap:.1rem}dd{margin-bottom:.6rem}}
+";
+
+/// Escapes text for HTML: codes, scopes and tenant values are echoed back.
 fn escape(text: &str) -> String {
     text.chars()
         .map(|c| match c {
@@ -126,5 +311,35 @@ mod tests {
         for (text, expected) in cases {
             assert_eq!(escape(text), expected);
         }
+    }
+
+    #[test]
+    fn scope_meanings() {
+        #[rustfmt::skip]
+        let cases = [
+            ("https://graph.microsoft.com/IdentityRiskEvent.Read.All", Some("risk detections")),
+            ("IdentityRiskyUser.ReadWrite.All", Some("Read and update risky users")),
+            ("https://graph.microsoft.us/identityriskyuser.read.all", Some("Read the risky users")),
+            ("offline_access", Some("refresh token")),
+            ("openid", Some("Sign you in")),
+            ("profile", Some("basic profile")),
+            ("https://graph.microsoft.com/.default", Some("Every permission")),
+            ("Mail.Read", None),
+            ("", None),
+        ];
+        for (scope, expected) in cases {
+            let meaning = scope_meaning(scope);
+            match expected {
+                Some(part) => assert!(meaning.is_some_and(|m| m.contains(part)), "{scope}: {meaning:?}"),
+                None => assert_eq!(meaning, None, "{scope}"),
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_scopes_are_listed_as_sent_and_escaped() {
+        let list = scope_list(&["openid".to_owned(), "<img src=x>".to_owned()]);
+        assert!(list.contains("<li>Sign you in<code>openid</code></li>"), "{list}");
+        assert!(list.contains("<li><code>&lt;img src=x&gt;</code></li>"), "{list}");
     }
 }

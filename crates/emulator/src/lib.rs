@@ -85,8 +85,9 @@ pub struct ServeOptions {
     pub faults: FaultPlan,
     /// Log one line per request (method, path, status, latency) on stderr.
     pub log_requests: bool,
-    /// Accept the placeholder device code and tokens the envelopes in `fixtures/` carry
-    /// (`emulator-device-code`, `emulator-refresh-token`, `emulator-access-token`).
+    /// Accept the placeholder device codes and tokens the envelopes in `fixtures/` carry
+    /// (`emulator-device-code`, `emulator-device-code-polling`, `emulator-refresh-token`,
+    /// `emulator-access-token`); redeeming one leaves it valid, so fixtures replay in any order.
     pub fixture_credentials: bool,
 }
 
@@ -153,22 +154,23 @@ impl Emulator {
 
     /// The instance parameters of the integration for client credentials against this tenant:
     /// `azure_ad_endpoint`, `graph_endpoint`, `tenant_id`, `app_id` (the first app with a
-    /// secret), `client_credentials: "true"` and `credentials {identifier, password}`.
+    /// secret), `client_credentials: "true"` and `credentials {identifier, password}`; with TLS
+    /// also `ca_file`, so the integration trusts the loopback CA with nothing else set.
     pub fn instance_params(&self) -> Value {
         let state = self.lock();
         let app = state.config.apps.iter().find(|app| app.client_secret.is_some());
-        json!({
+        self.with_ca_file(json!({
             "azure_ad_endpoint": self.base_url,
             "graph_endpoint": self.base_url,
             "tenant_id": state.config.tenant_id,
             "app_id": app.map(|a| a.client_id.as_str()),
             "client_credentials": "true",
             "credentials": {"identifier": "", "password": app.and_then(|a| a.client_secret.as_deref())},
-        })
+        }))
     }
 
-    /// The instance parameters for a device-code sign-in: the same endpoints and tenant, the
-    /// public client app, no credentials.
+    /// The instance parameters for a device-code sign-in: the same endpoints, tenant and
+    /// `ca_file`, the public client app, no credentials.
     pub fn device_code_params(&self) -> Value {
         let state = self.lock();
         let public = state
@@ -176,12 +178,20 @@ impl Emulator {
             .apps
             .iter()
             .find(|a| a.client_secret.is_none() && a.public_client_flows);
-        json!({
+        self.with_ca_file(json!({
             "azure_ad_endpoint": self.base_url,
             "graph_endpoint": self.base_url,
             "tenant_id": state.config.tenant_id,
             "app_id": public.map_or(DEFAULT_PUBLIC_CLIENT, |a| a.client_id.as_str()),
-        })
+        }))
+    }
+
+    /// Adds `"ca_file": path` to instance parameters when serving TLS.
+    fn with_ca_file(&self, mut params: Value) -> Value {
+        if let (Some(path), Some(map)) = (self.ca_file(), params.as_object_mut()) {
+            map.insert("ca_file".to_owned(), json!(path));
+        }
+        params
     }
 
     /// The CA certificate (PEM) a client must trust when serving TLS; `None` for plain HTTP.

@@ -5,7 +5,7 @@ use serde_json::{Map, Value, json};
 
 use super::config::{AppRegistration, TenantConfig};
 use super::request::RecordedRequest;
-use super::state::{AccessGrant, DeviceCodeGrant, DeviceCodeStatus, RefreshGrant, State};
+use super::state::{AccessGrant, DeviceCodeGrant, DeviceCodeStatus, RefreshGrant, State, is_placeholder};
 use super::wire::{
     Reply, base64_decode, base64url, entra_timestamp, guid, mint_jwt, now, percent_decode, random_string,
 };
@@ -303,7 +303,9 @@ fn device_code_grant(state: &mut State, form: &[(String, String)]) -> Result<Val
         ));
     }
     poll_outcome(grant)?;
-    grant.status = DeviceCodeStatus::Redeemed;
+    if !is_placeholder(code) {
+        grant.status = DeviceCodeStatus::Redeemed;
+    }
     let scopes = grant.scopes.clone();
     Ok(user_tokens(state, &app, &scopes, None, wants_client_info(form)))
 }
@@ -364,7 +366,9 @@ fn refresh_token_grant(state: &mut State, form: &[(String, String)]) -> Result<V
             )
         })?;
     check_refresh_grant(grant, strict)?;
-    grant.used = true;
+    if !is_placeholder(token) {
+        grant.used = true;
+    }
     let original = grant.scopes.clone();
     let requested = param(form, "scope").map_or_else(|| original.clone(), split_scopes);
     Ok(user_tokens(
@@ -474,7 +478,7 @@ fn is_oidc(scope: &str) -> bool {
 }
 
 /// `https://graph.microsoft.us/IdentityRiskyUser.Read.All` -> `IdentityRiskyUser.Read.All`.
-fn bare_scope(scope: &str) -> &str {
+pub(crate) fn bare_scope(scope: &str) -> &str {
     scope.rsplit('/').next().unwrap_or(scope)
 }
 

@@ -8,12 +8,28 @@ use super::request::RecordedRequest;
 use super::script::ScriptedAnswer;
 use super::wire::{Reply, now};
 
-/// The device code the replayable envelopes in `fixtures/` carry: approved, redeemable once.
+/// The device code `fixtures/azure-ad-auth-complete.json` carries: approved, redeemable again and again.
 pub const FIXTURE_DEVICE_CODE: &str = "emulator-device-code";
-/// The refresh token the fixtures carry: valid for the public client app.
+/// The device code `fixtures/azure-ad-auth-complete-polling.json` carries: its own, so neither
+/// fixture's replay depends on the other's.
+pub const FIXTURE_DEVICE_CODE_POLLING: &str = "emulator-device-code-polling";
+/// The refresh token the fixtures carry: valid for the public client app, and still valid after
+/// it was used (even with strict rotation).
 pub const FIXTURE_REFRESH_TOKEN: &str = "emulator-refresh-token";
 /// The access token the fixtures carry: valid for the public client app until revoked.
 pub const FIXTURE_ACCESS_TOKEN: &str = "emulator-access-token";
+
+/// Each fixture device code and the user code its envelope carries.
+const FIXTURE_DEVICE_CODES: [(&str, &str); 2] = [
+    (FIXTURE_DEVICE_CODE, "EMULATOR"),
+    (FIXTURE_DEVICE_CODE_POLLING, "EMULATOR-POLLING"),
+];
+
+/// Whether a device code or refresh token is a fixture placeholder, which redeeming leaves as it
+/// was: replaying the fixtures in any order, any number of times, gives the same results.
+pub(crate) fn is_placeholder(code_or_token: &str) -> bool {
+    code_or_token == FIXTURE_REFRESH_TOKEN || FIXTURE_DEVICE_CODES.iter().any(|(code, _)| *code == code_or_token)
+}
 
 /// Where a device code stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,7 +214,7 @@ impl State {
     }
 
     /// Registers the well-known fixture credentials for the tenant's first public client app, as
-    /// if its user had signed in: an approved device code, a refresh token and an access token.
+    /// if its user had signed in: two approved device codes, a refresh token and an access token.
     pub fn seed_fixture_credentials(&mut self) {
         let Some(app) = self.config.apps.iter().find(|a| a.public_client_flows) else {
             return;
@@ -211,14 +227,16 @@ impl State {
             .chain(permissions.clone())
             .collect();
         let far = now() + 100 * 365 * 86_400;
-        self.device_codes.push(DeviceCodeGrant {
-            device_code: FIXTURE_DEVICE_CODE.into(),
-            user_code: "EMULATOR".into(),
-            client_id: client_id.clone(),
-            scopes: scopes.clone(),
-            expires_at: far,
-            status: DeviceCodeStatus::Approved,
-        });
+        for (device_code, user_code) in FIXTURE_DEVICE_CODES {
+            self.device_codes.push(DeviceCodeGrant {
+                device_code: device_code.into(),
+                user_code: user_code.into(),
+                client_id: client_id.clone(),
+                scopes: scopes.clone(),
+                expires_at: far,
+                status: DeviceCodeStatus::Approved,
+            });
+        }
         let refresh = RefreshGrant {
             client_id,
             scopes,
@@ -242,5 +260,67 @@ impl State {
                 grant.status = DeviceCodeStatus::Expired;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::login;
+
+    const PUBLIC_APP: &str = "4ffef4a4-601f-4393-a789-432f3f3b8470";
+    const DEVICE_GRANT: &str = "urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code";
+
+    /// The status of a token request with this form body.
+    fn token_status(state: &mut State, form: &str) -> u16 {
+        let tenant = state.config.tenant_id.clone();
+        let request = RecordedRequest::new("POST", "/t/oauth2/v2.0/token", Vec::new(), form.to_owned());
+        login::handle(state, &request, &tenant, "token").status
+    }
+
+    fn seeded_strict_tenant() -> State {
+        let config = TenantConfig {
+            rotate_refresh_tokens_strictly: true,
+            ..TenantConfig::default()
+        };
+        let mut state = State::new(config, "http://127.0.0.1:8765".to_owned());
+        state.seed_fixture_credentials();
+        state
+    }
+
+    #[test]
+    fn placeholders_replay_in_any_order_any_number_of_times() {
+        let mut state = seeded_strict_tenant();
+        let redeem = |code: &str| format!("grant_type={DEVICE_GRANT}&client_id={PUBLIC_APP}&device_code={code}");
+        let refresh = format!("grant_type=refresh_token&client_id={PUBLIC_APP}&refresh_token={FIXTURE_REFRESH_TOKEN}");
+        for form in [
+            redeem(FIXTURE_DEVICE_CODE_POLLING),
+            redeem(FIXTURE_DEVICE_CODE),
+            refresh.clone(),
+            redeem(FIXTURE_DEVICE_CODE),
+            redeem(FIXTURE_DEVICE_CODE_POLLING),
+            refresh,
+        ] {
+            assert_eq!(token_status(&mut state, &form), 200, "{form}");
+        }
+    }
+
+    #[test]
+    fn each_placeholder_has_its_own_user_code_and_real_codes_still_redeem_once() {
+        let mut state = seeded_strict_tenant();
+        for user_code in ["EMULATOR", "emulator-polling"] {
+            let grant = state.device_code_by_user_code(user_code).map(|g| g.device_code.clone());
+            assert!(grant.as_deref().is_some_and(is_placeholder), "{user_code}");
+        }
+        let mut real = state.device_codes[0].clone();
+        real.device_code = "DAQABIQEAAADreal".to_owned();
+        state.device_codes.push(real);
+        let form = format!("grant_type={DEVICE_GRANT}&client_id={PUBLIC_APP}&device_code=DAQABIQEAAADreal");
+        assert_eq!(token_status(&mut state, &form), 200);
+        assert_eq!(
+            token_status(&mut state, &form),
+            400,
+            "a real device code is redeemed once"
+        );
     }
 }

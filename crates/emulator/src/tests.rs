@@ -1213,4 +1213,5 @@ fn scripted_faults_apply_to_the_new_paths() {
     );
 }
 
+mod device_login;
 mod runtime;
