@@ -53,9 +53,20 @@ fn percentile(mut values: Vec<Duration>, p: usize) -> Duration {
 /// Runs `program args` with `stdin` once, from a small runner process: a child forked from this
 /// large process (it holds the emulator's tenant) would report this process's RSS as its own.
 fn measure(program: &Path, args: &[&str], stdin: &[u8]) -> Sample {
+    measure_with_ca(program, args, stdin, None)
+}
+
+/// [`measure`], with `SSL_CERT_FILE` set to `ca` for the program, or unset: the rows measure
+/// an engine without the variable (as XSOAR's images run), whatever this machine's shell holds.
+fn measure_with_ca(program: &Path, args: &[&str], stdin: &[u8], ca: Option<&Path>) -> Sample {
     let input = std::env::temp_dir().join(format!("bench-stdin-{}", std::process::id()));
     std::fs::write(&input, stdin).expect("temp file");
-    let output = Command::new(std::env::current_exe().expect("current exe"))
+    let mut runner = Command::new(std::env::current_exe().expect("current exe"));
+    match ca {
+        Some(ca) => runner.env(CHILD_CA, ca),
+        None => runner.env_remove(CHILD_CA),
+    };
+    let output = runner
         .arg("--measure")
         .arg(&input)
         .arg(program)
@@ -73,6 +84,12 @@ fn measure(program: &Path, args: &[&str], stdin: &[u8]) -> Sample {
         _ => panic!("the runner failed: {text}"),
     }
 }
+
+/// How the bench tells its runner which `SSL_CERT_FILE` the program gets.
+const CHILD_CA: &str = "BENCH_CHILD_SSL_CERT_FILE";
+
+/// The system's CA bundle (Debian's path), when this machine has one.
+const SYSTEM_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
 /// The runner: `bench --measure STDIN_FILE PROGRAM ARGS...` prints `wall_us cpu_us max_rss_kb`.
 fn runner(args: &[String]) {
@@ -94,7 +111,8 @@ fn runner(args: &[String]) {
 #[allow(clippy::zombie_processes)]
 fn spawn_and_wait(program: &Path, args: &[&str], stdin: &[u8]) -> Sample {
     let started = Instant::now();
-    let mut child = Command::new(program)
+    let mut command = Command::new(program);
+    command
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
@@ -102,8 +120,11 @@ fn spawn_and_wait(program: &Path, args: &[&str], stdin: &[u8]) -> Sample {
         .env_remove("HTTPS_PROXY")
         .env_remove("HTTP_PROXY")
         .env_remove("ALL_PROXY")
-        .spawn()
-        .expect("the program starts");
+        .env_remove("SSL_CERT_FILE");
+    if let Some(ca) = std::env::var_os(CHILD_CA) {
+        command.env("SSL_CERT_FILE", ca);
+    }
+    let mut child = command.spawn().expect("the program starts");
     if let Some(mut input) = child.stdin.take() {
         let _ = input.write_all(stdin);
     }
@@ -222,6 +243,11 @@ impl<'a> Setup<'a> {
             }),
             row("3. risky-user-list 50, cached token", 50, || {
                 self.run(&self.list("50", &self.signed_in))
+            }),
+            row("3b. the same, SSL_CERT_FILE = the system CA bundle", 50, || {
+                let bundle = Path::new(SYSTEM_BUNDLE);
+                let list = self.list("50", &self.signed_in);
+                measure_with_ca(self.binary, &[], &list, bundle.exists().then_some(bundle))
             }),
             row("4. risky-user-list 50, expired token (refresh + Graph)", 50, || {
                 self.run(&self.list("50", &expired))

@@ -2,7 +2,7 @@
 
 use crate::cloud::{self, Cloud};
 use crate::error::Error;
-use crate::http::{self, ExtraRoots};
+use crate::http::ExtraRoots;
 use crate::secret::Secret;
 use serde_json::{Map, Value};
 
@@ -103,7 +103,7 @@ impl Config {
             resource,
             api_version: api_version(params)?,
             insecure,
-            extra_roots: extra_roots(params, insecure)?,
+            extra_roots: extra_roots(params)?,
             proxy: proxy(params)?,
             timeout_secs: timeout(params)?,
             fetch_params: FETCH_PARAMS
@@ -231,28 +231,17 @@ fn proxy(params: &Map<String, Value>) -> Result<bool, Error> {
     }
 }
 
-/// `ca_file` (PEM text or a PEM file's path) and the `SSL_CERT_FILE` variable, both added to the
-/// built-in roots for the login and Graph hosts. `ca_file` is checked even with `insecure` (a set
-/// parameter must be usable); `SSL_CERT_FILE`, the engine's and not the instance's, is read only
-/// when certificates are checked, so `insecure=true` works as before whatever it holds.
-fn extra_roots(params: &Map<String, Value>, insecure: bool) -> Result<ExtraRoots, Error> {
+/// `ca_file` (PEM text or a PEM file's path), added to the built-in roots for the login and Graph
+/// hosts; checked even with `insecure` (a set parameter must be usable). The engine's
+/// `SSL_CERT_FILE` is added too, but only when a request is about to be sent
+/// (`http::Client`): a command that sends nothing does not read the system's bundle.
+fn extra_roots(params: &Map<String, Value>) -> Result<ExtraRoots, Error> {
     let mut roots = ExtraRoots::default();
     if let Some(value) = text(params, "ca_file") {
         roots.add_pem_or_file(&value).map_err(|why| {
             Error::parameter(
                 "ca_file",
                 format!("{why} Give the CA certificates in PEM form: the text itself (-----BEGIN CERTIFICATE----- ...) or the path of a PEM file on the engine; or clear the parameter."),
-            )
-        })?;
-    }
-    if let Some(path) = http::ssl_cert_file().filter(|_| !insecure) {
-        roots.add_file(&path).map_err(|why| {
-            Error::parameter(
-                "ca_file",
-                format!(
-                    "the environment variable {var} names a CA file this integration cannot use: {why} Fix or unset {var} on the engine (its certificates are added to the trusted roots, like ca_file's).",
-                    var = http::SSL_CERT_FILE
-                ),
             )
         })?;
     }

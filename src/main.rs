@@ -69,15 +69,16 @@ fn run_catching_panics(input: &[u8]) -> Outcome {
     run_guarded(input, &System)
 }
 
+/// Writes the result straight to stdout (a listing's result is never held twice in memory).
 fn emit(outcome: &Outcome, pretty: bool) -> ExitCode {
-    let text = if pretty {
-        serde_json::to_string_pretty(&outcome.result)
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    let written = if pretty {
+        serde_json::to_writer_pretty(&mut stdout, &outcome.result)
     } else {
-        serde_json::to_string(&outcome.result)
+        serde_json::to_writer(&mut stdout, &outcome.result)
     };
-    let text = text.unwrap_or_else(|_| r#"{"entries":[{"Type":4,"ContentsFormat":"text","Contents":"Internal error: the result could not be written.","HumanReadable":"Internal error: the result could not be written.","ReadableContentsFormat":"markdown"}],"context_changed":false}"#.to_string());
-    let mut stdout = std::io::stdout().lock();
-    if writeln!(stdout, "{text}").and_then(|_| stdout.flush()).is_err() {
+    // Writing these types fails only when stdout does (a closed pipe): nothing more can be said.
+    if written.is_err() || writeln!(stdout).and_then(|_| stdout.flush()).is_err() {
         return ExitCode::from(1);
     }
     ExitCode::from(outcome.exit_code as u8)

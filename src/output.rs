@@ -1,6 +1,8 @@
 //! The result on stdout (CONTRACT.md §3): XSOAR entries and the result object.
 
 use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 /// XSOAR entry types used by this integration.
@@ -10,61 +12,145 @@ pub const ERROR: u8 = 4;
 /// A warning entry.
 pub const WARNING: u8 = 11;
 
+/// JSON in an entry: a tree built here, or text as Microsoft Graph sent it. Listings keep
+/// Graph's items as text from the page to stdout, so thousands of items are neither parsed into
+/// trees (5-7 bytes of memory per byte of JSON) nor written back from them.
+#[derive(Debug, Clone)]
+pub enum Json {
+    Tree(Value),
+    Raw(Box<RawValue>),
+}
+
+impl From<Value> for Json {
+    fn from(value: Value) -> Self {
+        Json::Tree(value)
+    }
+}
+
+impl From<Box<RawValue>> for Json {
+    fn from(raw: Box<RawValue>) -> Self {
+        Json::Raw(raw)
+    }
+}
+
+impl Serialize for Json {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Json::Tree(value) => value.serialize(serializer),
+            Json::Raw(raw) => raw.serialize(serializer),
+        }
+    }
+}
+
+impl Json {
+    /// The JSON as a tree (a copy when it is text).
+    pub fn to_value(&self) -> Value {
+        match self {
+            Json::Tree(value) => value.clone(),
+            Json::Raw(raw) => serde_json::from_str(raw.get()).unwrap_or(Value::Null),
+        }
+    }
+
+    /// Replaces each secret in the strings with `[redacted]`. Text without a backslash holds
+    /// every string as its plain characters, so a plain replacement finds each occurrence; it is
+    /// kept only when the result is still JSON. Otherwise (escapes, or a secret that also
+    /// matches outside a string) the text is parsed and its strings are scrubbed as a tree.
+    fn scrub(&mut self, secrets: &[&String]) {
+        let raw = match self {
+            Json::Tree(value) => return scrub_value(value, secrets),
+            Json::Raw(raw) => raw,
+        };
+        let text = raw.get();
+        if !secrets.iter().any(|s| text.contains(s.as_str())) && !text.contains('\\') {
+            return;
+        }
+        if !text.contains('\\') {
+            let mut replaced = text.to_string();
+            scrub_text(&mut replaced, secrets);
+            if let Ok(scrubbed) = RawValue::from_string(replaced) {
+                *raw = scrubbed;
+                return;
+            }
+        }
+        let mut tree = self.to_value();
+        scrub_value(&mut tree, secrets);
+        *self = Json::Tree(tree);
+    }
+}
+
 /// One war-room entry, in XSOAR's field names.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Entry {
     #[serde(rename = "Type")]
     pub kind: u8,
     pub contents_format: &'static str,
-    pub contents: Value,
+    pub contents: Json,
     pub human_readable: String,
     pub readable_contents_format: &'static str,
-    #[serde(skip_serializing_if = "Map::is_empty")]
-    pub entry_context: Map<String, Value>,
+    /// Context paths and their values, in the order they were added.
+    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "as_map")]
+    pub entry_context: Vec<(String, Json)>,
+}
+
+fn as_map<S: Serializer>(pairs: &[(String, Json)], serializer: S) -> Result<S::Ok, S::Error> {
+    let mut map = serializer.serialize_map(Some(pairs.len()))?;
+    for (key, value) in pairs {
+        map.serialize_entry(key, value)?;
+    }
+    map.end()
 }
 
 impl Entry {
     /// A note whose contents are the same text as its markdown.
     pub fn text(markdown: impl Into<String>) -> Self {
         let markdown = markdown.into();
-        Entry::new(NOTE, "text", Value::String(markdown.clone()), markdown)
+        Entry::new(NOTE, "text", Value::String(markdown.clone()).into(), markdown)
     }
 
     /// A note with JSON contents (the raw API answer) and a markdown rendering.
-    pub fn json(contents: Value, markdown: impl Into<String>) -> Self {
-        Entry::new(NOTE, "json", contents, markdown.into())
+    pub fn json(contents: impl Into<Json>, markdown: impl Into<String>) -> Self {
+        Entry::new(NOTE, "json", contents.into(), markdown.into())
     }
 
     /// An error entry: the message, plus machine-readable details when there are any.
     pub fn error(message: impl Into<String>, details: Value) -> Self {
         let message = message.into();
         match details {
-            Value::Null => Entry::new(ERROR, "text", Value::String(message.clone()), message),
-            details => Entry::new(ERROR, "json", details, message),
+            Value::Null => Entry::new(ERROR, "text", Value::String(message.clone()).into(), message),
+            details => Entry::new(ERROR, "json", details.into(), message),
         }
     }
 
     /// A warning note.
     pub fn warning(message: impl Into<String>) -> Self {
         let message = message.into();
-        Entry::new(WARNING, "text", Value::String(message.clone()), message)
+        Entry::new(WARNING, "text", Value::String(message.clone()).into(), message)
     }
 
-    /// Adds one context path, e.g. `AADIdentityProtection.Auth`.
-    pub fn with_context(mut self, path: &str, value: Value) -> Self {
-        self.entry_context.insert(path.to_string(), value);
+    /// Adds one context path, e.g. `AADIdentityProtection.Auth` (replacing an earlier value).
+    pub fn with_context(mut self, path: &str, value: impl Into<Json>) -> Self {
+        let value = value.into();
+        match self.entry_context.iter_mut().find(|(p, _)| p == path) {
+            Some((_, old)) => *old = value,
+            None => self.entry_context.push((path.to_string(), value)),
+        }
         self
     }
 
-    fn new(kind: u8, contents_format: &'static str, contents: Value, human_readable: String) -> Self {
+    /// The value at one context path.
+    pub fn context(&self, path: &str) -> Option<&Json> {
+        self.entry_context.iter().find(|(p, _)| p == path).map(|(_, v)| v)
+    }
+
+    fn new(kind: u8, contents_format: &'static str, contents: Json, human_readable: String) -> Self {
         Entry {
             kind,
             contents_format,
             contents,
             human_readable,
             readable_contents_format: "markdown",
-            entry_context: Map::new(),
+            entry_context: Vec::new(),
         }
     }
 }
@@ -78,8 +164,22 @@ pub struct ScheduledCommand {
     pub timeout_in_seconds: u64,
 }
 
+/// An incident for the host, in XSOAR's field names.
+#[derive(Debug, Clone, Serialize)]
+pub struct Incident {
+    pub name: String,
+    pub occurred: String,
+    /// The detection as Graph sent it.
+    #[serde(rename = "rawJSON")]
+    pub raw_json: String,
+    pub severity: u8,
+    pub details: String,
+    #[serde(rename = "dbotMirrorId")]
+    pub dbot_mirror_id: String,
+}
+
 /// The result document on stdout (CONTRACT.md §3): entries, context, incidents, last run.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ResultDocument {
     pub entries: Vec<Entry>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -88,7 +188,7 @@ pub struct ResultDocument {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub context_version: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub incidents: Option<Vec<Value>>,
+    pub incidents: Option<Vec<Incident>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_run: Option<Map<String, Value>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -136,27 +236,28 @@ pub fn redact(entries: &mut [Entry], secrets: &[String]) {
     if secrets.is_empty() {
         return;
     }
-    let scrub = |text: &mut String| {
-        for secret in &secrets {
-            if text.contains(secret.as_str()) {
-                *text = text.replace(secret.as_str(), "[redacted]");
-            }
-        }
-    };
     for entry in entries {
-        scrub(&mut entry.human_readable);
-        scrub_value(&mut entry.contents, &scrub);
-        for value in entry.entry_context.values_mut() {
-            scrub_value(value, &scrub);
+        scrub_text(&mut entry.human_readable, &secrets);
+        entry.contents.scrub(&secrets);
+        for (_, value) in &mut entry.entry_context {
+            value.scrub(&secrets);
         }
     }
 }
 
-fn scrub_value(value: &mut Value, scrub: &impl Fn(&mut String)) {
+fn scrub_text(text: &mut String, secrets: &[&String]) {
+    for secret in secrets {
+        if text.contains(secret.as_str()) {
+            *text = text.replace(secret.as_str(), "[redacted]");
+        }
+    }
+}
+
+fn scrub_value(value: &mut Value, secrets: &[&String]) {
     match value {
-        Value::String(text) => scrub(text),
-        Value::Array(items) => items.iter_mut().for_each(|item| scrub_value(item, scrub)),
-        Value::Object(map) => map.values_mut().for_each(|item| scrub_value(item, scrub)),
+        Value::String(text) => scrub_text(text, secrets),
+        Value::Array(items) => items.iter_mut().for_each(|item| scrub_value(item, secrets)),
+        Value::Object(map) => map.values_mut().for_each(|item| scrub_value(item, secrets)),
         _ => {}
     }
 }
@@ -240,5 +341,49 @@ mod tests {
         let text = serde_json::to_string(&entries[0]).unwrap();
         assert!(!text.contains("s3cr3t-value-123"), "{text}");
         assert_eq!(text.matches("[redacted]").count(), 3, "{text}");
+    }
+
+    fn raw(text: &str) -> Json {
+        Json::Raw(RawValue::from_string(text.to_string()).unwrap())
+    }
+
+    #[test]
+    fn secrets_are_redacted_from_graph_text_however_it_is_escaped() {
+        let secret = "s3cr3t-value-123".to_string();
+        let cases = [
+            // plain, in a value and in a key
+            r#"{"a":"x s3cr3t-value-123 y","s3cr3t-value-123":1}"#,
+            // a JSON escape inside the secret: only a parser sees it
+            r#"{"a":"\u0073\u0033cr3t-value-123"}"#,
+            // an escaped slash elsewhere in the text
+            r#"{"a":"s3cr3t-value-123","b":"x\/y"}"#,
+        ];
+        for text in cases {
+            let mut entries = vec![Entry::json(raw(text), "m").with_context("P", raw(text))];
+            redact(&mut entries, std::slice::from_ref(&secret));
+            let out = serde_json::to_string(&entries[0]).unwrap();
+            let decoded: Value = serde_json::from_str(&out).unwrap();
+            assert!(!decoded.to_string().contains(&secret), "{text} -> {out}");
+            assert!(out.contains("[redacted]"), "{text} -> {out}");
+        }
+    }
+
+    #[test]
+    fn a_secret_that_matches_outside_strings_leaves_valid_json() {
+        // Digits that also occur in a number: a plain replacement would break the JSON, so the
+        // text is scrubbed as a tree and the number stays.
+        let secret = "12345678".to_string();
+        let mut entries = vec![Entry::json(raw(r#"{"n":1234567890,"s":"a12345678b"}"#), "m")];
+        redact(&mut entries, &[secret]);
+        let out: Value = serde_json::from_str(&serde_json::to_string(&entries[0]).unwrap()).unwrap();
+        assert_eq!(out["Contents"], json!({"n": 1234567890u64, "s": "a[redacted]b"}));
+    }
+
+    #[test]
+    fn graph_text_is_written_as_it_came() {
+        let text = r#"{"b":1,"a":[true,null],"c":"\u00e9"}"#;
+        let entry = Entry::json(raw(text), "m");
+        let out = serde_json::to_string(&entry).unwrap();
+        assert!(out.contains(&format!(r#""Contents":{text}"#)), "{out}");
     }
 }

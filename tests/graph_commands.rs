@@ -156,6 +156,31 @@ fn limit_pages_and_next_link_continue_exactly() {
 }
 
 #[test]
+fn a_next_link_whose_spaces_were_decoded_still_continues() {
+    // A playbook or a person pasting the link may turn %20 back into spaces.
+    let emu = tenant_with(|c| c.risk_detections = detections(9, 1));
+    let args = json!({"limit": "1", "filter_expression": "riskLevel eq 'high'"});
+    let link = next_link(&risks(&emu, args), "Risks");
+    assert!(link.contains("%20"), "the filter's spaces are encoded: {link}");
+    let decoded = link.replace("%20", " ");
+    let encoded = risks(&emu, json!({"limit": "3", "next_link": link}));
+    let pasted = risks(&emu, json!({"limit": "3", "next_link": decoded}));
+    let ids = |run: &Run| -> Vec<String> {
+        let items = items(run, "Risks").iter();
+        items.map(|d| d["id"].as_str().unwrap().to_string()).collect()
+    };
+    pasted.expect(0, 1);
+    assert_eq!(ids(&pasted), ids(&encoded));
+    assert_eq!(
+        ids(&pasted),
+        ["det-0005", "det-0008"],
+        "the high ones after the first page"
+    );
+    let sent = requests_to(&emu, DETECTIONS).last().unwrap().query_value("$filter");
+    assert_eq!(sent.as_deref(), Some("riskLevel eq 'high'"));
+}
+
+#[test]
 fn large_limits_use_pages_that_land_on_the_limit() {
     let emu = tenant_with(|c| c.risk_detections = detections(1_300, 10));
     let run = risks(&emu, json!({"limit": "700"}));

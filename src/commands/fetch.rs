@@ -15,20 +15,43 @@ use crate::config::FetchSettings;
 use crate::error::Error;
 use crate::graph::odata::Filter;
 use crate::graph::paging::{self, MAX_PAGE};
+use crate::graph::picking::{self, Picked};
 use crate::graph::query::Query;
-use crate::output::Entry;
+use crate::output::{Entry, Incident};
 use crate::session::Session;
 use crate::time::{Instant, graph_ticks, iso8601_graph, iso8601_micros, parse_iso8601, parse_since};
 use cursor::Cursor;
 use cursor::LATEST;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
+use std::borrow::Cow;
 use std::collections::{BinaryHeap, HashSet};
 
-/// A detection with its time, ready to sort.
+/// A detection with its time, ready to sort; the detection itself stays the text Graph sent.
 struct Candidate {
     instant: Option<Instant>,
     id: String,
-    detection: Value,
+    detection: String,
+}
+
+/// The members fetch reads of every detection to choose: its id and its time.
+const KEY_MEMBERS: [&str; 2] = ["id", "detectedDateTime"];
+
+/// The members an incident is named and described from.
+const DESCRIBED_BY: [&str; 5] = [
+    "riskLevel",
+    "riskEventType",
+    "riskDetail",
+    "userPrincipalName",
+    "ipAddress",
+];
+
+/// A field's string, or `""` when it is missing or not a string.
+fn text(field: Option<&RawValue>) -> Cow<'_, str> {
+    field
+        .filter(|raw| raw.get().starts_with('"'))
+        .and_then(|raw| serde_json::from_str(raw.get()).ok())
+        .unwrap_or_default()
 }
 
 /// Fetches new risk detections as incidents.
@@ -37,12 +60,13 @@ pub fn fetch(session: &mut Session, _: &Arguments) -> Result<CommandOutput, Erro
     let (cursor, warning) = read_cursor(session.last_run.as_ref(), &settings, session.now())?;
     let url = first_url(session, &settings, &cursor);
     let mut selection = Selection::new(settings.max_fetch);
-    paging::visit_all(session, &url, "Fetching risk detections", |page| {
+    paging::visit_all(session, &url, "Fetching risk detections", &KEY_MEMBERS, |page| {
         selection.offer_all(page, &cursor)
     })?;
     let emitted = selection.into_sorted();
     let next = cursor.advance(emitted.iter().map(|c| (c.id.as_str(), c.instant)));
-    let incidents: Vec<Value> = emitted.iter().map(|c| incident(c, session.now())).collect();
+    let now = session.now();
+    let incidents: Vec<Incident> = emitted.into_iter().map(|c| incident(c, now)).collect();
     let mut entries: Vec<Entry> = warning.into_iter().map(Entry::warning).collect();
     entries.push(summary(&incidents, &next));
     Ok(CommandOutput {
@@ -92,19 +116,19 @@ fn first_url(session: &Session, settings: &FetchSettings, cursor: &Cursor) -> St
 }
 
 impl Candidate {
-    fn of(detection: Value) -> Candidate {
-        Candidate {
-            instant: detection
-                .get("detectedDateTime")
-                .and_then(Value::as_str)
-                .and_then(parse_iso8601)
-                .map(graph_ticks),
-            id: detection
-                .get("id")
-                .map(|id| id.as_str().map_or_else(|| id.to_string(), str::to_string))
-                .unwrap_or_default(),
-            detection,
-        }
+    /// A detection's time (`None` when it has none that reads as a date) and id (a non-string
+    /// id as its JSON text; `""` when it has none or is not an object).
+    fn key_of<'a>(detection: &Picked<'a, 2>) -> (Option<Instant>, Cow<'a, str>) {
+        let [id, detected] = detection.members;
+        let instant = parse_iso8601(&text(detected)).map(graph_ticks);
+        let id = match id {
+            Some(id) if id.get().starts_with('"') => text(Some(id)),
+            Some(id) => Cow::Owned(
+                serde_json::from_str::<Value>(id.get()).map_or_else(|_| id.get().to_string(), |v| v.to_string()),
+            ),
+            None => Cow::Borrowed(""),
+        };
+        (instant, id)
     }
 
     /// Time order (undated first), then id.
@@ -134,10 +158,10 @@ impl Ord for Candidate {
 }
 
 /// The `limit` earliest detections not emitted before, each once, kept while pages stream by:
-/// memory holds one page and `limit` detections, however many pages the window has.
+/// memory holds one page and `limit` detections, however many pages the window has. Only a
+/// detection that is kept is copied out of its page.
 struct Selection {
     limit: usize,
-    seen: HashSet<String>,
     kept: BinaryHeap<Candidate>,
 }
 
@@ -145,63 +169,65 @@ impl Selection {
     fn new(limit: usize) -> Selection {
         Selection {
             limit,
-            seen: HashSet::new(),
             kept: BinaryHeap::new(),
         }
     }
 
-    fn offer_all(&mut self, page: Vec<Value>, cursor: &Cursor) {
+    fn offer_all(&mut self, page: &[Picked<'_, 2>], cursor: &Cursor) {
         for detection in page {
-            let candidate = Candidate::of(detection);
-            if !cursor.already_emitted(&candidate.id, candidate.instant) && self.seen.insert(candidate.id.clone()) {
-                self.kept.push(candidate);
-                if self.kept.len() > self.limit {
-                    self.kept.pop();
-                }
+            let (instant, id) = Candidate::key_of(detection);
+            if cursor.already_emitted(&id, instant) {
+                continue;
+            }
+            let full = self.kept.len() >= self.limit;
+            if full
+                && self
+                    .kept
+                    .peek()
+                    .is_some_and(|last| (instant, id.as_ref()) >= last.key())
+            {
+                continue;
+            }
+            let id = id.into_owned();
+            let detection = detection.text.to_string();
+            self.kept.push(Candidate { instant, id, detection });
+            if self.kept.len() > self.limit {
+                self.kept.pop();
             }
         }
     }
 
+    /// The kept detections in time order, each id once (the earliest copy when Graph sent one
+    /// twice; a repeat held a place, so at worst fewer than `limit` are emitted and the next
+    /// fetch goes on from them).
     fn into_sorted(self) -> Vec<Candidate> {
-        self.kept.into_sorted_vec()
+        let mut sorted = self.kept.into_sorted_vec();
+        let mut ids = HashSet::with_capacity(sorted.len());
+        sorted.retain(|candidate| ids.insert(candidate.id.clone()));
+        sorted
     }
 }
 
-/// Detections not emitted before, each once, in time order: all of them (for tests).
-#[cfg(test)]
-fn new_detections(items: Vec<Value>, cursor: &Cursor) -> Vec<Candidate> {
-    let mut selection = Selection::new(usize::MAX);
-    selection.offer_all(items, cursor);
-    selection.into_sorted()
-}
-
-fn incident(candidate: &Candidate, now: u64) -> Value {
-    let d = &candidate.detection;
-    let text = |key: &str| d.get(key).and_then(Value::as_str).unwrap_or_default();
-    let severity = match text("riskLevel") {
+fn incident(candidate: Candidate, now: u64) -> Incident {
+    let raw = candidate.detection.as_str();
+    let [level, event, detail, user, ip] = picking::members(raw, &DESCRIBED_BY).map(text);
+    let severity = match level.as_ref() {
         "low" => 1,
         "medium" => 2,
         "high" => 3,
         _ => 0,
     };
-    let details = format!(
-        "{} risk ({}) for {} from {}",
-        text("riskLevel"),
-        text("riskEventType"),
-        text("userPrincipalName"),
-        text("ipAddress")
-    );
-    json!({
-        "name": format!("Azure AD: {} {} {}", candidate.id, text("riskEventType"), text("riskDetail")),
-        "occurred": iso8601_micros(candidate.instant.unwrap_or((now, 0))),
-        "rawJSON": d.to_string(),
-        "severity": severity,
-        "details": details,
-        "dbotMirrorId": candidate.id,
-    })
+    Incident {
+        name: format!("Azure AD: {} {event} {detail}", candidate.id),
+        occurred: iso8601_micros(candidate.instant.unwrap_or((now, 0))),
+        severity,
+        details: format!("{level} risk ({event}) for {user} from {ip}"),
+        raw_json: candidate.detection,
+        dbot_mirror_id: candidate.id,
+    }
 }
 
-fn summary(incidents: &[Value], next: &Cursor) -> Entry {
+fn summary(incidents: &[Incident], next: &Cursor) -> Entry {
     let markdown = format!(
         "Fetched {} new risk detection{}. Next fetch starts at {}.",
         incidents.len(),
@@ -217,6 +243,24 @@ fn summary(incidents: &[Value], next: &Cursor) -> Entry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Detections not emitted before, each once, in time order: all of them.
+    fn new_detections(items: Vec<Value>, cursor: &Cursor) -> Vec<Candidate> {
+        let items: Vec<Box<RawValue>> = items
+            .iter()
+            .map(|d| serde_json::value::to_raw_value(d).unwrap())
+            .collect();
+        let page: Vec<Picked<'_, 2>> = items
+            .iter()
+            .map(|item| Picked {
+                text: item.get(),
+                members: crate::graph::picking::members(item.get(), &KEY_MEMBERS),
+            })
+            .collect();
+        let mut selection = Selection::new(usize::MAX);
+        selection.offer_all(&page, cursor);
+        selection.into_sorted()
+    }
 
     fn detection(id: &str, at: Option<&str>) -> Value {
         match at {
@@ -285,18 +329,15 @@ mod tests {
         let candidate = Candidate {
             instant: parse_iso8601("2021-04-25T09:00:40.7780969Z"),
             id: "37".into(),
-            detection: json!({"id": "37", "riskEventType": "newCountry", "riskDetail": "none", "riskLevel": "medium"}),
+            detection: json!({"id": "37", "riskEventType": "newCountry", "riskDetail": "none", "riskLevel": "medium"})
+                .to_string(),
         };
-        let incident = incident(&candidate, 0);
-        assert_eq!(incident["name"], "Azure AD: 37 newCountry none");
-        assert_eq!(incident["occurred"], "2021-04-25T09:00:40.778096Z");
-        assert_eq!(
-            (incident["severity"].as_u64(), incident["dbotMirrorId"].as_str()),
-            (Some(2), Some("37"))
-        );
-        assert_eq!(
-            serde_json::from_str::<Value>(incident["rawJSON"].as_str().unwrap()).unwrap(),
-            candidate.detection
-        );
+        let detection = candidate.detection.clone();
+        let incident = incident(candidate, 0);
+        assert_eq!(incident.name, "Azure AD: 37 newCountry none");
+        assert_eq!(incident.occurred, "2021-04-25T09:00:40.778096Z");
+        assert_eq!((incident.severity, incident.dbot_mirror_id.as_str()), (2, "37"));
+        assert_eq!(incident.raw_json, detection);
+        assert_eq!(incident.details, "medium risk (newCountry) for  from ");
     }
 }

@@ -10,7 +10,11 @@ use crate::http::Audience;
 use crate::output::Entry;
 use crate::session::Session;
 use crate::table;
-use serde_json::{Value, json};
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+use serde_json::json;
+
+/// What a `next_link` argument gets encoded: spaces and control characters only.
+const SPACES_AND_CONTROLS: &AsciiSet = &CONTROLS.add(b' ');
 
 /// Items a list command returns when `limit` is not given (as the original).
 pub const DEFAULT_LIMIT: u64 = 50;
@@ -82,7 +86,9 @@ fn next_link(session: &Session, args: &Arguments) -> Result<Option<String>, Erro
     let Some(link) = args.text("next_link") else {
         return Ok(None);
     };
-    let link = link.replace(' ', "%20");
+    // A link pasted or passed through a playbook may have had its spaces decoded: encode them
+    // (and control characters) again; everything else is followed exactly as Graph wrote it.
+    let link = utf8_percent_encode(link, SPACES_AND_CONTROLS).to_string();
     if !session.http.admits(Audience::Graph, &link) {
         let expected = session.config.graph_root();
         return Err(Error::argument(
@@ -98,15 +104,16 @@ fn next_link(session: &Session, args: &Arguments) -> Result<Option<String>, Erro
 /// The entry for a listing: Graph's document as contents, a table, the items under
 /// `AADIdentityProtection.<context>`, and where to continue.
 pub fn entry(kind: &ListKind, listing: Listing) -> Entry {
-    let mut markdown = table::render(&table::title(&kind.title, listing.items.len()), &listing.items);
+    let title = table::title(&kind.title, listing.items.len());
+    let mut markdown = table::render(&title, listing.items.iter().map(|item| item.get()));
     if listing.next_link.is_some() {
         markdown.push_str(&format!("\nMore results are available: run the command again with `next_link` set to `AADIdentityProtection.NextLink(val.Description === \"{}\").URL`.\n", kind.context));
     }
     let path = format!("AADIdentityProtection.{}(val.id === obj.id)", kind.context);
     // Always written, empty when nothing remains, so a stale link from an earlier run is replaced.
     let next = json!({"Description": kind.context, "URL": listing.next_link.clone().unwrap_or_default()});
-    let items = Value::Array(listing.items.clone());
-    let entry = Entry::json(listing.into_document(), markdown).with_context(&path, items);
+    let entry = Entry::json(listing.document(), markdown).with_context(&path, listing.items_array());
+    drop(listing);
     entry.with_context(
         &format!(
             "AADIdentityProtection.NextLink(val.Description === \"{}\")",

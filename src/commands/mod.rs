@@ -12,7 +12,7 @@ use risky_users::{RISK_DETAILS, RISK_LEVELS, RISK_STATES};
 
 use crate::envelope::Args;
 use crate::error::Error;
-use crate::output::{Entry, ScheduledCommand};
+use crate::output::{Entry, Incident, ScheduledCommand};
 use crate::session::Session;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -46,7 +46,7 @@ pub struct ArgSpec {
 pub struct CommandOutput {
     pub entries: Vec<Entry>,
     pub scheduled: Option<ScheduledCommand>,
-    pub incidents: Option<Vec<Value>>,
+    pub incidents: Option<Vec<Incident>>,
     pub last_run: Option<Map<String, Value>>,
     /// Set when the command got only part-way: its entries stand, this error's entry follows
     /// them, and the command fails (exit 1).

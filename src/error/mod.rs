@@ -21,6 +21,8 @@ pub enum Error {
     Argument { name: String, reason: String },
     /// An instance parameter is missing or invalid (exit 2): nothing was sent.
     Parameter { name: String, reason: String },
+    /// An environment variable of the engine cannot be used (exit 2): nothing was sent.
+    Environment { variable: String, reason: String },
     /// The network failed before Microsoft answered (exit 1).
     Network { host: String, reason: String },
     /// Microsoft kept answering 429/5xx or timing out until the retry budget ran out (exit 1).
@@ -57,6 +59,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Envelope(_) | Error::UnknownCommand(_) | Error::Argument { .. } | Error::Parameter { .. } => 2,
+            Error::Environment { .. } => 2,
             _ => 1,
         }
     }
@@ -114,6 +117,10 @@ impl fmt::Display for Error {
                     "Invalid instance parameter `{name}`: {reason} Fix the integration instance settings."
                 )
             }
+            Error::Environment { variable, reason } => write!(
+                f,
+                "The environment variable {variable} on this engine {reason} Fix or unset {variable} on the engine."
+            ),
             Error::Network { host, reason } => write!(
                 f,
                 "The request to {host} failed: {reason}. Check the endpoint parameters, the proxy setting and that this host can reach {host}."

@@ -8,6 +8,7 @@ use crate::error::Error;
 use crate::http::{Audience, HttpRequest, HttpResponse, RetryPolicy};
 use crate::session::Session;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// POSTs a JSON body to a Graph action; any status but 2xx is the error Graph gave.
 pub fn post_json(session: &mut Session, query: &Query, body: &Value, action: &str) -> Result<(), Error> {
@@ -19,21 +20,26 @@ pub fn post_json(session: &mut Session, query: &Query, body: &Value, action: &st
     }
 }
 
-/// GETs a Graph URL and parses the JSON answer. `action` names the step in error messages.
-pub fn get_json(session: &mut Session, url: &str, action: &str) -> Result<Value, Error> {
-    get_json_sized(session, url, action).map(|(value, _)| value)
+/// GETs a Graph URL whose answer is one JSON value, kept as text. `action` names the step in
+/// error messages.
+pub fn get_json(session: &mut Session, url: &str, action: &str) -> Result<Box<RawValue>, Error> {
+    let response = get_ok(session, url, action)?;
+    let value = serde_json::from_str::<&RawValue>(&response.body).map_err(|_| not_json(session, &response))?;
+    Ok(value.to_owned())
 }
 
-/// [`get_json`], also saying how many bytes the answer's body had.
-pub fn get_json_sized(session: &mut Session, url: &str, action: &str) -> Result<(Value, usize), Error> {
+/// GETs a Graph URL; any status but 200 is the error Graph gave.
+pub fn get_ok(session: &mut Session, url: &str, action: &str) -> Result<HttpResponse, Error> {
     let response = send(session, HttpRequest::get(url), action)?;
-    if response.status != 200 {
-        return Err(failure(session, action, &response));
+    match response.status {
+        200 => Ok(response),
+        _ => Err(failure(session, action, &response)),
     }
-    let value = serde_json::from_str(&response.body).map_err(|_| {
-        crate::http::unexpected_answer(&session.config.graph, &response, "a body that is not complete JSON")
-    })?;
-    Ok((value, response.body.len()))
+}
+
+/// The error for a 200 answer whose body is not complete JSON.
+pub fn not_json(session: &Session, response: &HttpResponse) -> Error {
+    crate::http::unexpected_answer(&session.config.graph, response, "a body that is not complete JSON")
 }
 
 /// Sends with a valid token; when Graph refuses the token (401), renews it once and retries once.

@@ -3,6 +3,7 @@
 pub mod client;
 pub mod odata;
 pub mod paging;
+pub mod picking;
 pub mod query;
 
 use crate::http::HttpResponse;

@@ -2,10 +2,15 @@
 //! asked for, and stop only on a page boundary so that continuing skips and repeats nothing.
 
 use super::client;
+use super::picking::{self, Picked};
 use crate::error::Error;
-use crate::http::Audience;
+use crate::http::{Audience, HttpResponse};
+use crate::output::Json;
 use crate::session::Session;
-use serde_json::{Map, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use serde_json::error::Category;
+use serde_json::value::RawValue;
 
 /// `$top`'s maximum for the Identity Protection collections.
 pub const MAX_PAGE: usize = 500;
@@ -32,31 +37,60 @@ pub enum Cut {
     PageFailed(Error),
 }
 
-/// Items gathered from one or more pages.
+/// Items gathered from one or more pages, each as the JSON text Graph sent.
 #[derive(Debug, Default)]
 pub struct Listing {
     /// `@odata.context` of the first page.
-    pub odata_context: Option<Value>,
-    pub items: Vec<Value>,
+    pub odata_context: Option<Box<RawValue>>,
+    pub items: Vec<Box<RawValue>>,
     /// Where to continue, when more remain.
     pub next_link: Option<String>,
     /// Set when a bound stopped the listing early; `next_link` then says where to continue.
     pub cut: Option<Cut>,
 }
 
+/// A Graph-shaped document of a listing (for the entry's `Contents`), written from the items' text.
+#[derive(Serialize)]
+struct Document<'a> {
+    #[serde(rename = "@odata.context", skip_serializing_if = "Option::is_none")]
+    context: Option<&'a RawValue>,
+    #[serde(rename = "@odata.nextLink", skip_serializing_if = "Option::is_none")]
+    next_link: Option<&'a str>,
+    value: &'a [Box<RawValue>],
+}
+
+/// One page as Graph sent it, borrowed from the answer's text: nothing but the next link is
+/// parsed beyond finding where each item starts and ends.
+#[derive(Deserialize)]
+struct Page<'a> {
+    #[serde(rename = "@odata.context", borrow, default)]
+    context: Option<&'a RawValue>,
+    #[serde(rename = "@odata.nextLink", borrow, default)]
+    next_link: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    value: Option<Vec<&'a RawValue>>,
+}
+
 impl Listing {
     /// A Graph-shaped document of everything gathered, for the entry's `Contents`.
-    pub fn into_document(self) -> Value {
-        let mut document = Map::new();
-        if let Some(context) = self.odata_context {
-            document.insert("@odata.context".into(), context);
-        }
-        if let Some(next) = self.next_link {
-            document.insert("@odata.nextLink".into(), Value::String(next));
-        }
-        document.insert("value".into(), Value::Array(self.items));
-        Value::Object(document)
+    pub fn document(&self) -> Json {
+        let document = Document {
+            context: self.odata_context.as_deref(),
+            next_link: self.next_link.as_deref(),
+            value: &self.items,
+        };
+        text_of(&document)
     }
+
+    /// The items as one JSON array, for the entry's context.
+    pub fn items_array(&self) -> Json {
+        text_of(&self.items)
+    }
+}
+
+/// JSON text of values that are already JSON text inside; writing them cannot fail.
+fn text_of(value: &impl Serialize) -> Json {
+    serde_json::value::to_raw_value(value).map_or(Json::Tree(Value::Null), Json::Raw)
 }
 
 /// The page size whose multiples land exactly on `limit`, within `$top`'s maximum:
@@ -78,8 +112,8 @@ pub fn collect(session: &mut Session, url: &str, limit: usize, action: &str) -> 
     let max_pages = limit.saturating_add(EXTRA_PAGES).min(MAX_PAGES);
     let mut bytes = 0usize;
     for pages in 1..=max_pages {
-        let (page, size) = match client::get_json_sized(session, &url, action) {
-            Ok(answer) => answer,
+        let response = match client::get_ok(session, &url, action) {
+            Ok(response) => response,
             Err(error) if pages > 1 => {
                 listing.next_link = Some(url);
                 listing.cut = Some(Cut::PageFailed(error));
@@ -87,10 +121,10 @@ pub fn collect(session: &mut Session, url: &str, limit: usize, action: &str) -> 
             }
             Err(error) => return Err(error),
         };
-        bytes = bytes.saturating_add(size);
-        let (items, next) = read_page(session, page, &mut listing)?;
+        bytes = bytes.saturating_add(response.body.len());
+        let (items, next) = read_page(session, &response, &mut listing)?;
         let page_len = items.len();
-        listing.items.extend(items);
+        listing.items.extend(items.into_iter().map(ToOwned::to_owned));
         let Some(next) = next else { return Ok(listing) };
         let wanted = limit.saturating_sub(listing.items.len());
         if wanted == 0 || wanted < page_len || next == url {
@@ -112,20 +146,44 @@ pub fn collect(session: &mut Session, url: &str, limit: usize, action: &str) -> 
     Ok(listing)
 }
 
-/// GETs `url` and hands every page's items to `visit`, following next links to the end,
-/// so a caller can keep what it needs rather than every item of every page.
-pub fn visit_all(
+/// GETs `url` and hands every page's items to `visit`, each as its text and the members named in
+/// `names`, following next links to the end, so a caller can keep what it needs rather than
+/// every item of every page. A page is read in one pass when it can be (see `picking.rs`).
+pub fn visit_all<const N: usize>(
     session: &mut Session,
     url: &str,
     action: &str,
-    mut visit: impl FnMut(Vec<Value>),
+    names: &[&str; N],
+    mut visit: impl FnMut(&[Picked<'_, N>]),
 ) -> Result<(), Error> {
     let mut listing = Listing::default();
     let mut url = url.to_string();
     for _ in 0..MAX_PAGES {
-        let page = client::get_json(session, &url, action)?;
-        let (items, next) = read_page(session, page, &mut listing)?;
-        visit(items);
+        let response = client::get_ok(session, &url, action)?;
+        let next = match picking::page(&response.body, names) {
+            Some(page) => {
+                visit(&page.items);
+                page.next_link.and_then(link)
+            }
+            None => {
+                let (items, next) = read_page(session, &response, &mut listing)?;
+                let picked: Vec<Picked<'_, N>> = items
+                    .iter()
+                    .map(|item| Picked {
+                        text: item.get(),
+                        members: picking::members(item.get(), names),
+                    })
+                    .collect();
+                visit(&picked);
+                next
+            }
+        };
+        if next
+            .as_deref()
+            .is_some_and(|n| !session.http.admits(Audience::Graph, n))
+        {
+            return Err(outside_the_root(session));
+        }
         match next {
             Some(next) if next != url => url = next,
             _ => return Ok(()),
@@ -134,31 +192,42 @@ pub fn visit_all(
     Ok(())
 }
 
-fn read_page(session: &Session, page: Value, listing: &mut Listing) -> Result<(Vec<Value>, Option<String>), Error> {
-    let Value::Object(mut page) = page else {
-        return Err(not_a_collection(session));
-    };
+/// A next link's text, when it is a non-empty string.
+fn link(raw: &RawValue) -> Option<String> {
+    serde_json::from_str::<String>(raw.get()).ok().filter(|n| !n.is_empty())
+}
+
+/// A page's items and next link; the first page's `@odata.context` goes into `listing`. A body
+/// that is not JSON, or JSON that is not a collection, is an error naming which.
+fn read_page<'a>(
+    session: &Session,
+    response: &'a HttpResponse,
+    listing: &mut Listing,
+) -> Result<(Vec<&'a RawValue>, Option<String>), Error> {
+    let page: Page = serde_json::from_str(&response.body).map_err(|error| match error.classify() {
+        Category::Data => not_a_collection(session),
+        _ => client::not_json(session, response),
+    })?;
     if listing.odata_context.is_none() {
-        listing.odata_context = page.remove("@odata.context");
+        listing.odata_context = page.context.map(ToOwned::to_owned);
     }
-    let next = page
-        .get("@odata.nextLink")
-        .and_then(Value::as_str)
-        .filter(|n| !n.is_empty())
-        .map(str::to_string);
+    let next = page.next_link.and_then(link);
     if next
         .as_deref()
         .is_some_and(|n| !session.http.admits(Audience::Graph, n))
     {
-        return Err(Error::Unexpected {
-            host: crate::http::origin(&session.config.graph),
-            status: 200,
-            detail: "a next link outside the Graph root, which was not followed".into(),
-        });
+        return Err(outside_the_root(session));
     }
-    match page.remove("value") {
-        Some(Value::Array(items)) => Ok((items, next)),
-        _ => Err(not_a_collection(session)),
+    page.value
+        .map(|items| (items, next))
+        .ok_or_else(|| not_a_collection(session))
+}
+
+fn outside_the_root(session: &Session) -> Error {
+    Error::Unexpected {
+        host: crate::http::origin(&session.config.graph),
+        status: 200,
+        detail: "a next link outside the Graph root, which was not followed".into(),
     }
 }
 
@@ -175,7 +244,7 @@ mod tests {
     use super::*;
     use crate::config::Config;
     use crate::runtime::testing::Fake;
-    use serde_json::json;
+    use serde_json::{Map, json};
 
     #[test]
     fn page_sizes_land_on_the_limit() {
@@ -216,7 +285,12 @@ mod tests {
         let ids = listing
             .items
             .iter()
-            .map(|i| i["id"].as_str().unwrap().to_string())
+            .map(|i| {
+                serde_json::from_str::<Value>(i.get()).unwrap()["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
             .collect();
         (ids, listing.next_link, fake.requests())
     }

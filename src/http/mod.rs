@@ -212,9 +212,10 @@ impl<'a> Client<'a> {
                 "refused to send a request to {host}, which is not where its credential may go"
             )));
         }
+        let transport = self.transport()?;
         let mut waited = 0.0;
         for attempt in 1..=policy.max_attempts {
-            let outcome = self.attempt(request, &host);
+            let outcome = self.attempt(transport, request, &host);
             let (wait, last) = match outcome {
                 Ok(response) if !(policy.retry_status)(response.status) => return self.final_response(response, &host),
                 Ok(response) => (
@@ -256,12 +257,35 @@ impl<'a> Client<'a> {
         }
     }
 
-    fn attempt(&self, request: &HttpRequest, host: &str) -> Result<HttpResponse, TransportError> {
-        let started = Instant::now();
-        let outcome = self
+    /// The transport, built on first use with `SSL_CERT_FILE`'s certificates added (unless
+    /// `insecure`): an unusable file is an error before anything is sent.
+    fn transport(&self) -> Result<&dyn Transport, Error> {
+        if let Some(transport) = self.transport.get() {
+            return Ok(transport.as_ref());
+        }
+        let mut settings = self.settings.clone();
+        if let Some(path) = ssl_cert_file().filter(|_| !settings.insecure) {
+            settings.extra_roots.add_file(&path).map_err(|why| Error::Environment {
+                variable: SSL_CERT_FILE.to_string(),
+                reason: format!(
+                    "names a CA file this integration cannot use: {why} (its certificates are added to the trusted roots, like ca_file's.)"
+                ),
+            })?;
+        }
+        Ok(self
             .transport
-            .get_or_init(|| self.runtime.transport(&self.settings))
-            .send(request);
+            .get_or_init(|| self.runtime.transport(&settings))
+            .as_ref())
+    }
+
+    fn attempt(
+        &self,
+        transport: &dyn Transport,
+        request: &HttpRequest,
+        host: &str,
+    ) -> Result<HttpResponse, TransportError> {
+        let started = Instant::now();
+        let outcome = transport.send(request);
         let status = outcome
             .as_ref()
             .map_or_else(|e| format!("{e:?}"), |r| r.status.to_string());
