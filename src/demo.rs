@@ -46,7 +46,8 @@ struct Demo<'a> {
 }
 
 /// Runs the demo; exit status 0 only if every step did what it should.
-pub fn main(program: &Path) -> ExitCode {
+/// `demo [flags]`: `flags` are the words after `demo`.
+pub fn main(program: &Path, _flags: &[String]) -> ExitCode {
     match run(program) {
         Ok(()) => {
             println!("\nAll steps succeeded.");

@@ -25,6 +25,8 @@ pub struct Envelope {
     pub context: Map<String, Value>,
     pub context_version: Option<Value>,
     pub last_run: Option<Map<String, Value>>,
+    /// Top-level keys the envelope format does not define (ignored, but named in hints).
+    pub other_keys: Vec<String>,
 }
 
 impl std::fmt::Debug for Envelope {
@@ -87,6 +89,7 @@ pub fn from_value(value: Value) -> Result<Envelope, Error> {
             .unwrap_or_default()
             .to_string(),
         context_version: top.remove("context_version"),
+        other_keys: top.keys().filter(|k| *k != "command").cloned().collect(),
     })
 }
 

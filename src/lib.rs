@@ -101,6 +101,7 @@ fn execute(envelope: Envelope, runtime: &dyn Runtime) -> Outcome {
         context,
         context_version,
         last_run,
+        other_keys: _,
     } = envelope;
     let prepared = commands::find(&command).and_then(|spec| {
         let arguments = spec.check_args(&args)?;

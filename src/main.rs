@@ -24,7 +24,7 @@ fn main() -> ExitCode {
     match args.get(1).map(String::as_str) {
         Some("demo") => {
             let program = std::env::current_exe().unwrap_or_else(|_| args[0].clone().into());
-            azure_ad_identity_protection::demo::main(&program)
+            azure_ad_identity_protection::demo::main(&program, &args[2..])
         }
         Some("emulator") => azure_ad_identity_protection::emulator::cli::main(&args[2..]),
         _ => plugin(&args[1..]),
