@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::graph::GraphError;
+use super::errors::GraphError;
 use super::request::RecordedRequest;
 use super::samples::history_item;
 use super::state::State;

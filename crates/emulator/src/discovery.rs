@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::login::entra_error_body;
+use super::errors::entra_error_body;
 use super::request::RecordedRequest;
 use super::state::State;
 use super::wire::Reply;

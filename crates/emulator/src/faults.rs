@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
-use super::graph::graph_error_body;
-use super::login::entra_error_body;
+use super::errors::{entra_error_body, graph_error_body};
 use super::wire::{Reply, guid};
 
 /// Faults the emulator injects into Graph and token-endpoint requests.

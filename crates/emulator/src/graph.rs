@@ -6,57 +6,17 @@
 use serde_json::{Map, Value, json};
 
 use super::actions::{self, Action};
+use super::errors::{GraphError, graph_error_body};
 use super::listing::{Listing, Paging};
 use super::request::RecordedRequest;
 use super::state::State;
-use super::wire::{Reply, graph_date, guid, now};
+use super::wire::{Reply, guid, now};
 
 const GRAPH_JSON: &str =
     "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
 const USER_READ: [&str; 2] = ["IdentityRiskyUser.Read.All", "IdentityRiskyUser.ReadWrite.All"];
 const USER_WRITE: [&str; 1] = ["IdentityRiskyUser.ReadWrite.All"];
 const EVENT_READ: [&str; 2] = ["IdentityRiskEvent.Read.All", "IdentityRiskEvent.ReadWrite.All"];
-
-/// A Graph error: the HTTP status, the `error.code` and the `error.message`.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct GraphError {
-    pub status: u16,
-    pub code: &'static str,
-    pub message: String,
-}
-
-impl GraphError {
-    pub fn new(status: u16, code: &'static str, message: &str) -> Self {
-        GraphError {
-            status,
-            code,
-            message: message.to_owned(),
-        }
-    }
-
-    fn unauthenticated(message: &str) -> Self {
-        GraphError::new(401, "InvalidAuthenticationToken", message)
-    }
-
-    pub fn invalid_request(message: &str) -> Self {
-        GraphError::new(400, "invalidRequest", message)
-    }
-}
-
-/// Graph's error body: `{"error":{"code","message","innerError":{date, request-id, client-request-id}}}`.
-pub(crate) fn graph_error_body(code: &str, message: &str, request_id: &str, client_request_id: &str) -> Value {
-    json!({
-        "error": {
-            "code": code,
-            "message": message,
-            "innerError": {
-                "date": graph_date(now()),
-                "request-id": request_id,
-                "client-request-id": client_request_id,
-            }
-        }
-    })
-}
 
 /// The ids Graph puts in response headers and error bodies; `client-request-id` is echoed.
 struct RequestIds {

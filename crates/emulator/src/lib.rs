@@ -31,6 +31,7 @@ pub mod cli;
 mod config;
 mod device_login;
 mod discovery;
+mod errors;
 mod faults;
 mod filter;
 mod generate;

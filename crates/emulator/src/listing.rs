@@ -9,8 +9,8 @@
 
 use serde_json::{Map, Value, json};
 
+use super::errors::GraphError;
 use super::filter::Filter;
-use super::graph::GraphError;
 use super::request::RecordedRequest;
 use super::wire::{base64url, base64url_decode};
 

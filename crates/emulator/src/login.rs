@@ -4,11 +4,10 @@
 use serde_json::{Map, Value, json};
 
 use super::config::{AppRegistration, TenantConfig};
+use super::errors::entra_error_body;
 use super::request::RecordedRequest;
 use super::state::{AccessGrant, DeviceCodeGrant, DeviceCodeStatus, RefreshGrant, State, is_placeholder};
-use super::wire::{
-    Reply, base64_decode, base64url, entra_timestamp, guid, mint_jwt, now, percent_decode, random_string,
-};
+use super::wire::{Reply, base64_decode, base64url, mint_jwt, now, percent_decode, random_string};
 
 const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 const GRAPH_AUDIENCE: &str = "https://graph.microsoft.com";
@@ -57,25 +56,6 @@ impl EntraError {
         let body = entra_error_body(self.error, self.code, &self.text);
         no_store(Reply::json(self.status, &body))
     }
-}
-
-/// Entra's error body: `error`, `error_description` (with trace lines), `error_codes`,
-/// `timestamp`, `trace_id`, `correlation_id`, `error_uri`.
-pub(crate) fn entra_error_body(error: &str, aadsts: u32, text: &str) -> Value {
-    let (trace_id, correlation_id) = (guid(), guid());
-    let timestamp = entra_timestamp(now());
-    let description = format!(
-        "AADSTS{aadsts}: {text}\r\nTrace ID: {trace_id}\r\nCorrelation ID: {correlation_id}\r\nTimestamp: {timestamp}"
-    );
-    json!({
-        "error": error,
-        "error_description": description,
-        "error_codes": [aadsts],
-        "timestamp": timestamp,
-        "trace_id": trace_id,
-        "correlation_id": correlation_id,
-        "error_uri": format!("https://login.microsoftonline.com/error?code={aadsts}"),
-    })
 }
 
 /// Answers `POST /{tenant}/oauth2/v2.0/{endpoint}`.

@@ -4,8 +4,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::graph::graph_error_body;
-use super::login::entra_error_body;
+use super::errors::{entra_error_body, graph_error_body};
 use super::wire::{Reply, guid};
 
 /// A canned answer for requests whose path ends with `path_suffix` (and whose method matches,
