@@ -1,4 +1,4 @@
-//! Instance parameters (CONTRACT.md §4) turned into a checked configuration, before any request.
+//! Instance parameters (docs/protocol.md §4) turned into a checked configuration, before any request.
 
 use crate::cloud::{self, Cloud};
 use crate::error::Error;

@@ -20,7 +20,7 @@ static VALIDATOR: LazyLock<Result<jsonschema::Validator, String>> = LazyLock::ne
     jsonschema::draft202012::new(&schema).map_err(|e| e.masked().to_string())
 });
 
-/// A parsed, schema-checked envelope (CONTRACT.md §2). Its `Debug` shows only names: the
+/// A parsed, schema-checked envelope (docs/protocol.md §2). Its `Debug` shows only names: the
 /// parameters hold the client secret and the context holds tokens.
 #[derive(Clone)]
 pub struct Envelope {

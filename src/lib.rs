@@ -1,7 +1,7 @@
 //! azure-ad-identity-protection: a SOAR integration for Microsoft Entra ID Identity Protection.
 //!
 //! One invocation runs one command: [`run`] takes the envelope's bytes and returns the result
-//! and exit code (CONTRACT.md). `main.rs` only moves bytes between stdin, this and stdout.
+//! and exit code (docs/protocol.md). `main.rs` only moves bytes between stdin, this and stdout.
 
 #![forbid(unsafe_code)]
 
@@ -101,10 +101,10 @@ fn execute(envelope: Envelope, runtime: &dyn Runtime) -> Outcome {
         context,
         context_version,
         last_run,
-        other_keys: _,
+        other_keys,
     } = envelope;
     let prepared = commands::find(&command).and_then(|spec| {
-        let arguments = spec.check_args(&args)?;
+        let arguments = spec.check_args(&args, &other_keys)?;
         Ok((spec, arguments, Config::from_params(&params)?))
     });
     let (spec, arguments, config) = match prepared {
@@ -123,6 +123,11 @@ fn execute(envelope: Envelope, runtime: &dyn Runtime) -> Outcome {
     result.context = Some(session.context);
     result.context_version = context_version;
     let mut finished = finish(result, outcome);
+    // First, where it is seen: the last entry must stay the command's (the bridge merges a
+    // scheduled command into it), and test-module and fetch-incidents, whose first entry the
+    // bridge reads, declare no arguments and so never get this warning.
+    let warning = spec.top_level_warning(&other_keys);
+    finished.result.entries.splice(0..0, warning);
     output::redact(&mut finished.result.entries, &secrets);
     finished
 }

@@ -1,9 +1,11 @@
 //! Reads the envelope from stdin, runs it, writes the result to stdout, exits 0, 1 or 2.
 
+use azure_ad_identity_protection::commands::COMMANDS;
 use azure_ad_identity_protection::error::Error;
+use azure_ad_identity_protection::output::quoted;
 use azure_ad_identity_protection::runtime::System;
 use azure_ad_identity_protection::{Outcome, failed, run_guarded};
-use std::io::{Read, Write};
+use std::io::{IsTerminal, Read, Write};
 use std::panic;
 use std::process::ExitCode;
 
@@ -13,11 +15,17 @@ const USAGE: &str = "usage: azure-ad-identity-protection [--pretty] < envelope.j
 
 Runs one SOAR command: reads one JSON envelope (command, args, params, context) on stdin and
 writes one JSON result (entries, context, ...) on stdout. Exit status: 0 success, 1 command
-failed, 2 unusable envelope. See README.md and CONTRACT.md.
+failed, 2 unusable envelope. See docs/protocol.md (host protocol 1), README.md and schema/envelope.schema.json.
 
-  --pretty   indent the result
-  --help     this text
-  --version  the version";
+  --pretty                 indent the result
+  --help, -h, help         this text
+  --version, -V, version   the version";
+
+const VERSION: &str = concat!(
+    "azure-ad-identity-protection ",
+    env!("CARGO_PKG_VERSION"),
+    " (protocol 1)"
+);
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
@@ -27,22 +35,55 @@ fn main() -> ExitCode {
             azure_ad_identity_protection::demo::main(&program, &args[2..])
         }
         Some("emulator") => azure_ad_identity_protection::emulator::cli::main(&args[2..]),
-        _ => plugin(&args[1..]),
+        // The bare words too, as the first argument like the subcommands beside them: `help` is
+        // what people type first, and `version` is its pair.
+        Some("help") => print_text(&usage()),
+        Some("version") => print_text(VERSION),
+        _ => plugin(
+            args.first().map_or("azure-ad-identity-protection", String::as_str),
+            &args[1..],
+        ),
     }
 }
 
+/// USAGE and the commands, from the command table so that the list cannot drift from it.
+fn usage() -> String {
+    let mut text = format!("{USAGE}\n\nCommands (the envelope's `command`; arguments go under `args`, * = required):");
+    for command in COMMANDS {
+        text.push_str("\n  ");
+        text.push_str(command.name);
+        let args: Vec<String> = command
+            .args
+            .iter()
+            .map(|a| format!("{}{}", a.name, if a.required { "*" } else { "" }))
+            .collect();
+        if !args.is_empty() {
+            text.push_str("\n      args: ");
+            text.push_str(&args.join(", "));
+        }
+    }
+    text
+}
+
 /// The plugin itself: flags, then one envelope from stdin to one result on stdout.
-fn plugin(flags: &[String]) -> ExitCode {
+fn plugin(program: &str, flags: &[String]) -> ExitCode {
     let mut pretty = false;
     for flag in flags {
         match flag.as_str() {
             "--pretty" => pretty = true,
-            "--help" | "-h" => return print_text(USAGE),
-            "--version" | "-V" => {
-                return print_text(concat!("azure-ad-identity-protection ", env!("CARGO_PKG_VERSION")));
-            }
-            other => return emit(&refused(format!("unknown flag {other}; see --help.")), pretty),
+            "--help" | "-h" => return print_text(&usage()),
+            "--version" | "-V" => return print_text(VERSION),
+            other => return emit(&refused(format!("unknown flag {}; see --help.", quoted(other))), pretty),
         }
+    }
+    // A person who started the binary in a terminal would otherwise wait on a silent prompt.
+    // Only for a terminal: a host's pipe never sees this line. With --pretty too: the wait is
+    // the same.
+    if std::io::stdin().is_terminal() {
+        eprintln!(
+            "{}",
+            terminal_hint(&azure_ad_identity_protection::runtime::printable(program))
+        );
     }
     let mut input = Vec::new();
     let limit = azure_ad_identity_protection::envelope::MAX_ENVELOPE_BYTES as u64 + 1;
@@ -50,6 +91,16 @@ fn plugin(flags: &[String]) -> ExitCode {
         return emit(&refused(format!("could not read stdin ({}).", e.kind())), pretty);
     }
     emit(&run_catching_panics(&input), pretty)
+}
+
+/// One line: what the binary waits for, how to end it, and where to look. The demo is offered
+/// under the name the binary was started by, which works both from a checkout
+/// (`target/release/...`) and from an installed copy, where `cargo run` would not.
+fn terminal_hint(program: &str) -> String {
+    let end = if cfg!(windows) { "Ctrl-Z then Enter" } else { "Ctrl-D" };
+    format!(
+        "azure-ad-identity-protection: reading one JSON envelope from stdin ({end} to end; see --help; try `{program} demo`)"
+    )
 }
 
 fn refused(reason: String) -> Outcome {

@@ -1,4 +1,4 @@
-//! The result on stdout (CONTRACT.md §3): XSOAR entries and the result object.
+//! The result on stdout (docs/protocol.md §3): XSOAR entries and the result object.
 
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
@@ -178,7 +178,7 @@ pub struct Incident {
     pub dbot_mirror_id: String,
 }
 
-/// The result document on stdout (CONTRACT.md §3): entries, context, incidents, last run.
+/// The result document on stdout (docs/protocol.md §3): entries, context, incidents, last run.
 #[derive(Debug, Clone, Serialize)]
 pub struct ResultDocument {
     pub entries: Vec<Entry>,

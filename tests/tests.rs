@@ -30,3 +30,7 @@ mod secrets;
 mod definition;
 // Every shell example of README.md and fixtures/README.md, run as written.
 mod examples;
+// What a person reads: typo suggestions, misplaced arguments, the terminal hint, plain stderr.
+mod messages;
+// Links and paths in the documents, no document outside the repository, one protocol version.
+mod docs;

@@ -28,7 +28,7 @@ DOCKER_IMAGE_HINT = (
     + BINARY_ENV + ' to the binary\'s path).'
 )
 
-# Exit statuses of the binary (CONTRACT.md section 1).
+# Exit statuses of the binary (docs/protocol.md section 1).
 EXIT_OK, EXIT_FAILED, EXIT_UNUSABLE = 0, 1, 2
 
 # The binary's per-request budget (instance parameter request_timeout, 1-600 s, default 60).
@@ -88,7 +88,7 @@ def read_context():
 
 
 def build_envelope(command, context, version):
-    """The envelope the binary reads on stdin (CONTRACT.md section 2)."""
+    """The envelope the binary reads on stdin (docs/protocol.md section 2)."""
     envelope = {
         'command': command,
         'args': demisto.args() or {},

@@ -25,7 +25,7 @@ const DELEGATED_PERMISSIONS: [&str; 2] = ["IdentityRiskEvent.Read.All", "Identit
 const WORLDWIDE_GRAPH: &str = "https://graph.microsoft.com";
 
 /// What a set of tokens (or a pending device code) was issued for. Tokens are used only by the
-/// configuration that matches (CONTRACT.md §6).
+/// configuration that matches (docs/protocol.md §6).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Owner {
     pub auth_mode: String,

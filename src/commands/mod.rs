@@ -236,19 +236,56 @@ pub const COMMANDS: &[CommandSpec] = &[
     },
 ];
 
-/// Finds a command by name.
+/// Finds a command by name; an unknown name comes back with the closest command, if any is close.
 pub fn find(name: &str) -> Result<&'static CommandSpec, Error> {
     COMMANDS
         .iter()
         .find(|c| c.name == name)
-        .ok_or_else(|| Error::UnknownCommand(name.to_string()))
+        .ok_or_else(|| Error::UnknownCommand {
+            name: name.to_string(),
+            closest: closest_command(name),
+        })
+}
+
+/// The command a mistyped name most likely meant: the nearest by edit distance, offered only
+/// when it is within max(3, a quarter of the typed length) edits, so a plural, a missing `!` or
+/// a swapped word is caught while a name like `foo` gets no far-fetched guess. Case is ignored:
+/// every command name is lower case.
+pub fn closest_command(typed: &str) -> Option<&'static str> {
+    let limit = 3.max(typed.chars().count() / 4);
+    let typed = typed.to_lowercase();
+    COMMANDS
+        .iter()
+        .map(|c| (edit_distance(&typed, c.name), c.name))
+        .filter(|(distance, _)| *distance <= limit)
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, name)| name)
+}
+
+/// Levenshtein distance in characters. Written here (one row of the classic table) because no
+/// crate in Cargo.lock has it and this one use does not justify a dependency. The typed name is
+/// at most 200 characters (the envelope schema), so the work is bounded.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = diagonal + usize::from(ca != *cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(diagonal + 1);
+        }
+    }
+    row[b.len()]
 }
 
 impl CommandSpec {
     /// Checks every declared argument before anything is sent, so a bad one is an exit-2 error,
     /// and hands them on typed. Arguments the table does not declare are ignored (hosts add
-    /// their own).
-    pub fn check_args(&self, args: &Args) -> Result<Arguments, Error> {
+    /// their own). `top_level` is the envelope's keys outside `args`: a missing required
+    /// argument's error names the declared ones found there, the likely cause.
+    pub fn check_args(&self, args: &Args, top_level: &[String]) -> Result<Arguments, Error> {
         let mut checked = Arguments::default();
         for spec in self.args {
             let value = match spec.kind {
@@ -262,17 +299,56 @@ impl CommandSpec {
                 Some(value) => {
                     checked.0.insert(spec.name, value);
                 }
-                None if spec.required => return Err(Error::argument(spec.name, "is required.")),
+                None if spec.required => return Err(Error::argument(spec.name, self.missing(top_level))),
                 None => {}
             }
         }
         Ok(checked)
     }
 
+    /// The declared arguments among the envelope's top-level keys: given, but not under `args`,
+    /// so ignored. Only declared names count: any other key would be ignored under `args` too,
+    /// and hosts may add top-level keys of their own (the schema lets them).
+    pub fn given_at_top_level(&self, top_level: &[String]) -> Vec<&'static str> {
+        self.args
+            .iter()
+            .map(|a| a.name)
+            .filter(|name| top_level.iter().any(|key| key == name))
+            .collect()
+    }
+
+    /// The reason a required argument is missing, with the top-level hint when it applies.
+    fn missing(&self, top_level: &[String]) -> String {
+        let names = self.given_at_top_level(top_level);
+        match top_level_note(&names) {
+            Some(note) => format!("is required. {note}; put {} under `args`.", them(names.len())),
+            None => "is required.".to_string(),
+        }
+    }
+
+    /// The warning for declared arguments given at the top level of a command that ran anyway.
+    pub fn top_level_warning(&self, top_level: &[String]) -> Option<Entry> {
+        let names = self.given_at_top_level(top_level);
+        top_level_note(&names)
+            .map(|note| Entry::warning(format!("{note} and ignored; put {} under `args`.", them(names.len()))))
+    }
+
     /// Runs the command on its checked arguments.
     pub fn run(&self, session: &mut Session, args: &Arguments) -> Result<CommandOutput, Error> {
         (self.handler)(session, args)
     }
+}
+
+/// "`a` was" / "`a`, `b` were" given at the top level. Names only, never values; they come from
+/// the table, so they are plain words that need no markdown escaping.
+fn top_level_note(names: &[&str]) -> Option<String> {
+    let listed: Vec<String> = names.iter().map(|name| format!("`{name}`")).collect();
+    let verb = if listed.len() == 1 { "was" } else { "were" };
+    (!listed.is_empty()).then(|| format!("{} {verb} given at the top level of the envelope", listed.join(", ")))
+}
+
+fn them(count: usize) -> &'static str {
+    if count == 1 { "it" } else { "them" }
 }
 
 #[cfg(test)]
@@ -282,7 +358,7 @@ mod tests {
 
     fn checked(command: &str, args: Value) -> Result<Arguments, Error> {
         let args = Args(args.as_object().cloned().unwrap_or_default());
-        find(command).and_then(|spec| spec.check_args(&args))
+        find(command).and_then(|spec| spec.check_args(&args, &[]))
     }
 
     #[test]
@@ -311,6 +387,61 @@ mod tests {
         assert_eq!(actions.list("user_ids"), ["a", "b"]);
         let complete = checked("azure-ad-auth-complete", json!({"polling": "true"})).unwrap();
         assert!(complete.flag("polling"));
+    }
+
+    #[test]
+    fn edit_distance_counts_characters() {
+        let cases = [
+            ("", "", 0),
+            ("abc", "", 3),
+            ("kitten", "sitting", 3),
+            ("users", "user", 1),
+            ("é", "e", 1),
+        ];
+        for (a, b, distance) in cases {
+            assert_eq!(
+                (edit_distance(a, b), edit_distance(b, a)),
+                (distance, distance),
+                "{a} {b}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_close_names_get_a_suggestion() {
+        let cases = [
+            ("azure-ad-auth-stat", Some("azure-ad-auth-start")),
+            ("fetch-incident", Some("fetch-incidents")),
+            ("TEST-MODULE", Some("test-module")),
+            ("foo", None),
+            ("", None),
+        ];
+        for (typed, closest) in cases {
+            assert_eq!(closest_command(typed), closest, "{typed}");
+        }
+    }
+
+    #[test]
+    fn arguments_at_the_top_level_are_named_in_the_error_and_the_warning() {
+        let top = |keys: &[&str]| keys.iter().map(|k| k.to_string()).collect::<Vec<_>>();
+        let history = find("azure-ad-identity-protection-risky-user-history-list").unwrap();
+        let error = history
+            .check_args(&Args::default(), &top(&["user_id", "junk"]))
+            .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .ends_with("is required. `user_id` was given at the top level of the envelope; put it under `args`."),
+            "{error}"
+        );
+        let warning = history
+            .top_level_warning(&top(&["limit", "next_link", "junk"]))
+            .unwrap();
+        assert_eq!(
+            warning.human_readable,
+            "`limit`, `next_link` were given at the top level of the envelope and ignored; put them under `args`."
+        );
+        assert!(history.top_level_warning(&top(&["junk"])).is_none());
     }
 
     #[test]

@@ -15,8 +15,12 @@ use std::fmt;
 pub enum Error {
     /// stdin was not one usable JSON envelope (exit 2).
     Envelope(String),
-    /// The envelope names a command this binary does not have (exit 2).
-    UnknownCommand(String),
+    /// The envelope names a command this binary does not have (exit 2); `closest` is the
+    /// command it most likely meant, if one is close.
+    UnknownCommand {
+        name: String,
+        closest: Option<&'static str>,
+    },
     /// A command argument could not be coerced (exit 2).
     Argument { name: String, reason: String },
     /// An instance parameter is missing or invalid (exit 2): nothing was sent.
@@ -55,10 +59,10 @@ pub enum Error {
 }
 
 impl Error {
-    /// Exit status for this failure (CONTRACT.md §1).
+    /// Exit status for this failure (docs/protocol.md §1).
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Envelope(_) | Error::UnknownCommand(_) | Error::Argument { .. } | Error::Parameter { .. } => 2,
+            Error::Envelope(_) | Error::UnknownCommand { .. } | Error::Argument { .. } | Error::Parameter { .. } => 2,
             Error::Environment { .. } => 2,
             _ => 1,
         }
@@ -109,7 +113,13 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Envelope(m) => write!(f, "Invalid envelope: {m}"),
-            Error::UnknownCommand(c) => write!(f, "Command \"{c}\" is not implemented by this integration."),
+            Error::UnknownCommand { name, closest } => {
+                write!(f, "Command {} is not implemented by this integration.", as_code(name))?;
+                if let Some(closest) = closest {
+                    write!(f, " Did you mean `{closest}`?")?;
+                }
+                f.write_str(" The commands are listed by `--help` and in integration.yml.")
+            }
             Error::Argument { name, reason } => write!(f, "Invalid argument `{name}`: {reason}"),
             Error::Parameter { name, reason } => {
                 write!(
@@ -161,6 +171,18 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// A name from the envelope as markdown: in backticks when it is a plain word (every command name
+/// is), else escaped and in quotes, since escapes do not work inside a code span and a backtick
+/// in the name would end it.
+fn as_code(name: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '!');
+    if !name.is_empty() && name.chars().all(plain) {
+        format!("`{name}`")
+    } else {
+        format!("\"{}\"", crate::output::quoted(name))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::Error;
@@ -169,7 +191,13 @@ mod tests {
     fn exit_codes() {
         let cases = [
             (Error::Envelope("x".into()), 2),
-            (Error::UnknownCommand("x".into()), 2),
+            (
+                Error::UnknownCommand {
+                    name: "x".into(),
+                    closest: None,
+                },
+                2,
+            ),
             (Error::argument("limit", "x"), 2),
             (Error::parameter("tenant_id", "x"), 2),
             (Error::SignIn("x".into()), 1),
@@ -177,6 +205,22 @@ mod tests {
         ];
         for (error, code) in cases {
             assert_eq!(error.exit_code(), code, "{error}");
+        }
+    }
+
+    #[test]
+    fn unknown_command_names_are_shown_as_code_only_when_plain() {
+        let cases = [
+            ("azure-ad-nope", None, "Command `azure-ad-nope` is not implemented"),
+            ("test-modul", Some("test-module"), "Did you mean `test-module`?"),
+            ("a`b", None, "Command \"a\\`b\" is not"),
+            ("x\n# Title", None, "Command \"x \\# Title\" is not"),
+        ];
+        for (name, closest, expected) in cases {
+            let name = name.to_string();
+            let text = Error::UnknownCommand { name, closest }.to_string();
+            assert!(text.contains(expected), "{text}");
+            assert!(text.ends_with("listed by `--help` and in integration.yml."), "{text}");
         }
     }
 }

@@ -160,6 +160,19 @@ pub enum TransportError {
     Other(String),
 }
 
+/// Plain words, for the stderr log line and the error entry alike (never the Debug form, which
+/// would show `Connect("…")` to a person reading the engine's log).
+impl std::fmt::Display for TransportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TransportError::Timeout => f.write_str("no answer within the request timeout"),
+            TransportError::Connect(why) | TransportError::Other(why) => f.write_str(why),
+            TransportError::Tls(why) => write!(f, "TLS failed: {why}"),
+            TransportError::Proxy(why) => write!(f, "the proxy failed: {why}"),
+        }
+    }
+}
+
 /// Sends one request. The real one is [`UreqTransport`]; tests pass fakes.
 pub trait Transport {
     /// Sends the request and reads the whole response.
@@ -288,7 +301,7 @@ impl<'a> Client<'a> {
         let outcome = transport.send(request);
         let status = outcome
             .as_ref()
-            .map_or_else(|e| format!("{e:?}"), |r| r.status.to_string());
+            .map_or_else(ToString::to_string, |r| r.status.to_string());
         let method = if request.method == Method::Get { "GET" } else { "POST" };
         self.runtime.log(&format!(
             "{method} {host}{} -> {status} ({} ms)",
@@ -312,15 +325,9 @@ impl<'a> Client<'a> {
 }
 
 fn network_error(host: &str, error: TransportError) -> Error {
-    let reason = match error {
-        TransportError::Timeout => "no answer within the request timeout".to_string(),
-        TransportError::Connect(why) | TransportError::Other(why) => why,
-        TransportError::Tls(why) => format!("TLS failed: {why}"),
-        TransportError::Proxy(why) => format!("the proxy failed: {why}"),
-    };
     Error::Network {
         host: host.to_string(),
-        reason,
+        reason: error.to_string(),
     }
 }
 
@@ -537,6 +544,26 @@ mod client_tests {
         fake.fail(TransportError::Connect("connection refused".into()));
         assert!(matches!(get(&fake, RetryPolicy::TOKEN), Err(Error::Network { .. })));
         assert_eq!((fake.requests(), fake.slept.borrow().len()), (2, 0));
+    }
+
+    #[test]
+    fn transport_errors_read_as_plain_words() {
+        let cases = [
+            (TransportError::Timeout, "no answer within the request timeout"),
+            (
+                TransportError::Connect("connection refused".into()),
+                "connection refused",
+            ),
+            (
+                TransportError::Tls("bad certificate".into()),
+                "TLS failed: bad certificate",
+            ),
+            (TransportError::Proxy("407".into()), "the proxy failed: 407"),
+            (TransportError::Other("closed".into()), "closed"),
+        ];
+        for (error, words) in cases {
+            assert_eq!(error.to_string(), words, "{error:?}");
+        }
     }
 
     #[test]
