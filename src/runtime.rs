@@ -1,7 +1,8 @@
 //! What the commands get from the outside world: the clock, sleeping, randomness for jitter,
 //! the HTTP transport and stderr. Injected so tests can replace each of them.
 
-use crate::http::{NetSettings, Transport, UreqTransport};
+use crate::http::transport::{NetSettings, UreqTransport};
+use crate::http::wire::Transport;
 pub use formats::printable;
 use std::hash::{BuildHasher, RandomState};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

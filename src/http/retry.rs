@@ -1,7 +1,7 @@
 //! When and how long to retry: the policies for Entra's token endpoint and for Graph, and the
 //! server's `Retry-After`.
 
-use super::HttpResponse;
+use super::wire::HttpResponse;
 
 /// When and how long to retry.
 #[derive(Debug, Clone, Copy)]

@@ -1,7 +1,7 @@
 //! The real transport: a ureq agent with bounded timeouts and body size, no redirects, and the
 //! proxy variables used only when they can be (never a silent direct connection).
 
-use super::{Body, HttpRequest, HttpResponse, Method, NetSettings, Transport, TransportError};
+use super::wire::{Body, HttpRequest, HttpResponse, Method, Transport, TransportError};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::{self, PemObject};
 use std::io::Read;
@@ -170,6 +170,19 @@ fn pem_problem(error: &pem::Error) -> &'static str {
 
 fn mib() -> String {
     format!("{} MiB", MAX_CA_BYTES / (1024 * 1024))
+}
+
+/// Network settings from the instance parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetSettings {
+    /// Overall budget of one request, in seconds.
+    pub timeout_secs: u64,
+    /// Skip certificate checks (`insecure`).
+    pub insecure: bool,
+    /// CA certificates trusted besides the built-in roots (`ca_file`, `SSL_CERT_FILE`).
+    pub extra_roots: ExtraRoots,
+    /// Use the standard proxy variables (`proxy`); false means no proxy even if they are set.
+    pub proxy: bool,
 }
 
 /// The real transport: one ureq agent per process.
