@@ -4,9 +4,91 @@
 
 use crate::emulator::{Emulator, TenantConfig};
 use serde_json::{Map, Value, json};
-use std::io::Write;
+use std::io::{self, Write};
 use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
+
+const USAGE: &str = "usage: azure-ad-identity-protection demo [--keep]
+
+Runs the whole product on the built-in offline emulator of Entra ID + Microsoft Graph, started in
+this process: each step runs this same binary with an envelope on stdin, as a SOAR host would, and
+carries the result's context into the next (device-code sign-in, the high-risk users, one user's
+risk detections and history, dismiss, fetch-incidents twice). It prints each command, the first
+rows of its result and which context keys changed (never their values). It needs nothing but this
+binary: no tenant, no network beyond 127.0.0.1.
+
+  --keep             after the steps, keep the emulator running and print its addresses and
+                     instance parameters (to try the README's examples against it) until Ctrl-C
+  --help, -h, help   this text
+
+Exit status: 0 every step did what it should (also when stdout closes early, as with `| head`),
+1 a step failed, 2 an unknown flag.";
+
+/// Columns of the terminal the output is made for: prose is wrapped, table rows are cut with "…".
+const WIDTH: usize = 100;
+/// Table rows shown per list step, after the header.
+const ROWS_SHOWN: usize = 3;
+/// Incident names shown per fetch.
+const INCIDENTS_SHOWN: usize = 3;
+
+/// What the words after `demo` ask for.
+#[derive(Debug, PartialEq)]
+enum Request {
+    Usage,
+    Run { keep: bool },
+}
+
+/// Why the demo stopped before its end.
+#[derive(Debug)]
+enum Stop {
+    /// A step did not do what it should; the message says what.
+    Failed(String),
+    /// stdout was closed (`demo | head`): nobody reads any more, so the demo ends quietly.
+    Closed,
+}
+
+impl From<String> for Stop {
+    fn from(message: String) -> Stop {
+        Stop::Failed(message)
+    }
+}
+
+/// The demo's stdout: lines fitted to [`WIDTH`], control characters escaped, a closed pipe a
+/// [`Stop::Closed`] instead of `println!`'s panic.
+struct Out(io::Stdout);
+
+impl Out {
+    /// Writes `text` indented by `indent` spaces: table rows (`|...`) cut, prose wrapped between words.
+    fn say(&mut self, indent: usize, text: &str) -> Result<(), Stop> {
+        for line in text.split('\n').map(formats::printable) {
+            // A line's own leading spaces add to the indent, so wrapping keeps them.
+            let body = line.trim_start();
+            let indent = indent + (line.len() - body.len());
+            let width = WIDTH.saturating_sub(indent);
+            let pieces = match body.starts_with('|') {
+                true => vec![cut(body, width)],
+                false => wrap(body, width.saturating_sub(3)),
+            };
+            for (i, piece) in pieces.iter().enumerate() {
+                let pad = if i == 0 { indent } else { indent + 3 };
+                self.write(&format!("{:pad$}{piece}", ""))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `line` as it is (preformatted text, JSON to copy), flushed for a reader at the other
+    /// end of a pipe.
+    fn write(&mut self, line: &str) -> Result<(), Stop> {
+        let mut stdout = self.0.lock();
+        writeln!(stdout, "{}", line.trim_end())
+            .and_then(|()| stdout.flush())
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::BrokenPipe => Stop::Closed,
+                _ => Stop::Failed(format!("cannot write to stdout: {e}")),
+            })
+    }
+}
 
 /// One finished step.
 struct Step {
@@ -43,34 +125,60 @@ struct Demo<'a> {
     params: Value,
     context: Map<String, Value>,
     number: usize,
+    out: Out,
+    keep: bool,
 }
 
-/// Runs the demo; exit status 0 only if every step did what it should.
-/// `demo [flags]`: `flags` are the words after `demo`.
-pub fn main(program: &Path, _flags: &[String]) -> ExitCode {
-    match run(program) {
-        Ok(()) => {
-            println!("\nAll steps succeeded.");
-            ExitCode::SUCCESS
-        }
+/// `demo [flags]`: `flags` are the words after `demo`. Exit status 0 only if every step did what
+/// it should (or stdout closed early), 1 if one did not, 2 for an unknown flag.
+pub fn main(program: &Path, flags: &[String]) -> ExitCode {
+    let mut out = Out(io::stdout());
+    let outcome = match parse(flags) {
+        Ok(Request::Usage) => out.write(USAGE),
+        Ok(Request::Run { keep }) => run(program, keep, out),
         Err(message) => {
-            eprintln!("\ndemo failed: {message}");
+            let _ = writeln!(io::stderr(), "demo: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    match outcome {
+        Ok(()) | Err(Stop::Closed) => ExitCode::SUCCESS,
+        Err(Stop::Failed(message)) => {
+            let _ = writeln!(io::stderr(), "\ndemo failed: {message}");
             ExitCode::FAILURE
         }
     }
 }
 
+/// Reads the flags; the first unknown one is refused before anything starts.
+fn parse(flags: &[String]) -> Result<Request, String> {
+    let mut keep = false;
+    for flag in flags {
+        match flag.as_str() {
+            "--help" | "-h" | "help" => return Ok(Request::Usage),
+            "--keep" => keep = true,
+            other => {
+                return Err(format!("unknown flag {}; see `demo --help`", formats::printable(other)));
+            }
+        }
+    }
+    Ok(Request::Run { keep })
+}
+
 /// The demo tenant: seed, risky users, risk detections (the standalone emulator's default too).
 const DEMO_TENANT: (u64, usize, usize) = (1, 300, 3000);
 
-fn run(program: &Path) -> Result<(), String> {
+fn run(program: &Path, keep: bool, mut out: Out) -> Result<(), Stop> {
     let (seed, users, detections) = DEMO_TENANT;
     let emulator = Emulator::start(TenantConfig::generated(seed, users, detections))
         .map_err(|e| format!("the emulator did not start: {e}"))?;
-    println!(
-        "Emulator (offline Entra ID + Microsoft Graph; {users} risky users, {detections} risk detections) at {}\n",
-        emulator.base_url()
-    );
+    out.say(
+        0,
+        &format!(
+            "Emulator at {} (offline Entra ID + Graph: {users} risky users, {detections} detections)\n",
+            emulator.base_url()
+        ),
+    )?;
     let params = emulator.device_code_params();
     let mut demo = Demo {
         program,
@@ -78,10 +186,17 @@ fn run(program: &Path) -> Result<(), String> {
         params,
         context: Map::new(),
         number: 0,
+        out,
+        keep,
     };
     demo.sign_in()?;
     let upn = demo.investigate()?;
-    demo.fetch_twice(&upn)
+    demo.fetch_twice(&upn)?;
+    demo.out.say(0, "\nAll steps succeeded.")?;
+    match keep {
+        true => demo.keep_running(),
+        false => Ok(()),
+    }
 }
 
 /// Plays the person's browser: submits the emulator's device-login form with Approve.
@@ -109,20 +224,25 @@ fn approve_in_browser(base: &str, user_code: &str) -> Result<String, String> {
 }
 
 impl Demo<'_> {
-    fn sign_in(&mut self) -> Result<(), String> {
+    fn sign_in(&mut self) -> Result<(), Stop> {
         let started = self.step("azure-ad-auth-start", json!({}), None)?;
         let code = started.result["entries"][0]["Contents"]["user_code"]
             .as_str()
             .unwrap_or_default()
             .to_string();
         let page = approve_in_browser(&self.emulator.base_url(), &code)?;
-        println!("   (a person opens the link, enters {code} and presses Approve; the page says: {page})");
+        let note = format!("(a person opens the link, enters {code} and presses Approve; the page says: {page})");
+        self.out.say(3, &note)?;
+        self.out.say(3, match self.keep {
+            true => "(--keep: the emulator stays up after the last step, so the link still opens then)",
+            false => "(the emulator stops when the demo ends, and the link with it: run `demo --keep` to keep it running and open the page)",
+        })?;
         self.step("azure-ad-auth-complete", json!({}), None)?;
         self.step("azure-ad-auth-test", json!({}), None).map(|_| ())
     }
 
     /// The high-risk users, one user's detections and history, then dismiss that user.
-    fn investigate(&mut self) -> Result<String, String> {
+    fn investigate(&mut self) -> Result<String, Stop> {
         let high = self.step(
             "azure-ad-identity-protection-risky-user-list",
             json!({"risk_level": "high"}),
@@ -132,7 +252,7 @@ impl Demo<'_> {
             .items("RiskyUsers")
             .into_iter()
             .next()
-            .ok_or("no high-risk user in the tenant")?;
+            .ok_or_else(|| "no high-risk user in the tenant".to_string())?;
         let (id, upn) = (text(&user, "id"), text(&user, "userPrincipalName"));
         self.step(
             "azure-ad-identity-protection-risks-list",
@@ -154,12 +274,12 @@ impl Demo<'_> {
             .risky_user(&id)
             .map(|u| text(&u, "riskState"))
             .unwrap_or_default();
-        println!("   (the tenant now says {upn} is {state})");
+        self.out.say(3, &format!("(the tenant now says {upn} is {state})"))?;
         Ok(upn)
     }
 
     /// Fetches that user's detections, adds a new one to the tenant, and fetches again.
-    fn fetch_twice(&mut self, upn: &str) -> Result<(), String> {
+    fn fetch_twice(&mut self, upn: &str) -> Result<(), Stop> {
         self.params["first_fetch"] = json!("2024-01-01");
         self.params["max_fetch"] = json!("200");
         self.params["fetch_user_principal_name"] = json!(upn);
@@ -170,38 +290,68 @@ impl Demo<'_> {
             "riskDetail": "none", "detectedDateTime": "2024-07-01T12:00:00Z", "userPrincipalName": upn,
         });
         self.emulator.add_detection(new_detection);
-        println!("   (a new risk detection appears in the tenant)");
+        self.out.say(3, "(a new risk detection appears in the tenant)")?;
         let second = self.step("fetch-incidents", json!({}), Some(last_run))?;
-        let names: Vec<&str> = second.result["incidents"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|i| i["name"].as_str())
-            .collect();
+        let names = incident_names(&second.result);
         if names.len() != 1 || !names[0].contains("demo-new-detection") {
-            return Err(format!(
-                "the second fetch should return only the new detection, got {names:?}"
-            ));
+            let message = format!("the second fetch should return only the new detection, got {names:?}");
+            return Err(Stop::Failed(message));
         }
         Ok(())
     }
 
     /// Runs one command through the binary and prints what it did.
-    fn step(&mut self, command: &str, args: Value, last_run: Option<Value>) -> Result<Step, String> {
+    fn step(&mut self, command: &str, args: Value, last_run: Option<Value>) -> Result<Step, Stop> {
         self.number += 1;
         let mut envelope = json!({"command": command, "args": args, "params": self.params, "context": self.context});
         if let Some(last_run) = last_run {
             envelope["last_run"] = last_run;
         }
-        println!("{:>2}. !{command}{}", self.number, describe_args(&envelope["args"]));
+        let title = format!("{:>2}. !{command}{}", self.number, describe_args(&envelope["args"]));
+        self.out.say(0, &title)?;
         let step = invoke(self.program, &envelope)?;
-        println!("{}", indent(&summary(&step)));
-        println!("   context: {}", context_change(&self.context, &step.context()));
+        self.out.say(3, &summary(&step))?;
+        let change = context_change(&self.context, &step.context());
+        self.out.say(3, &format!("context: {change}"))?;
         if step.exit != 0 {
-            return Err(format!("{command} exited with {}: {}", step.exit, step.text()));
+            return Err(Stop::Failed(format!(
+                "{command} exited with {}: {}",
+                step.exit,
+                step.text()
+            )));
         }
         self.context = step.context();
         Ok(step)
+    }
+
+    /// `--keep`: prints where the emulator answers and what to point the integration at, then
+    /// serves until the process is stopped (Ctrl-C).
+    fn keep_running(&mut self) -> Result<(), Stop> {
+        // The fixtures' placeholder tokens then work here too, with their URL replaced.
+        self.emulator.seed_fixture_credentials();
+        let base = self.emulator.base_url();
+        let admin = format!("{base}/_emulator");
+        let startup = json!({
+            "params": self.emulator.instance_params(),
+            "device_code_params": self.emulator.device_code_params(),
+            "ca_file": self.emulator.ca_file(),
+            "admin": admin,
+        });
+        let lines = [
+            "\nThe emulator keeps running (--keep); Ctrl-C stops it.".to_string(),
+            format!("   base URL:      {base}"),
+            format!("   device login:  {base}/devicelogin"),
+            format!("   admin:         {admin}"),
+            format!("   fixtures/:     replace http://127.0.0.1:8765 with {base}"),
+            "   instance parameters (as the `emulator` subcommand's first line prints them):".to_string(),
+        ];
+        for line in lines {
+            self.out.write(&line)?;
+        }
+        self.out.write(&startup.to_string())?;
+        loop {
+            std::thread::park();
+        }
     }
 }
 
@@ -243,32 +393,96 @@ fn describe_args(args: &Value) -> String {
     pairs.collect()
 }
 
-/// The entry's first lines, or the incidents fetched.
-fn summary(step: &Step) -> String {
-    if let Some(incidents) = step.result["incidents"].as_array() {
-        let names = incidents
-            .iter()
-            .take(3)
-            .filter_map(|i| i["name"].as_str())
-            .collect::<Vec<_>>()
-            .join("; ");
-        return format!(
-            "{} incident(s){}{names}",
-            incidents.len(),
-            if names.is_empty() { "" } else { ": " }
-        );
-    }
-    let lines: Vec<&str> = step
-        .text()
-        .lines()
-        .filter(|l| !l.is_empty() && !l.starts_with('|'))
-        .take(3)
-        .collect();
-    lines.join("\n")
+fn incident_names(result: &Value) -> Vec<&str> {
+    let incidents = result["incidents"].as_array().into_iter().flatten();
+    incidents.filter_map(|i| i["name"].as_str()).collect()
 }
 
-fn indent(text: &str) -> String {
-    text.lines().map(|l| format!("   {l}")).collect::<Vec<_>>().join("\n")
+/// The incidents fetched, or the entry's text with the first rows of each table.
+fn summary(step: &Step) -> String {
+    match step.result["incidents"].as_array() {
+        // One name a line: a name is a long word-like string that wraps badly.
+        Some(incidents) => incidents_line(incidents.len(), &incident_names(&step.result)).replace("; ", ";\n   "),
+        None => excerpt(step.text()),
+    }
+}
+
+/// "40 incident(s): A; B; C … and 37 more".
+fn incidents_line(count: usize, names: &[&str]) -> String {
+    let shown = &names[..names.len().min(INCIDENTS_SHOWN)];
+    let mut line = format!("{count} incident(s)");
+    if !shown.is_empty() {
+        line.push_str(&format!(": {}", shown.join("; ")));
+    }
+    let more = count.saturating_sub(shown.len());
+    if more > 0 && !shown.is_empty() {
+        line.push_str(&format!(" … and {more} more"));
+    }
+    line
+}
+
+/// The markdown's non-empty lines, each table cut to its header and first [`ROWS_SHOWN`] rows.
+fn excerpt(markdown: &str) -> String {
+    let mut shown: Vec<String> = Vec::new();
+    let mut table: Vec<&str> = Vec::new();
+    for line in markdown.lines().filter(|l| !l.trim().is_empty()) {
+        if line.starts_with('|') {
+            table.push(line);
+            continue;
+        }
+        shown.extend(table_excerpt(&std::mem::take(&mut table)));
+        shown.push(line.to_string());
+    }
+    shown.extend(table_excerpt(&table));
+    shown.join("\n")
+}
+
+/// The header and the first rows, without the `|---|` line, then how many rows were left out.
+fn table_excerpt(table: &[&str]) -> Vec<String> {
+    let rows: Vec<&str> = table.iter().copied().filter(|l| !is_separator(l)).collect();
+    let mut shown: Vec<String> = rows.iter().take(1 + ROWS_SHOWN).map(|r| r.to_string()).collect();
+    match rows.len().saturating_sub(1 + ROWS_SHOWN) {
+        0 => {}
+        1 => shown.push("… and 1 more row".to_string()),
+        more => shown.push(format!("… and {more} more rows")),
+    }
+    shown
+}
+
+/// A markdown table's `|---|:--:|` line.
+fn is_separator(line: &str) -> bool {
+    line.chars().all(|c| matches!(c, '|' | '-' | ':' | ' '))
+}
+
+/// `line` in pieces of at most `width` characters, broken between words (a longer word stays whole).
+fn wrap(line: &str, width: usize) -> Vec<String> {
+    let mut pieces = Vec::new();
+    let mut current = String::new();
+    for word in line.split_whitespace() {
+        let needed = current.chars().count() + 1 + word.chars().count();
+        if !current.is_empty() && needed > width {
+            pieces.push(std::mem::take(&mut current));
+        }
+        if !current.is_empty() {
+            current.push(' ');
+        }
+        current.push_str(word);
+    }
+    pieces.push(current);
+    pieces
+}
+
+/// `line` (a table row) cut to `width` characters after its last whole cell, then "…".
+fn cut(line: &str, width: usize) -> String {
+    if line.chars().count() <= width {
+        return line.to_string();
+    }
+    let head: String = line.chars().take(width.saturating_sub(2)).collect();
+    let whole_cells = head
+        .rfind('|')
+        .filter(|&i| i > 0)
+        .map_or(head.as_str(), |i| &head[..=i]);
+    format!("{whole_cells} …")
 }
 
 /// Which context keys appeared, went or changed (names only: values may be secrets).
@@ -311,5 +525,79 @@ mod tests {
         let after = json!({"b": "secret-2", "c": 3, "d": 4}).as_object().cloned().unwrap();
         assert_eq!(context_change(&before, &after), "+d  -a  ~b");
         assert_eq!(context_change(&before, &before), "unchanged");
+    }
+
+    #[test]
+    fn flags() {
+        let words = |line: &str| line.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+        #[rustfmt::skip]
+        let cases = [
+            ("", Ok(Request::Run { keep: false })),
+            ("--keep", Ok(Request::Run { keep: true })),
+            ("--keep --help", Ok(Request::Usage)),
+            ("-h", Ok(Request::Usage)),
+            ("help", Ok(Request::Usage)),
+            ("--bogus --help", Err("unknown flag --bogus; see `demo --help`".to_string())),
+            ("keep", Err("unknown flag keep; see `demo --help`".to_string())),
+        ];
+        for (line, expected) in cases {
+            assert_eq!(parse(&words(line)), expected, "{line}");
+        }
+        let hostile = parse(&["--\u{1b}[2J".to_string()]);
+        assert_eq!(hostile, Err("unknown flag --\\u{1b}[2J; see `demo --help`".to_string()));
+    }
+
+    #[test]
+    fn incidents_lines_say_how_many_were_left_out() {
+        #[rustfmt::skip]
+        let cases: [(usize, &[&str], &str); 5] = [
+            (0, &[], "0 incident(s)"),
+            (1, &["A"], "1 incident(s): A"),
+            (3, &["A", "B", "C"], "3 incident(s): A; B; C"),
+            (40, &["A", "B", "C", "D"], "40 incident(s): A; B; C … and 37 more"),
+            (4, &["A", "B", "C", "D"], "4 incident(s): A; B; C … and 1 more"),
+        ];
+        for (count, names, expected) in cases {
+            assert_eq!(incidents_line(count, names), expected);
+        }
+    }
+
+    #[test]
+    fn tables_show_their_header_and_first_rows() {
+        let table = |rows: usize| {
+            let body: Vec<String> = (1..=rows).map(|n| format!("| r{n} |")).collect();
+            format!("### T\n|H|\n|---|\n{}\nNext page: more.", body.join("\n"))
+        };
+        #[rustfmt::skip]
+        let cases = [
+            (0, "### T\n|H|\nNext page: more."),
+            (3, "### T\n|H|\n| r1 |\n| r2 |\n| r3 |\nNext page: more."),
+            (4, "### T\n|H|\n| r1 |\n| r2 |\n| r3 |\n… and 1 more row\nNext page: more."),
+            (50, "### T\n|H|\n| r1 |\n| r2 |\n| r3 |\n… and 47 more rows\nNext page: more."),
+        ];
+        for (rows, expected) in cases {
+            assert_eq!(excerpt(&table(rows)), expected, "{rows} rows");
+        }
+        assert_eq!(excerpt("✅ Done.\n\n"), "✅ Done.");
+    }
+
+    #[test]
+    fn lines_fit_the_width() {
+        #[rustfmt::skip]
+        let cases = [
+            ("| São |", 7, "| São |"),
+            ("| one | two | three |", 15, "| one | two | …"),
+            ("|H|Header|", 9, "|H| …"),
+            ("| abcdefgh |", 6, "| ab …"),
+        ];
+        for (line, width, expected) in cases {
+            assert_eq!(cut(line, width), expected, "{line} in {width}");
+        }
+        assert_eq!(wrap("one two three", 7), ["one two", "three"]);
+        assert_eq!(
+            wrap("a https://example.com/long b", 5),
+            ["a", "https://example.com/long", "b"]
+        );
+        assert_eq!(wrap("", 5), [""]);
     }
 }

@@ -1,9 +1,20 @@
 use crate::util::binary;
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Output, Stdio};
+use std::sync::LazyLock;
+use std::time::{Duration, Instant};
+
+/// One run of `demo`, shared by the tests that read its output (each run spawns the binary nine times).
+static DEMO: LazyLock<Output> = LazyLock::new(|| binary().arg("demo").output().expect("demo runs"));
+
+fn demo_stdout() -> String {
+    String::from_utf8_lossy(&DEMO.stdout).into_owned()
+}
 
 #[test]
 fn the_demo_walks_the_whole_chain() {
-    let output = binary().arg("demo").output().expect("demo runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let output = &*DEMO;
+    let stdout = demo_stdout();
     assert!(
         output.status.success(),
         "{stdout}\n{}",
@@ -35,4 +46,200 @@ fn the_demo_walks_the_whole_chain() {
         stdout.contains("access_token"),
         "the demo names the context keys that changed"
     );
+}
+
+/// Issue 10: list steps printed only their titles.
+#[test]
+fn list_steps_show_their_first_rows() {
+    let stdout = demo_stdout();
+    let rows: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.trim_start().starts_with("| ") && l.contains("@contoso.onmicrosoft.com"))
+        .collect();
+    assert!(
+        rows.len() >= 3,
+        "no table rows with a user principal name in:\n{stdout}"
+    );
+    assert!(
+        stdout.contains("… and 47 more rows"),
+        "50 high-risk users, 3 shown:\n{stdout}"
+    );
+}
+
+/// Issue 10: "40 incident(s): A; B; C" did not say how many were left out.
+#[test]
+fn the_incidents_line_says_how_many_more() {
+    // Lines may wrap: read the output as one run of words.
+    let words = demo_stdout().split_whitespace().collect::<Vec<_>>().join(" ");
+    let count: usize = words
+        .split(" incident(s):")
+        .next()
+        .and_then(|before| before.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no incident count in:\n{words}"));
+    assert!(
+        count > 3,
+        "the first fetch finds more than three incidents, not {count}"
+    );
+    assert!(
+        words.contains(&format!("… and {} more", count - 3)),
+        "{count} incidents, 3 named:\n{words}"
+    );
+}
+
+#[test]
+fn the_demo_fits_a_100_column_terminal() {
+    let stdout = demo_stdout();
+    for line in stdout.lines() {
+        assert!(line.chars().count() <= 100, "{} columns: {line}", line.chars().count());
+    }
+}
+
+/// Issue 10: the printed /devicelogin link pointed at an emulator that had stopped, unannounced.
+#[test]
+fn the_device_login_link_says_the_emulator_stops() {
+    let words = demo_stdout().split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        words.contains("the emulator stops when the demo ends") && words.contains("`demo --keep`"),
+        "{words}"
+    );
+}
+
+#[test]
+fn help_prints_usage_without_starting_anything() {
+    for flag in ["--help", "-h", "help"] {
+        let started = Instant::now();
+        let output = binary()
+            .args(["demo", flag])
+            .timeout(Duration::from_secs(10))
+            .output()
+            .expect("demo --help runs");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{flag}: {:?}", output.status);
+        assert!(
+            stdout.starts_with("usage: azure-ad-identity-protection demo [--keep]"),
+            "{flag}: {stdout}"
+        );
+        for needle in ["--keep", "Exit status: 0"] {
+            assert!(stdout.contains(needle), "{flag}: missing {needle} in {stdout}");
+        }
+        assert!(!stdout.contains("Emulator at"), "{flag} started the demo: {stdout}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{flag} took {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+/// Issue 10: `demo --bogus` ran the demo.
+#[test]
+fn unknown_flags_are_refused_before_anything_runs() {
+    let output = binary()
+        .args(["demo", "--bogus"])
+        .timeout(Duration::from_secs(10))
+        .output()
+        .expect("demo --bogus runs");
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "demo: unknown flag --bogus; see `demo --help`\n"
+    );
+}
+
+/// `demo` as a child process with stdout and stderr piped, killed on drop.
+struct Running(Child);
+
+impl Running {
+    fn start(flags: &[&str]) -> Running {
+        let program = assert_cmd::cargo::cargo_bin("azure-ad-identity-protection");
+        let child = std::process::Command::new(program)
+            .arg("demo")
+            .args(flags)
+            .env_clear()
+            .env("RUST_BACKTRACE", "0")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("demo starts");
+        Running(child)
+    }
+
+    /// The exit code and stderr, failing if it does not end within `limit`.
+    fn finish_within(&mut self, limit: Duration) -> (Option<i32>, String) {
+        let deadline = Instant::now() + limit;
+        let status = loop {
+            if let Some(status) = self.0.try_wait().expect("wait for demo") {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "demo still runs after {limit:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut stderr = String::new();
+        if let Some(mut pipe) = self.0.stderr.take() {
+            let _ = pipe.read_to_string(&mut stderr);
+        }
+        (status.code(), stderr)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Issue 10: `demo | head -1` panicked with "failed printing to stdout: Broken pipe" (exit 101).
+/// A closed stdout now ends the demo quietly with exit 0.
+#[test]
+fn demo_into_head_exits_quietly() {
+    let mut demo = Running::start(&[]);
+    let stdout = demo.0.stdout.take().expect("stdout piped");
+    let mut first = String::new();
+    BufReader::new(stdout).read_line(&mut first).expect("a first line");
+    assert!(first.starts_with("Emulator at"), "{first}");
+    // The reader is dropped here, as `head -1` exits: the demo's next line meets a closed pipe.
+    let (code, stderr) = demo.finish_within(Duration::from_secs(120));
+    assert_eq!(code, Some(0), "{stderr}");
+    for text in ["panicked", "Broken pipe", "demo failed"] {
+        assert!(!stderr.contains(text), "{text} on stderr: {stderr}");
+    }
+}
+
+/// Issue 10: `--keep` keeps the emulator, and its /devicelogin page, up after the steps.
+#[test]
+fn keep_serves_the_device_login_page_after_the_steps() {
+    let mut demo = Running::start(&["--keep"]);
+    let stdout = demo.0.stdout.take().expect("stdout piped");
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let base = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = receiver.recv_timeout(left).expect("a base URL line within 120 s");
+        if let Some(url) = line.trim_start().strip_prefix("base URL:") {
+            break url.trim().to_string();
+        }
+    };
+    assert!(base.starts_with("http://127.0.0.1:"), "{base}");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .proxy(None)
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let response = agent
+        .get(format!("{base}/devicelogin"))
+        .call()
+        .expect("the page answers");
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(demo.0.try_wait().expect("poll demo"), None, "demo --keep keeps running");
 }
