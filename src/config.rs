@@ -1,5 +1,7 @@
 //! Instance parameters (docs/protocol.md §4) turned into a checked configuration, before any request.
 
+use crate::auth::assertion::CertificateCredential;
+use crate::auth::federation::FederatedTokenFile;
 use crate::cloud::{self, Cloud};
 use crate::error::Error;
 use crate::http::ExtraRoots;
@@ -17,7 +19,7 @@ pub const DEFAULT_TIMEOUT_SECS: u64 = 60;
 pub enum AuthMode {
     /// Delegated: a person signs in with a device code.
     DeviceCode,
-    /// Application: a client secret.
+    /// Application: a certificate or a client secret.
     ClientCredentials,
 }
 
@@ -39,6 +41,11 @@ pub struct Config {
     /// `tenant_id`, if set.
     pub tenant_id: Option<String>,
     pub client_secret: Option<Secret>,
+    /// The app's certificate and key; when set it is used instead of the secret.
+    pub certificate: Option<CertificateCredential>,
+    /// Workload identity federation: the file holding another issuer's JWT, used (after a
+    /// certificate) instead of the secret.
+    pub federated_token: Option<FederatedTokenFile>,
     /// Login base URL, no trailing slash (`https://login.microsoftonline.com`).
     pub login: String,
     /// Graph base URL, no trailing slash and no version (`https://graph.microsoft.com`).
@@ -69,14 +76,17 @@ pub struct FetchSettings {
     pub filter: Option<String>,
     /// `fetch_user_id` and `fetch_user_principal_name`, as (property, value) pairs.
     pub users: Vec<(&'static str, String)>,
+    /// `fetch_service_principal_detections`: workload-identity detections become incidents too.
+    pub service_principals: bool,
 }
 
-const FETCH_PARAMS: [&str; 5] = [
+const FETCH_PARAMS: [&str; 6] = [
     "first_fetch",
     "max_fetch",
     "fetch_filter_expression",
     "fetch_user_id",
     "fetch_user_principal_name",
+    "fetch_service_principal_detections",
 ];
 const DEFAULT_FIRST_FETCH: &str = "1 days";
 const DEFAULT_MAX_FETCH: u64 = 50;
@@ -86,7 +96,11 @@ pub const MAX_MAX_FETCH: u64 = 1_000;
 impl Config {
     /// Reads and checks the parameters. Errors name the parameter and say what to set.
     pub fn from_params(params: &Map<String, Value>) -> Result<Config, Error> {
-        let mode = if flag(params, "client_credentials")? {
+        let certificate = CertificateCredential::from_params(params)?;
+        let federated_parameter = text(params, "federated_token_file").map(|p| FederatedTokenFile::parameter(&p));
+        // A certificate or a federated token only signs in an application: configuring one means
+        // client credentials. The engine's variable alone does not change the mode.
+        let mode = if flag(params, "client_credentials")? || certificate.is_some() || federated_parameter.is_some() {
             AuthMode::ClientCredentials
         } else {
             AuthMode::DeviceCode
@@ -98,6 +112,14 @@ impl Config {
             app_id: text(params, "app_id").unwrap_or_else(|| DEFAULT_APP_ID.to_string()),
             tenant_id: text(params, "tenant_id"),
             client_secret: client_secret(params),
+            federated_token: federated_parameter.or_else(|| {
+                // AKS and similar set the variable for every process: used only when nothing
+                // else is configured, so it never replaces a configured credential.
+                (client_secret(params).is_none() && certificate.is_none())
+                    .then(FederatedTokenFile::from_environment)
+                    .flatten()
+            }),
+            certificate,
             login,
             graph,
             resource,
@@ -150,6 +172,7 @@ impl Config {
             max_fetch: usize::try_from(max_fetch).unwrap_or(1),
             filter: text(params, "fetch_filter_expression"),
             users: ids.chain(upns).collect(),
+            service_principals: flag(params, "fetch_service_principal_detections")?,
         })
     }
 
@@ -182,10 +205,10 @@ impl Config {
                     "client-credentials mode needs the Directory (tenant) ID.",
                 ));
             }
-            if self.client_secret.is_none() {
+            if self.client_secret.is_none() && self.certificate.is_none() && self.federated_token.is_none() {
                 return Err(Error::parameter(
                     "credentials",
-                    "client-credentials mode needs the client secret value in Client Secret.",
+                    "client-credentials mode needs the client secret value in Client Secret, a certificate (certificate, or certificate_thumbprint and private_key) or federated_token_file.",
                 ));
             }
         }

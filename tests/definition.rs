@@ -71,10 +71,15 @@ fn integration_yml_matches_the_command_table() {
     assert_eq!(yml_commands(), table_commands());
 }
 
-/// The instance parameters src/config.rs reads, found in its source: the names passed to its
-/// readers (`text(params, ..)`, `flag(params, ..)`, `params.get(..)`, the fetch lists' `list(..)`).
+/// The instance parameters src/config.rs (and the certificate parameters src/auth/assertion.rs)
+/// reads, found in its source: the names passed to its readers (`text(params, ..)`,
+/// `flag(params, ..)`, `params.get(..)`, the fetch lists' `list(..)`).
 fn parameters_the_code_reads() -> std::collections::BTreeSet<String> {
-    let source = include_str!("../src/config.rs");
+    let sources = [
+        include_str!("../src/config.rs"),
+        include_str!("../src/auth/assertion.rs"),
+    ];
+    let source = sources.concat();
     let mut names = std::collections::BTreeSet::new();
     for reader in ["(params, \"", "params.get(\"", "list(\""] {
         for (at, _) in source.match_indices(reader) {
@@ -194,6 +199,34 @@ fn shows_what_the_readme_says(file: &str, fixture: &Value, run: &Run) {
         "azure-ad-identity-protection-risky-user-confirm-safe.json" => {
             let ids: Value = serde_json::from_str(&arg("user_ids")).expect("a JSON array string");
             assert_eq!(run.entry()["Contents"]["userIds"], ids);
+        }
+        // risky service principals at risk, limit 5
+        "azure-ad-identity-protection-risky-service-principal-list.json" => {
+            let found = items(run);
+            assert!(!found.is_empty() && found.len() <= 5, "{} items", found.len());
+            assert!(found.iter().all(|p| p["riskState"] == "atRisk"));
+        }
+        // one service principal's risk history
+        "azure-ad-identity-protection-risky-service-principal-history-list.json" => {
+            let id = arg("service_principal_id");
+            let found = items(run);
+            assert!(found.len() >= 2 && found.iter().all(|h| h["servicePrincipalId"] == id.as_str()));
+        }
+        // two ids as a comma string; one id as a JSON-array string
+        "azure-ad-identity-protection-risky-service-principal-confirm-compromised.json" => {
+            let ids: Vec<String> = arg("service_principal_ids").split(',').map(str::to_string).collect();
+            assert_eq!(run.entry()["Contents"]["servicePrincipalIds"], json!(ids));
+        }
+        "azure-ad-identity-protection-risky-service-principal-dismiss.json" => {
+            let ids: Value = serde_json::from_str(&arg("service_principal_ids")).expect("a JSON array string");
+            assert_eq!(run.entry()["Contents"]["servicePrincipalIds"], ids);
+        }
+        // one service principal's risk detections, limit 10
+        "azure-ad-identity-protection-service-principal-risks-list.json" => {
+            let id = arg("service_principal_id");
+            let found = items(run);
+            assert!(!found.is_empty() && found.len() <= 10, "{} items", found.len());
+            assert!(found.iter().all(|d| d["servicePrincipalId"] == id.as_str()));
         }
         // a first fetch from 2020-01-01, at most 5 incidents
         "fetch-incidents.json" => {

@@ -8,6 +8,8 @@ mod protocol;
 mod device_code;
 // Client credentials: tokens, AADSTS errors, parameter checks.
 mod client_credentials;
+// Certificate sign-in: signed client assertions the emulator verifies.
+mod certificate;
 // The token lifecycle every Graph command uses: cache, refresh, rotation, 401, owners.
 mod tokens;
 // Retries, throttling, timeouts, broken bodies, redirects, network down.
@@ -16,6 +18,8 @@ mod network;
 mod ca_file;
 // The Identity Protection commands: lists, paging, filters, actions.
 mod graph_commands;
+// Workload identities: risky service principals and their risk detections.
+mod service_principals;
 // fetch-incidents: lossless, duplicate-free, migration-safe.
 mod fetch;
 // The README's main job: the demo on the built-in emulator.

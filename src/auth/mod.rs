@@ -1,9 +1,11 @@
 //! Sign-in to Microsoft Entra ID: the token endpoint's requests, answers and errors.
 //! One file per flow; `tokens.rs` owns the token keys of the context.
 
+pub mod assertion;
 pub mod client_credentials;
 pub mod device_code;
 mod entra_error;
+pub mod federation;
 pub mod tokens;
 
 pub use entra_error::{EntraError, Flow};

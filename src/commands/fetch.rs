@@ -5,7 +5,8 @@
 //! latest detection emitted, see `cursor.rs`), reads every page, sorts by time then id (Graph
 //! promises no order), drops what the cursor remembers emitting, emits at most `max_fetch`, and
 //! remembers exactly what it emitted. Nothing is skipped when many detections share a timestamp
-//! or arrive late, and nothing is emitted twice.
+//! or arrive late, and nothing is emitted twice. Service-principal detections, when the instance
+//! asks for them, go the same way with a cursor of their own; `max_fetch` bounds both together.
 
 mod cursor;
 
@@ -54,27 +55,104 @@ fn text(field: Option<&RawValue>) -> Cow<'_, str> {
         .unwrap_or_default()
 }
 
-/// Fetches new risk detections as incidents.
+/// Where service-principal detections keep their cursor in `last_run`: an object of the same
+/// keys, beside the user detections' ones.
+pub const SERVICE_PRINCIPALS: &str = "service_principals";
+
+/// Which kind of detection an incident comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    User,
+    ServicePrincipal,
+}
+
+/// Fetches new risk detections as incidents: user detections and, when the instance asks for
+/// them, service-principal ones, at most `max_fetch` of both together, in time order.
 pub fn fetch(session: &mut Session, _: &Arguments) -> Result<CommandOutput, Error> {
     let settings = session.config.fetch_settings()?;
-    let (cursor, warning) = read_cursor(session.last_run.as_ref(), &settings, session.now())?;
+    let last_run = session.last_run.clone();
+    let (cursor, warning) = read_cursor(last_run.as_ref(), &settings, session.now())?;
     let url = first_url(session, &settings, &cursor);
-    let mut selection = Selection::new(settings.max_fetch);
-    paging::visit_all(session, &url, "Fetching risk detections", &KEY_MEMBERS, |page| {
-        selection.offer_all(page, &cursor)
-    })?;
-    let emitted = selection.into_sorted();
-    let next = cursor.advance(emitted.iter().map(|c| (c.id.as_str(), c.instant)));
+    let users = select(session, &url, "Fetching risk detections", &cursor, settings.max_fetch)?;
+    let stored = last_run.as_ref().and_then(|run| run.get(SERVICE_PRINCIPALS));
+    let mut warnings: Vec<String> = warning.into_iter().collect();
+    let workload = match settings.service_principals {
+        true => Some(fetch_principals(session, &settings, stored, &mut warnings)?),
+        false => None,
+    };
+    let (principal_cursor, principals) = workload.unzip();
+    let emitted = earliest(users, principals.unwrap_or_default(), settings.max_fetch);
+    let of = |kind: Kind| {
+        emitted
+            .iter()
+            .filter(move |(_, k)| *k == kind)
+            .map(|(c, _)| (c.id.as_str(), c.instant))
+    };
+    let next = cursor.advance(of(Kind::User));
+    let mut next_run = next.to_map();
+    match principal_cursor.map(|c| c.advance(of(Kind::ServicePrincipal))) {
+        Some(advanced) => next_run.insert(SERVICE_PRINCIPALS.into(), Value::Object(advanced.to_map())),
+        // Kept while switched off, so switching back on goes on from where it stopped.
+        None => stored.and_then(|s| next_run.insert(SERVICE_PRINCIPALS.into(), s.clone())),
+    };
     let now = session.now();
-    let incidents: Vec<Incident> = emitted.into_iter().map(|c| incident(c, now)).collect();
-    let mut entries: Vec<Entry> = warning.into_iter().map(Entry::warning).collect();
-    entries.push(summary(&incidents, &next));
+    let incidents: Vec<Incident> = emitted.into_iter().map(|(c, kind)| incident(c, kind, now)).collect();
+    let mut entries: Vec<Entry> = warnings.into_iter().map(Entry::warning).collect();
+    entries.push(summary(&incidents, &next, &next_run));
     Ok(CommandOutput {
         entries,
         incidents: Some(incidents),
-        last_run: Some(next.to_map()),
+        last_run: Some(next_run),
         ..CommandOutput::default()
     })
+}
+
+/// The service-principal detections not emitted before (at most `max_fetch`), and their cursor.
+fn fetch_principals(
+    session: &mut Session,
+    settings: &FetchSettings,
+    stored: Option<&Value>,
+    warnings: &mut Vec<String>,
+) -> Result<(Cursor, Vec<Candidate>), Error> {
+    let stored = stored.and_then(Value::as_object);
+    let (cursor, warning) = read_cursor(stored, settings, session.now())?;
+    warnings.extend(warning);
+    let filter = Filter::new()
+        .since("detectedDateTime", Some(&iso8601_graph(cursor.lower_bound())))
+        .build();
+    let url = Query::at("identityProtection/servicePrincipalRiskDetections")
+        .top(MAX_PAGE)
+        .filter(filter)
+        .url(&session.config);
+    let action = "Fetching service principal risk detections";
+    let found = select(session, &url, action, &cursor, settings.max_fetch)?;
+    Ok((cursor, found))
+}
+
+/// Reads every page of `url` and keeps the `limit` earliest detections the cursor has not emitted.
+fn select(
+    session: &mut Session,
+    url: &str,
+    action: &str,
+    cursor: &Cursor,
+    limit: usize,
+) -> Result<Vec<Candidate>, Error> {
+    let mut selection = Selection::new(limit);
+    paging::visit_all(session, url, action, &KEY_MEMBERS, |page| {
+        selection.offer_all(page, cursor)
+    })?;
+    Ok(selection.into_sorted())
+}
+
+/// The `limit` earliest of both kinds together, in time order. Each kind keeps a prefix of its
+/// own order, so each cursor advances past exactly what was emitted and nothing is lost.
+fn earliest(users: Vec<Candidate>, principals: Vec<Candidate>, limit: usize) -> Vec<(Candidate, Kind)> {
+    let users = users.into_iter().map(|c| (c, Kind::User));
+    let principals = principals.into_iter().map(|c| (c, Kind::ServicePrincipal));
+    let mut all: Vec<(Candidate, Kind)> = users.chain(principals).collect();
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    all.truncate(limit);
+    all
 }
 
 /// The cursor from `last_run`, or the first-fetch time. An unreadable cursor restarts from the
@@ -208,9 +286,32 @@ impl Selection {
     }
 }
 
-fn incident(candidate: Candidate, now: u64) -> Incident {
+/// The members a service-principal incident is named and described from.
+const PRINCIPAL_DESCRIBED_BY: [&str; 5] = [
+    "riskLevel",
+    "riskEventType",
+    "riskDetail",
+    "servicePrincipalDisplayName",
+    "appId",
+];
+
+fn incident(candidate: Candidate, kind: Kind, now: u64) -> Incident {
     let raw = candidate.detection.as_str();
-    let [level, event, detail, user, ip] = picking::members(raw, &DESCRIBED_BY).map(text);
+    let members = match kind {
+        Kind::User => picking::members(raw, &DESCRIBED_BY),
+        Kind::ServicePrincipal => picking::members(raw, &PRINCIPAL_DESCRIBED_BY),
+    };
+    let [level, event, detail, who, whence] = members.map(text);
+    let (name, details) = match kind {
+        Kind::User => (
+            format!("Azure AD: {} {event} {detail}", candidate.id),
+            format!("{level} risk ({event}) for {who} from {whence}"),
+        ),
+        Kind::ServicePrincipal => (
+            format!("Azure AD workload identity: {} {event} {detail}", candidate.id),
+            format!("{level} risk ({event}) for service principal {who} (app {whence})"),
+        ),
+    };
     let severity = match level.as_ref() {
         "low" => 1,
         "medium" => 2,
@@ -218,26 +319,23 @@ fn incident(candidate: Candidate, now: u64) -> Incident {
         _ => 0,
     };
     Incident {
-        name: format!("Azure AD: {} {event} {detail}", candidate.id),
+        name,
         occurred: iso8601_micros(candidate.instant.unwrap_or((now, 0))),
         severity,
-        details: format!("{level} risk ({event}) for {user} from {ip}"),
+        details,
         raw_json: candidate.detection,
         dbot_mirror_id: candidate.id,
     }
 }
 
-fn summary(incidents: &[Incident], next: &Cursor) -> Entry {
+fn summary(incidents: &[Incident], next: &Cursor, last_run: &Map<String, Value>) -> Entry {
     let markdown = format!(
         "Fetched {} new risk detection{}. Next fetch starts at {}.",
         incidents.len(),
         if incidents.len() == 1 { "" } else { "s" },
         iso8601_graph(next.watermark)
     );
-    Entry::json(
-        json!({"incidents": incidents.len(), "last_run": next.to_map()}),
-        markdown,
-    )
+    Entry::json(json!({"incidents": incidents.len(), "last_run": last_run}), markdown)
 }
 
 #[cfg(test)]
@@ -333,7 +431,7 @@ mod tests {
                 .to_string(),
         };
         let detection = candidate.detection.clone();
-        let incident = incident(candidate, 0);
+        let incident = incident(candidate, Kind::User, 0);
         assert_eq!(incident.name, "Azure AD: 37 newCountry none");
         assert_eq!(incident.occurred, "2021-04-25T09:00:40.778096Z");
         assert_eq!((incident.severity, incident.dbot_mirror_id.as_str()), (2, "37"));

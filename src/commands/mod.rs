@@ -6,6 +6,7 @@ mod fetch;
 mod listing;
 mod risk_detections;
 mod risky_users;
+mod service_principals;
 
 use listing::MAX_LIMIT;
 use risky_users::{RISK_DETAILS, RISK_LEVELS, RISK_STATES};
@@ -153,6 +154,7 @@ const LIMIT: ArgSpec = arg("limit", ArgKind::Number { min: 1, max: MAX_LIMIT });
 const FILTER: ArgSpec = arg("filter_expression", TEXT);
 const NEXT_LINK: ArgSpec = arg("next_link", TEXT);
 const USER_IDS: &[ArgSpec] = &[required("user_ids", ArgKind::List)];
+const SERVICE_PRINCIPAL_IDS: &[ArgSpec] = &[required("service_principal_ids", ArgKind::List)];
 
 /// Every command this binary runs.
 pub const COMMANDS: &[CommandSpec] = &[
@@ -228,6 +230,48 @@ pub const COMMANDS: &[CommandSpec] = &[
         name: "azure-ad-identity-protection-risky-user-confirm-safe",
         args: USER_IDS,
         handler: risky_users::confirm_safe,
+    },
+    CommandSpec {
+        name: "azure-ad-identity-protection-risky-service-principal-list",
+        args: &[
+            arg("updated_time", TEXT),
+            arg("risk_level", ArgKind::Choice(RISK_LEVELS)),
+            arg("risk_state", ArgKind::Choice(RISK_STATES)),
+            arg("risk_detail", ArgKind::Choice(service_principals::RISK_DETAILS)),
+            arg("display_name", TEXT),
+            arg("app_id", TEXT),
+            FILTER,
+            LIMIT,
+            NEXT_LINK,
+        ],
+        handler: service_principals::list,
+    },
+    CommandSpec {
+        name: "azure-ad-identity-protection-risky-service-principal-history-list",
+        args: &[required("service_principal_id", TEXT), LIMIT, NEXT_LINK],
+        handler: service_principals::history,
+    },
+    CommandSpec {
+        name: "azure-ad-identity-protection-risky-service-principal-confirm-compromised",
+        args: SERVICE_PRINCIPAL_IDS,
+        handler: service_principals::confirm_compromised,
+    },
+    CommandSpec {
+        name: "azure-ad-identity-protection-risky-service-principal-dismiss",
+        args: SERVICE_PRINCIPAL_IDS,
+        handler: service_principals::dismiss,
+    },
+    CommandSpec {
+        name: "azure-ad-identity-protection-service-principal-risks-list",
+        args: &[
+            arg("id", TEXT),
+            arg("service_principal_id", TEXT),
+            arg("app_id", TEXT),
+            FILTER,
+            LIMIT,
+            NEXT_LINK,
+        ],
+        handler: service_principals::risks,
     },
     CommandSpec {
         name: "fetch-incidents",

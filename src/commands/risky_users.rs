@@ -40,7 +40,7 @@ pub const RISK_DETAILS: &[&str] = &[
     "unknownFutureValue",
 ];
 
-/// Microsoft's documented limit of user ids per action call.
+/// Microsoft's documented limit of ids per action call (users and service principals).
 pub const BATCH: usize = 60;
 
 const PATH: &str = "identityProtection/riskyUsers";
@@ -64,7 +64,7 @@ pub fn list(session: &mut Session, args: &Arguments) -> Result<CommandOutput, Er
     listing::run(session, args, &kind, filter)
 }
 
-fn updated_since(session: &Session, args: &Arguments) -> Result<Option<String>, Error> {
+pub fn updated_since(session: &Session, args: &Arguments) -> Result<Option<String>, Error> {
     let Some(text) = args.text("updated_time") else {
         return Ok(None);
     };
@@ -90,25 +90,48 @@ pub fn history(session: &mut Session, args: &Arguments) -> Result<CommandOutput,
     listing::run(session, args, &kind, None)
 }
 
-/// One of the three risky-user actions.
+/// What an action acts on: the collection, the argument and body key holding the ids, and the
+/// noun for messages. Risky users and risky service principals share the action code.
+#[derive(Debug, Clone, Copy)]
+pub struct Subject {
+    pub collection: &'static str,
+    pub argument: &'static str,
+    pub body_key: &'static str,
+    pub one: &'static str,
+    pub many: &'static str,
+}
+
+const USERS: Subject = Subject {
+    collection: PATH,
+    argument: "user_ids",
+    body_key: "userIds",
+    one: "user",
+    many: "users",
+};
+
+/// One action on risky users or risky service principals.
 #[derive(Debug, Clone, Copy)]
 pub struct Action {
-    path: &'static str,
-    doing: &'static str,
-    done: &'static str,
+    pub subject: Subject,
+    pub path: &'static str,
+    pub doing: &'static str,
+    pub done: &'static str,
 }
 
 const CONFIRM_COMPROMISED: Action = Action {
+    subject: USERS,
     path: "confirmCompromised",
     doing: "Confirming users compromised",
     done: "✅ Confirmed successfully.",
 };
 const DISMISS: Action = Action {
+    subject: USERS,
     path: "dismiss",
     doing: "Dismissing user risk",
     done: "✅ Dismissed successfully.",
 };
 const CONFIRM_SAFE: Action = Action {
+    subject: USERS,
     path: "confirmSafe",
     doing: "Confirming users safe",
     done: "✅ Confirmed safe successfully.",
@@ -131,23 +154,20 @@ pub fn confirm_safe(session: &mut Session, args: &Arguments) -> Result<CommandOu
 
 /// Sends the ids, de-duplicated, in batches of at most 60; stops at the first failed batch and
 /// says which ids were applied and which were not.
-fn act(session: &mut Session, args: &Arguments, action: Action) -> Result<CommandOutput, Error> {
-    let mut ids = args.list("user_ids").to_vec();
+pub fn act(session: &mut Session, args: &Arguments, action: Action) -> Result<CommandOutput, Error> {
+    let subject = action.subject;
+    let mut ids = args.list(subject.argument).to_vec();
     dedupe(&mut ids);
-    let query = Query::at(PATH).then(action.path);
+    let query = Query::at(subject.collection).then(action.path);
     let batches: Vec<&[String]> = ids.chunks(BATCH).collect();
     for (index, batch) in batches.iter().enumerate() {
-        client::post_json(session, &query, &json!({"userIds": batch}), action.doing)
+        client::post_json(session, &query, &json!({ subject.body_key: batch }), action.doing)
             .map_err(|error| partial(action, &batches, index, error))?;
     }
-    let markdown = format!(
-        "{} Updated {} user{}.",
-        action.done,
-        ids.len(),
-        if ids.len() == 1 { "" } else { "s" }
-    );
+    let noun = if ids.len() == 1 { subject.one } else { subject.many };
+    let markdown = format!("{} Updated {} {noun}.", action.done, ids.len());
     Ok(CommandOutput::entry(Entry::json(
-        json!({"action": action.path, "userIds": ids}),
+        json!({"action": action.path, subject.body_key: ids}),
         markdown,
     )))
 }
@@ -165,13 +185,14 @@ fn partial(action: Action, batches: &[&[String]], failed: usize, error: Error) -
         error.to_string()
     } else {
         format!(
-            "{}: batch {} of {} ({} users) failed; {} users in earlier batches were already updated, {} users after it were not attempted.\n\n{error}",
+            "{}: batch {} of {} ({} {many}) failed; {} {many} in earlier batches were already updated, {} {many} after it were not attempted.\n\n{error}",
             action.doing,
             failed + 1,
             batches.len(),
             batches[failed].len(),
             applied.len(),
-            not_attempted.len()
+            not_attempted.len(),
+            many = action.subject.many,
         )
     };
     let details = json!({"applied": applied, "failed": batches[failed], "not_attempted": not_attempted, "error": error.contents()});

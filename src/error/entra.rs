@@ -15,6 +15,10 @@ pub enum Flow {
     Refresh,
     /// Client credentials with a secret.
     ClientCredentials,
+    /// Client credentials with a certificate (a signed client assertion).
+    ClientCertificate,
+    /// Client credentials with a federated token (workload identity federation).
+    Federated,
 }
 
 impl Flow {
@@ -24,6 +28,8 @@ impl Flow {
             Flow::DeviceCodeGrant => "Completing device-code sign-in failed",
             Flow::Refresh => "Renewing the access token failed",
             Flow::ClientCredentials => "Getting a token with the client secret failed",
+            Flow::ClientCertificate => "Getting a token with the certificate failed",
+            Flow::Federated => "Getting a token with the federated token failed",
         }
     }
 }
@@ -80,6 +86,11 @@ impl EntraError {
         match (self.error.as_str(), self.code()) {
             (_, Some(7_000_215)) => "The client secret is wrong. Paste the secret's Value (not its Secret ID) from the app's Certificates & secrets page into Client Secret.".into(),
             (_, Some(7_000_222)) => "The client secret has expired. Create a new secret in the app registration and update Client Secret.".into(),
+            (_, Some(700_027 | 50_012)) => "Entra ID could not verify the client assertion's signature. Check that the private key is the one of the certificate uploaded to the app's Certificates & secrets page.".into(),
+            (_, Some(700_024 | 500_133)) if self.flow == Flow::Federated => "The federated token has expired or is not yet valid. Check that its issuer keeps refreshing the federated token file, and the engine's clock.".into(),
+            (_, Some(700_024 | 500_133)) => "The client assertion was outside its valid time range. Check the engine's clock (it must be within a few minutes of the real time).".into(),
+            (_, Some(70_021 | 700_211 | 700_212 | 700_213)) => "No federated credential of the app matches the federated token. In the app's Certificates & secrets → Federated credentials, check the issuer, the subject and the audience (api://AzureADTokenExchange).".into(),
+            (_, Some(700_021 | 700_030)) => "Entra ID does not know this certificate for the app. Upload the certificate to the app's Certificates & secrets page, and check the thumbprint and Application ID.".into(),
             (_, Some(700_016)) => format!("Application {} was not found in tenant {}. Check Application ID and Tenant ID, and that the app is consented in that tenant.", self.app_id, self.tenant),
             (_, Some(90_002)) => format!("Tenant {} was not found. Check Tenant ID, and that azure_cloud is the cloud the tenant lives in.", self.tenant),
             (_, Some(90_038)) => "The tenant belongs to another national cloud. Set azure_cloud to that cloud.".into(),

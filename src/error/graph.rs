@@ -14,6 +14,9 @@ pub struct GraphError {
     pub date: Option<String>,
     /// What was being done, e.g. "Listing risky users".
     pub action: String,
+    /// The request was about workload identities (service principals), whose permissions and
+    /// licence differ from users'.
+    pub workload_identities: bool,
 }
 
 impl GraphError {
@@ -29,6 +32,9 @@ impl GraphError {
 
     fn advice(&self) -> &'static str {
         match self.status {
+            403 if self.workload_identities => {
+                "Microsoft Graph denied access. The app needs IdentityRiskyServicePrincipal.Read.All (or IdentityRiskyServicePrincipal.ReadWrite.All to dismiss or confirm service principals compromised) for risky service principals, and IdentityRiskEvent.Read.All for their risk detections, with admin consent; the tenant needs a Microsoft Entra Workload ID Premium licence; in device-code mode the signed-in user also needs a role such as Security Reader or Security Administrator."
+            }
             401 => {
                 "The access token was refused even after renewing it. Run !azure-ad-auth-reset and sign in again; in client-credentials mode check Tenant ID and the app's consent."
             }

@@ -12,11 +12,12 @@ use serde_json::value::RawValue;
 
 /// POSTs a JSON body to a Graph action; any status but 2xx is the error Graph gave.
 pub fn post_json(session: &mut Session, query: &Query, body: &Value, action: &str) -> Result<(), Error> {
-    let request = HttpRequest::json(query.url(&session.config), body.to_string());
+    let url = query.url(&session.config);
+    let request = HttpRequest::json(&url, body.to_string());
     let response = send(session, request, action)?;
     match response.status {
         200..=299 => Ok(()),
-        _ => Err(failure(session, action, &response)),
+        _ => Err(failure(session, action, &url, &response)),
     }
 }
 
@@ -33,7 +34,7 @@ pub fn get_ok(session: &mut Session, url: &str, action: &str) -> Result<HttpResp
     let response = send(session, HttpRequest::get(url), action)?;
     match response.status {
         200 => Ok(response),
-        _ => Err(failure(session, action, &response)),
+        _ => Err(failure(session, action, url, &response)),
     }
 }
 
@@ -77,10 +78,56 @@ fn send_with(session: &Session, request: &HttpRequest, token: &str) -> Result<Ht
     session.http.send(&request, RetryPolicy::GRAPH)
 }
 
-/// A non-success answer as an error: Graph's own error when it sent one.
-pub fn failure(session: &Session, action: &str, response: &HttpResponse) -> Error {
+/// A non-success answer to a request for `url` as an error: Graph's own error when it sent one.
+pub fn failure(session: &Session, action: &str, url: &str, response: &HttpResponse) -> Error {
     match GraphError::parse(action, response) {
-        Some(error) => Error::Graph(Box::new(error)),
+        Some(mut error) => {
+            error.workload_identities = is_about_workload_identities(url);
+            Error::Graph(Box::new(error))
+        }
         None => crate::http::unexpected_answer(&session.config.graph, response, "a body that is not a Graph answer"),
+    }
+}
+
+/// Whether `url` is under the workload-identity collections (risky service principals and their
+/// detections), whose 403 calls for other permissions and another licence.
+fn is_about_workload_identities(url: &str) -> bool {
+    let path = url.split(['?', '#']).next().unwrap_or_default();
+    [
+        "/identityProtection/riskyServicePrincipals",
+        "/identityProtection/servicePrincipalRiskDetections",
+    ]
+    .iter()
+    .any(|collection| path.contains(collection))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workload_identity_paths() {
+        let cases = [
+            (
+                "https://graph.microsoft.com/beta/identityProtection/riskyServicePrincipals?$top=5",
+                true,
+            ),
+            (
+                "https://graph.microsoft.com/v1.0/identityProtection/riskyServicePrincipals/x/history",
+                true,
+            ),
+            (
+                "https://graph.microsoft.com/v1.0/identityProtection/servicePrincipalRiskDetections/1",
+                true,
+            ),
+            ("https://graph.microsoft.com/v1.0/identityProtection/riskyUsers", false),
+            (
+                "https://graph.microsoft.com/v1.0/identityProtection/riskDetections?$filter=x%20eq%20'/identityProtection/riskyServicePrincipals'",
+                false,
+            ),
+        ];
+        for (url, expected) in cases {
+            assert_eq!(is_about_workload_identities(url), expected, "{url}");
+        }
     }
 }

@@ -7,7 +7,9 @@ Entra ID. Run by .ci/run after `pip install -r tests/msal/requirements.txt`:
 
 It starts `azure-ad-identity-protection emulator --port 0 --tls --auto-approve`, trusts the CA the
 emulator prints (MSAL only accepts https:// authorities) through REQUESTS_CA_BUNDLE, and checks
-client credentials, device-code sign-in, a silent refresh, and a Graph call with each token.
+client credentials (with the secret, and with the emulator's public test certificate: RS256 with
+a SHA-1 thumbprint, PS256 with the certificate), device-code sign-in, a silent refresh, and a
+Graph call with each token.
 """
 
 import json
@@ -48,6 +50,39 @@ def check_client_credentials(info):
     assert graph_answers(params["graph_endpoint"], result["access_token"]), "Graph refused the app token"
 
 
+def certificate_sign_in(info, credential):
+    params = info["certificate_params"]
+    app = msal.ConfidentialClientApplication(
+        params["app_id"],
+        client_credential=credential,
+        authority=params["azure_ad_endpoint"] + "/" + params["tenant_id"],
+        instance_discovery=False,
+    )
+    result = app.acquire_token_for_client(scopes=[params["graph_endpoint"] + "/.default"])
+    assert "access_token" in result, result
+    assert graph_answers(params["graph_endpoint"], result["access_token"]), "Graph refused the app token"
+
+
+def split_bundle(bundle):
+    """The certificate and the key of the emulator's PEM bundle."""
+    at = bundle.index("-----BEGIN PRIVATE KEY-----")
+    return bundle[:at], bundle[at:]
+
+
+def check_certificate_with_thumbprint(info):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    certificate, key = split_bundle(info["certificate_params"]["certificate"])
+    sha1 = x509.load_pem_x509_certificate(certificate.encode()).fingerprint(hashes.SHA1()).hex()
+    certificate_sign_in(info, {"private_key": key, "thumbprint": sha1})
+
+
+def check_certificate_with_public_certificate(info):
+    certificate, key = split_bundle(info["certificate_params"]["certificate"])
+    certificate_sign_in(info, {"private_key": key, "public_certificate": certificate})
+
+
 def check_device_code_and_refresh(info):
     params = info["device_code_params"]
     graph = params["graph_endpoint"]
@@ -74,7 +109,12 @@ def main():
     binary = sys.argv[1] if len(sys.argv) > 1 else "target/debug/azure-ad-identity-protection"
     process, info = start_emulator(binary)
     os.environ["REQUESTS_CA_BUNDLE"] = info["ca_file"]
-    checks = [check_client_credentials, check_device_code_and_refresh]
+    checks = [
+        check_client_credentials,
+        check_certificate_with_thumbprint,
+        check_certificate_with_public_certificate,
+        check_device_code_and_refresh,
+    ]
     failed = 0
     try:
         for check in checks:

@@ -1,10 +1,12 @@
 //! The riskyUsers actions `dismiss`, `confirmCompromised` and `confirmSafe`: a JSON body
 //! `{"userIds": [...]}` with at most 60 ids; each known user's risk changes and gains a history
-//! item; unknown ids are ignored, as Graph does.
+//! item; unknown ids are ignored, as Graph does. The riskyServicePrincipals actions `dismiss`
+//! and `confirmCompromised` work the same way on `{"servicePrincipalIds": [...]}`.
 
 use serde_json::{Value, json};
 
 use super::errors::GraphError;
+use super::generate::principal_history_item;
 use super::request::RecordedRequest;
 use super::samples::history_item;
 use super::state::State;
@@ -54,7 +56,7 @@ pub(crate) fn apply(
     action: Action,
     initiated_by: &str,
 ) -> Result<(), GraphError> {
-    let ids = user_ids(&request.body)?;
+    let ids = ids_of(&request.body, "userIds")?;
     let now = graph_timestamp_now();
     for (n, id) in ids.iter().enumerate() {
         let repeated = ids[..n].iter().any(|earlier| earlier.eq_ignore_ascii_case(id));
@@ -86,18 +88,54 @@ fn apply_to_user(state: &mut State, id: &str, action: Action, initiated_by: &str
     state.config.risky_user_history.push(item);
 }
 
-/// The `userIds` of a `{"userIds": [...]}` body: 1 to 60 strings.
-fn user_ids(body: &str) -> Result<Vec<String>, GraphError> {
+/// Applies a riskyServicePrincipals action (`dismiss` or `confirmCompromised`; `confirmSafe`
+/// does not exist for service principals) to every known principal the body names.
+pub(crate) fn apply_to_principals(
+    state: &mut State,
+    request: &RecordedRequest,
+    action: Action,
+    initiated_by: &str,
+) -> Result<(), GraphError> {
+    let ids = ids_of(&request.body, "servicePrincipalIds")?;
+    let now = graph_timestamp_now();
+    let (risk_state, level, detail) = match action {
+        Action::Dismiss => ("dismissed", "none", "adminDismissedAllRiskForServicePrincipal"),
+        _ => (
+            "confirmedCompromised",
+            "high",
+            "adminConfirmedServicePrincipalCompromised",
+        ),
+    };
+    for principal in state.config.risky_service_principals.iter_mut() {
+        let named = principal["id"]
+            .as_str()
+            .is_some_and(|pid| ids.iter().any(|id| id.eq_ignore_ascii_case(pid)));
+        if !named {
+            continue;
+        }
+        principal["isProcessing"] = json!(false);
+        principal["riskLastUpdatedDateTime"] = json!(now);
+        principal["riskLevel"] = json!(level);
+        principal["riskState"] = json!(risk_state);
+        principal["riskDetail"] = json!(detail);
+        let item = principal_history_item(principal, &guid(), Some(initiated_by), &[]);
+        state.config.risky_service_principal_history.push(item);
+    }
+    Ok(())
+}
+
+/// The ids of a `{"<key>": [...]}` body: 1 to 60 strings.
+fn ids_of(body: &str, key: &str) -> Result<Vec<String>, GraphError> {
     let invalid = |message: &str| GraphError::invalid_request(message);
     let body: Value = serde_json::from_str(body)
         .map_err(|e| invalid(&format!("Invalid request body: the body is not valid JSON ({e}).")))?;
     let ids = body
-        .get("userIds")
+        .get(key)
         .and_then(Value::as_array)
-        .ok_or_else(|| invalid("Invalid request body: 'userIds' must be an array of user ids."))?;
+        .ok_or_else(|| invalid(&format!("Invalid request body: '{key}' must be an array of ids.")))?;
     if ids.is_empty() || ids.len() > MAX_USER_IDS {
         let message = format!(
-            "Invalid request body: 'userIds' holds {} ids; between 1 and {MAX_USER_IDS} are allowed.",
+            "Invalid request body: '{key}' holds {} ids; between 1 and {MAX_USER_IDS} are allowed.",
             ids.len()
         );
         return Err(invalid(&message));
@@ -105,7 +143,11 @@ fn user_ids(body: &str) -> Result<Vec<String>, GraphError> {
     ids.iter()
         .map(|id| id.as_str().map(str::to_owned))
         .collect::<Option<Vec<_>>>()
-        .ok_or_else(|| invalid("Invalid request body: every entry of 'userIds' must be a string."))
+        .ok_or_else(|| {
+            invalid(&format!(
+                "Invalid request body: every entry of '{key}' must be a string."
+            ))
+        })
 }
 
 #[cfg(test)]
@@ -129,7 +171,7 @@ mod tests {
             (String::new(), Err("not valid JSON")),
         ];
         for (body, expected) in cases {
-            match (user_ids(&body), expected) {
+            match (ids_of(&body, "userIds"), expected) {
                 (Ok(ids), Ok(n)) => assert_eq!(ids.len(), n, "{body}"),
                 (Err(e), Err(needle)) => assert!(e.status == 400 && e.message.contains(needle), "{body}: {e:?}"),
                 (got, want) => panic!("{body}: got {got:?}, want {want:?}"),

@@ -99,7 +99,8 @@ fn revoke_refresh_tokens(state: &mut State) -> Value {
     json!({"revoked_refresh_tokens": state.refresh_tokens.len()})
 }
 
-/// Appends one riskDetection, or each of `{"value": [...]}`; fills in missing ids and times.
+/// Appends one riskDetection, or each of `{"value": [...]}`; fills in missing ids and times. A
+/// detection with a `servicePrincipalId` and no `userId` is a servicePrincipalRiskDetection.
 fn add_detections(state: &mut State, body: &str) -> Outcome {
     let body = parse_body(body)?;
     let detections = match body.get("value") {
@@ -112,9 +113,13 @@ fn add_detections(state: &mut State, body: &str) -> Outcome {
         let Value::Object(fields) = detection else {
             return Err((400, format!("detection {n} is not a JSON object")));
         };
+        let of_principal = fields.contains_key("servicePrincipalId") && !fields.contains_key("userId");
         let detection = completed(fields);
         ids.push(detection["id"].clone());
-        state.config.risk_detections.push(detection);
+        match of_principal {
+            true => state.config.service_principal_risk_detections.push(detection),
+            false => state.config.risk_detections.push(detection),
+        }
     }
     Ok(json!({"added": ids.len(), "ids": ids}))
 }

@@ -13,8 +13,10 @@ const USAGE: &str = "usage: azure-ad-identity-protection emulator [flags]
 
 Serves an offline Microsoft Entra ID + Microsoft Graph Identity Protection tenant on 127.0.0.1
 until killed. The first stdout line is one JSON object:
-  {\"params\": {...}, \"device_code_params\": {...}, \"ca_file\": path|null, \"admin\": url}
-(instance parameters for client credentials and for device code; with --tls both include
+  {\"params\": {...}, \"device_code_params\": {...}, \"certificate_params\": {...},
+   \"ca_file\": path|null, \"admin\": url}
+(instance parameters for client credentials with a secret, for device code, and for client
+credentials with the public test certificate; with --tls all include
 ca_file, the CA the integration then trusts). stderr logs one line per request: method, path,
 status, latency.
 
@@ -145,11 +147,12 @@ fn tenant(flags: &Flags) -> Result<TenantConfig, String> {
     Ok(tenant)
 }
 
-/// `{"params", "device_code_params", "ca_file", "admin"}`.
+/// `{"params", "device_code_params", "certificate_params", "ca_file", "admin"}`.
 fn startup_line(emulator: &Emulator) -> serde_json::Value {
     json!({
         "params": emulator.instance_params(),
         "device_code_params": emulator.device_code_params(),
+        "certificate_params": emulator.certificate_params(),
         "ca_file": emulator.ca_file(),
         "admin": format!("{}/_emulator", emulator.base_url()),
     })

@@ -2,13 +2,17 @@
 
 use serde_json::Value;
 
+use super::generate::{DEFAULT_WORKLOAD_SEED, Workload};
 use super::samples;
 
-/// The three Identity Protection Graph permissions an app gets by default.
-pub const IDENTITY_PROTECTION_PERMISSIONS: [&str; 3] = [
+/// The Identity Protection Graph permissions an app gets by default (users, detections and,
+/// for workload identities, service principals).
+pub const IDENTITY_PROTECTION_PERMISSIONS: [&str; 5] = [
     "IdentityRiskyUser.Read.All",
     "IdentityRiskyUser.ReadWrite.All",
     "IdentityRiskEvent.Read.All",
+    "IdentityRiskyServicePrincipal.Read.All",
+    "IdentityRiskyServicePrincipal.ReadWrite.All",
 ];
 
 /// Everything the emulator knows about its tenant. `TenantConfig::default()` is a ready tenant.
@@ -32,12 +36,21 @@ pub struct TenantConfig {
     pub rotate_refresh_tokens_strictly: bool,
     /// Whether the tenant has Entra ID P2; without it Graph riskyUsers answers 403.
     pub p2_licence: bool,
+    /// Whether the tenant has Microsoft Entra Workload ID Premium; without it Graph
+    /// riskyServicePrincipals and servicePrincipalRiskDetections answer 403.
+    pub workload_id_premium: bool,
     /// Graph riskyUser objects, served in this order (unless `shuffle_seed` is set).
     pub risky_users: Vec<Value>,
     /// Graph riskyUserHistoryItem objects of every user (`userId` names the user; `id` is unique).
     pub risky_user_history: Vec<Value>,
     /// Graph riskDetection objects, served in this order (unless `shuffle_seed` is set).
     pub risk_detections: Vec<Value>,
+    /// Graph riskyServicePrincipal objects (workload identities), served in this order.
+    pub risky_service_principals: Vec<Value>,
+    /// Graph riskyServicePrincipalHistoryItem objects (`servicePrincipalId` names the principal).
+    pub risky_service_principal_history: Vec<Value>,
+    /// Graph servicePrincipalRiskDetection objects, served in this order.
+    pub service_principal_risk_detections: Vec<Value>,
     /// The most items one page holds whatever `$top` asks (default 500, Graph's maximum).
     pub page_cap: usize,
     /// `Some(seed)`: every list is served in a deterministic shuffled order (stable across the
@@ -47,6 +60,7 @@ pub struct TenantConfig {
 
 impl Default for TenantConfig {
     fn default() -> Self {
+        let workload = Workload::generated(DEFAULT_WORKLOAD_SEED);
         TenantConfig {
             tenant_id: "72f988bf-0000-4e2a-9c5d-1f0e8d7c6b5a".to_owned(),
             tenant_domain: "contoso.onmicrosoft.com".to_owned(),
@@ -56,6 +70,7 @@ impl Default for TenantConfig {
                     "3c1b2a90-7d6e-4f5a-8b9c-0d1e2f3a4b5c",
                     "emu8Q~OfflineTenantSecretValue.0123456789",
                 ),
+                AppRegistration::with_certificate(CERTIFICATE_APP_ID, TEST_APP_CERTIFICATE),
             ],
             user: SignedInUser::default(),
             device_code_lifetime: 900,
@@ -63,9 +78,13 @@ impl Default for TenantConfig {
             access_token_lifetime: 3599,
             rotate_refresh_tokens_strictly: false,
             p2_licence: true,
+            workload_id_premium: true,
             risky_users: samples::risky_users(),
             risky_user_history: samples::history(&samples::risky_users()),
             risk_detections: samples::risk_detections(),
+            risky_service_principals: workload.principals,
+            risky_service_principal_history: workload.history,
+            service_principal_risk_detections: workload.detections,
             page_cap: 500,
             shuffle_seed: None,
         }
@@ -97,7 +116,36 @@ pub struct AppRegistration {
     pub public_client_flows: bool,
     /// Admin-consented Graph permissions, e.g. `IdentityRiskyUser.ReadWrite.All`.
     pub permissions: Vec<String>,
+    /// Uploaded certificates (DER): client assertions signed with their keys are accepted.
+    pub certificates: Vec<Vec<u8>>,
+    /// Federated credentials: tokens of another issuer accepted as client assertions.
+    pub federated_credentials: Vec<FederatedCredential>,
 }
+
+/// A federated identity credential of an app (workload identity federation).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FederatedCredential {
+    /// The token's `iss`, e.g. an AKS cluster's OIDC issuer URL.
+    pub issuer: String,
+    /// The token's `sub`, e.g. `system:serviceaccount:xsoar:engine`.
+    pub subject: String,
+    /// One of the token's `aud`; Entra's default is `api://AzureADTokenExchange`.
+    #[serde(default = "default_federated_audience")]
+    pub audience: String,
+}
+
+fn default_federated_audience() -> String {
+    FEDERATED_AUDIENCE.to_owned()
+}
+
+/// The audience Entra expects in federated tokens by default.
+pub const FEDERATED_AUDIENCE: &str = "api://AzureADTokenExchange";
+
+/// The default certificate app's federated credential: this issuer and subject.
+pub const TEST_FEDERATED_ISSUER: &str = "https://oidc.emulator.invalid/xsoar";
+/// See [`TEST_FEDERATED_ISSUER`].
+pub const TEST_FEDERATED_SUBJECT: &str = "system:serviceaccount:xsoar:engine";
 
 impl AppRegistration {
     /// A public client (device code) app with the Identity Protection permissions.
@@ -108,6 +156,22 @@ impl AppRegistration {
             secret_expired: false,
             public_client_flows: true,
             permissions: default_permissions(),
+            certificates: Vec::new(),
+            federated_credentials: Vec::new(),
+        }
+    }
+
+    /// A confidential app with a certificate (PEM) and no secret.
+    pub fn with_certificate(id: &str, certificate_pem: &str) -> Self {
+        AppRegistration {
+            public_client_flows: false,
+            certificates: super::assertion::certificates_from_text(certificate_pem).unwrap_or_default(),
+            federated_credentials: vec![FederatedCredential {
+                issuer: TEST_FEDERATED_ISSUER.to_owned(),
+                subject: TEST_FEDERATED_SUBJECT.to_owned(),
+                audience: FEDERATED_AUDIENCE.to_owned(),
+            }],
+            ..AppRegistration::public_client(id)
         }
     }
 
@@ -129,6 +193,8 @@ impl std::fmt::Debug for AppRegistration {
             .field("secret_expired", &self.secret_expired)
             .field("public_client_flows", &self.public_client_flows)
             .field("permissions", &self.permissions)
+            .field("certificates", &self.certificates.len())
+            .field("federated_credentials", &self.federated_credentials)
             .finish()
     }
 }
@@ -136,6 +202,16 @@ impl std::fmt::Debug for AppRegistration {
 fn default_permissions() -> Vec<String> {
     IDENTITY_PROTECTION_PERMISSIONS.map(str::to_owned).to_vec()
 }
+
+/// The default certificate app's id.
+pub const CERTIFICATE_APP_ID: &str = "9e2d4c1a-5b6f-4a7e-8c9d-0a1b2c3d4e5f";
+
+/// The default certificate app's certificate: a test-only self-signed RSA certificate whose key
+/// (`certs/app-key.pem`) is public, committed for tests (see `certs/make-app-cert.sh`).
+pub const TEST_APP_CERTIFICATE: &str = include_str!("certs/app-cert.pem");
+
+/// Its private key (PKCS#8 PEM), public on purpose: it signs in to this emulator and nothing else.
+pub const TEST_APP_KEY: &str = include_str!("certs/app-key.pem");
 
 /// The user who signs in on the device-code page.
 #[derive(Debug, Clone)]

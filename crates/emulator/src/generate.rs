@@ -11,6 +11,9 @@ use super::config::{SignedInUser, TenantConfig};
 use super::samples::history_item;
 use formats::time::iso8601_graph;
 
+mod workload;
+pub(crate) use workload::{DEFAULT_WORKLOAD_SEED, Workload, history_item as principal_history_item};
+
 /// 2024-06-30T00:00:00Z: generated dates lie in the 90 days before it, so output is reproducible.
 pub(crate) const REFERENCE_EPOCH: u64 = 1_719_705_600;
 const WINDOW_SECONDS: u64 = 90 * 86_400;
@@ -252,6 +255,7 @@ impl TenantConfig {
             .map(|u| summarise(&mut rng, &people[u], events.iter().filter(|e| e.user == u)))
             .collect();
         let analyst = SignedInUser::default().object_id;
+        let workload = Workload::generated(seed ^ workload::WORKLOAD_STREAM);
         TenantConfig {
             risky_users: people.iter().zip(&summaries).map(|(p, s)| risky_user(p, s)).collect(),
             risk_detections: events
@@ -261,6 +265,9 @@ impl TenantConfig {
             risky_user_history: (0..people.len())
                 .flat_map(|u| history(&mut rng, &people[u], &summaries[u], &analyst))
                 .collect(),
+            risky_service_principals: workload.principals,
+            risky_service_principal_history: workload.history,
+            service_principal_risk_detections: workload.detections,
             ..TenantConfig::default()
         }
     }

@@ -1,6 +1,7 @@
 //! The Microsoft Graph endpoints: bearer-token check, Identity Protection riskyUsers (list, get,
-//! history, dismiss / confirmCompromised / confirmSafe), riskDetections (list, get) and
-//! Graph-shaped errors. Collections are paged by [`super::listing`]. Beta also answers the legacy
+//! history, dismiss / confirmCompromised / confirmSafe), riskDetections (list, get), the
+//! workload-identity riskyServicePrincipals (list, get, history, dismiss / confirmCompromised)
+//! and servicePrincipalRiskDetections (list, get), and Graph-shaped errors. Collections are paged by [`super::listing`]. Beta also answers the legacy
 //! top-level `/beta/riskyUsers…` and `/beta/riskDetections…` paths.
 
 use serde_json::{Map, Value, json};
@@ -17,6 +18,11 @@ const GRAPH_JSON: &str =
 const USER_READ: [&str; 2] = ["IdentityRiskyUser.Read.All", "IdentityRiskyUser.ReadWrite.All"];
 const USER_WRITE: [&str; 1] = ["IdentityRiskyUser.ReadWrite.All"];
 const EVENT_READ: [&str; 2] = ["IdentityRiskEvent.Read.All", "IdentityRiskEvent.ReadWrite.All"];
+const PRINCIPAL_READ: [&str; 2] = [
+    "IdentityRiskyServicePrincipal.Read.All",
+    "IdentityRiskyServicePrincipal.ReadWrite.All",
+];
+const PRINCIPAL_WRITE: [&str; 1] = ["IdentityRiskyServicePrincipal.ReadWrite.All"];
 
 /// The ids Graph puts in response headers and error bodies; `client-request-id` is echoed.
 struct RequestIds {
@@ -146,6 +152,28 @@ fn dispatch(
             check_permission(caller, &EVENT_READ)?;
             risk_detections_get(state, request, version, rest).map(Some)
         }
+        ("POST", ["identityProtection", "riskyServicePrincipals", action]) if principal_action(action).is_some() => {
+            check_workload_access(state, caller, &PRINCIPAL_WRITE)?;
+            let action = principal_action(action).ok_or_else(|| unknown_segment(&request.path))?;
+            actions::apply_to_principals(state, request, action, &caller.subject).map(|()| None)
+        }
+        ("GET", ["identityProtection", "riskyServicePrincipals", rest @ ..]) => {
+            check_workload_access(state, caller, &PRINCIPAL_READ)?;
+            risky_principals_get(state, request, version, rest).map(Some)
+        }
+        ("GET", ["identityProtection", "servicePrincipalRiskDetections", rest @ ..]) => {
+            check_workload_access(state, caller, &EVENT_READ)?;
+            let detections = &state.config.service_principal_risk_detections;
+            collection_get(
+                state,
+                request,
+                version,
+                "servicePrincipalRiskDetections",
+                detections,
+                rest,
+            )
+            .map(Some)
+        }
         _ => Err(unknown_segment(&request.path)),
     }
 }
@@ -197,6 +225,57 @@ pub(crate) fn history_of(state: &State, user_id: &str) -> Vec<Value> {
         .filter(of_user)
         .cloned()
         .collect()
+}
+
+/// The actions service principals have: `dismiss` and `confirmCompromised`.
+fn principal_action(segment: &str) -> Option<Action> {
+    Action::from_segment(segment).filter(|a| matches!(a, Action::Dismiss | Action::ConfirmCompromised))
+}
+
+/// GETs under `riskyServicePrincipals`: the list, one principal, its history or one history item.
+fn risky_principals_get(
+    state: &State,
+    request: &RecordedRequest,
+    version: &str,
+    rest: &[&str],
+) -> Result<Value, GraphError> {
+    let principals = &state.config.risky_service_principals;
+    match rest {
+        [id, "history", rest @ ..] => {
+            let principal = find(principals, "id", id).ok_or_else(|| item_not_found(id))?;
+            let principal_id = principal["id"].as_str().unwrap_or(id);
+            let items: Vec<Value> = state
+                .config
+                .risky_service_principal_history
+                .iter()
+                .filter(|h| {
+                    h["servicePrincipalId"]
+                        .as_str()
+                        .is_some_and(|p| p.eq_ignore_ascii_case(principal_id))
+                })
+                .cloned()
+                .collect();
+            let set = format!("riskyServicePrincipals('{principal_id}')/history");
+            collection_get(state, request, version, &set, &items, rest)
+        }
+        _ => collection_get(state, request, version, "riskyServicePrincipals", principals, rest),
+    }
+}
+
+/// A collection's list (no further segment) or one of its items (one segment).
+fn collection_get(
+    state: &State,
+    request: &RecordedRequest,
+    version: &str,
+    set: &str,
+    items: &[Value],
+    rest: &[&str],
+) -> Result<Value, GraphError> {
+    match rest {
+        [] => listing(state, request, context(state, version, set)).page(items),
+        [id] => entity(state, version, set, items, id),
+        _ => Err(unknown_segment(&request.path)),
+    }
 }
 
 /// GETs under `riskDetections`: the list or one detection.
@@ -262,6 +341,16 @@ fn check_risky_user_access(state: &State, caller: &Caller, accepted: &[&str]) ->
     check_permission(caller, accepted)?;
     if !state.config.p2_licence {
         let message = "Your tenant is not licensed for this feature. Identity Protection risky users require a Microsoft Entra ID P2 licence.";
+        return Err(GraphError::new(403, "Forbidden", message));
+    }
+    Ok(())
+}
+
+/// The caller holds one of `accepted`, and the tenant has Workload ID Premium.
+fn check_workload_access(state: &State, caller: &Caller, accepted: &[&str]) -> Result<(), GraphError> {
+    check_permission(caller, accepted)?;
+    if !state.config.workload_id_premium {
+        let message = "Your tenant is not licensed for this feature. Workload identity risk requires a Microsoft Entra Workload ID Premium licence.";
         return Err(GraphError::new(403, "Forbidden", message));
     }
     Ok(())

@@ -1,7 +1,8 @@
 //! An offline Microsoft Entra ID + Microsoft Graph Identity Protection tenant.
 //!
 //! [`Emulator::start`] serves the login endpoints (device code, client credentials, refresh) and
-//! the Graph Identity Protection endpoints (riskyUsers with history and actions, riskDetections)
+//! the Graph Identity Protection endpoints (riskyUsers with history and actions, riskDetections,
+//! and for workload identities riskyServicePrincipals and servicePrincipalRiskDetections)
 //! on one loopback port, records every request, and lets a test script canned answers, drive the
 //! signed-in user (approve, decline, revoke, expire) and change the tenant between fetches.
 //!
@@ -27,6 +28,7 @@
 
 mod actions;
 mod admin;
+mod assertion;
 pub mod cli;
 mod config;
 mod device_login;
@@ -56,7 +58,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-pub use config::{AppRegistration, IDENTITY_PROTECTION_PERMISSIONS, SignedInUser, TenantConfig};
+pub use config::{
+    AppRegistration, CERTIFICATE_APP_ID, FEDERATED_AUDIENCE, FederatedCredential, IDENTITY_PROTECTION_PERMISSIONS,
+    SignedInUser, TEST_APP_CERTIFICATE, TEST_APP_KEY, TEST_FEDERATED_ISSUER, TEST_FEDERATED_SUBJECT, TenantConfig,
+};
 pub use faults::FaultPlan;
 pub use request::RecordedRequest;
 pub use script::ScriptedAnswer;
@@ -167,6 +172,22 @@ impl Emulator {
             "app_id": app.map(|a| a.client_id.as_str()),
             "client_credentials": "true",
             "credentials": {"identifier": "", "password": app.and_then(|a| a.client_secret.as_deref())},
+        }))
+    }
+
+    /// The instance parameters for a certificate sign-in: the same endpoints, tenant and
+    /// `ca_file`, the first app with a certificate, and the test certificate and its key as one
+    /// PEM bundle (the key is public: it signs in to this emulator only).
+    pub fn certificate_params(&self) -> Value {
+        let state = self.lock();
+        let app = state.config.apps.iter().find(|a| !a.certificates.is_empty());
+        self.with_ca_file(json!({
+            "azure_ad_endpoint": self.base_url,
+            "graph_endpoint": self.base_url,
+            "tenant_id": state.config.tenant_id,
+            "app_id": app.map(|a| a.client_id.as_str()),
+            "client_credentials": "true",
+            "certificate": format!("{TEST_APP_CERTIFICATE}{TEST_APP_KEY}"),
         }))
     }
 

@@ -3,6 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
+use super::assertion;
 use super::config::{AppRegistration, TenantConfig};
 use super::errors::entra_error_body;
 use super::request::RecordedRequest;
@@ -10,6 +11,7 @@ use super::state::{AccessGrant, DeviceCodeGrant, DeviceCodeStatus, RefreshGrant,
 use super::wire::{Reply, base64_decode, base64url, mint_jwt, now, percent_decode, random_string};
 
 const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 const GRAPH_AUDIENCE: &str = "https://graph.microsoft.com";
 /// OpenID Connect scopes: requested alongside Graph permissions, never granted as permissions.
 const OIDC_SCOPES: [&str; 4] = ["openid", "profile", "offline_access", "email"];
@@ -239,6 +241,36 @@ fn authenticate_confidential(app: &AppRegistration, form: &[(String, String)]) -
     }
 }
 
+/// Client authentication with a signed JWT (RFC 7523), checked against the app's certificates.
+fn authenticate_with_assertion(
+    state: &mut State,
+    app: &AppRegistration,
+    form: &[(String, String)],
+    tenant: &str,
+) -> Result<(), EntraError> {
+    if param(form, "client_secret").is_some() {
+        let text = "Invalid request. Request is malformed or invalid: both 'client_secret' and 'client_assertion' were presented.";
+        return Err(EntraError::bad_request("invalid_request", 9002313, text));
+    }
+    if required(form, "client_assertion_type")? != CLIENT_ASSERTION_TYPE {
+        let text = format!(
+            "The provided value for the input parameter 'client_assertion_type' is not valid. Expected '{CLIENT_ASSERTION_TYPE}'."
+        );
+        return Err(EntraError::bad_request("invalid_request", 9002313, &text));
+    }
+    let assertion = required(form, "client_assertion")?;
+    let audience = format!("{}/{tenant}/oauth2/v2.0/token", state.base_url);
+    let expected = assertion::Expected {
+        app,
+        audience: &audience,
+        now: now(),
+    };
+    assertion::verify(assertion, &expected, &mut state.assertion_ids).map_err(|r| match r.code {
+        50027 => EntraError::bad_request("invalid_request", r.code, &r.text),
+        code => EntraError::invalid_client(code, &r.text),
+    })
+}
+
 fn secret_required() -> EntraError {
     EntraError::invalid_client(
         7000218,
@@ -378,7 +410,11 @@ fn client_credentials_grant(state: &mut State, form: &[(String, String)], tenant
         return Err(EntraError::bad_request("invalid_request", 9001023, text));
     }
     let app = find_app(&state.config, form)?;
-    authenticate_confidential(&app, form)?;
+    if param(form, "client_assertion").is_some() {
+        authenticate_with_assertion(state, &app, form, tenant)?;
+    } else {
+        authenticate_confidential(&app, form)?;
+    }
     check_default_scope(required(form, "scope")?)?;
     let (access_token, expires_in) = issue_access_token(state, &app, Grantee::Application);
     Ok(json!({

@@ -1,6 +1,6 @@
 //! The tenant's mutable state: request log, scripts, device codes and issued tokens.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use super::config::TenantConfig;
 use super::faults::{Fault, FaultPlan};
@@ -109,6 +109,8 @@ pub(crate) struct State {
     pub auto_approve: bool,
     /// One line per request on stderr.
     pub log_requests: bool,
+    /// The `jti` of every client assertion accepted, so a replay is refused.
+    pub assertion_ids: HashSet<String>,
 }
 
 /// Requests the log keeps (the oldest go first), and the body text kept of each.
@@ -148,6 +150,7 @@ impl State {
             fault_counter: 0,
             auto_approve: false,
             log_requests: false,
+            assertion_ids: HashSet::new(),
         }
     }
 

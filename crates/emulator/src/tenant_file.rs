@@ -6,16 +6,22 @@
 //!  "riskyUsers": {"value": [riskyUser…]},
 //!  "riskDetections": {"value": [riskDetection…]},
 //!  "riskyUserHistory": {"value": [riskyUserHistoryItem…]},
-//!  "apps": [{"client_id", "client_secret", "public_client_flows", "secret_expired", "permissions"}],
+//!  "riskyServicePrincipals": {"value": [riskyServicePrincipal…]},
+//!  "riskyServicePrincipalHistory": {"value": [riskyServicePrincipalHistoryItem…]},
+//!  "servicePrincipalRiskDetections": {"value": [servicePrincipalRiskDetection…]},
+//!  "apps": [{"client_id", "client_secret", "public_client_flows", "secret_expired", "permissions",
+//!            "certificates": ["-----BEGIN CERTIFICATE-----…" or base64 DER, …],
+//!            "federated_credentials": [{"issuer", "subject", "audience"}]}],
 //!  "user": {"object_id", "user_principal_name", "display_name"}}
 //! ```
 //!
-//! Everything but the three lists is optional; `TenantConfig::default()` fills the rest.
+//! Every key is optional: an absent list is empty, anything else `TenantConfig::default()` fills.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::config::{AppRegistration, SignedInUser, TenantConfig};
+use super::assertion::{certificates_from_text, pem};
+use super::config::{AppRegistration, FederatedCredential, SignedInUser, TenantConfig};
 
 /// An app registration as a tenant file writes it.
 #[derive(Debug, Serialize, Deserialize)]
@@ -30,6 +36,12 @@ struct AppFile {
     secret_expired: bool,
     #[serde(default)]
     permissions: Option<Vec<String>>,
+    /// Public certificates (PEM, or base64 DER as the portal exports it), for client assertions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    certificates: Vec<String>,
+    /// Federated credentials (workload identity federation).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    federated_credentials: Vec<FederatedCredential>,
 }
 
 /// The signed-in user as a tenant file writes it.
@@ -41,12 +53,15 @@ struct UserFile {
     display_name: String,
 }
 
-const KNOWN_KEYS: [&str; 7] = [
+const KNOWN_KEYS: [&str; 10] = [
     "tenant_id",
     "tenant_domain",
     "riskyUsers",
     "riskDetections",
     "riskyUserHistory",
+    "riskyServicePrincipals",
+    "riskyServicePrincipalHistory",
+    "servicePrincipalRiskDetections",
     "apps",
     "user",
 ];
@@ -64,6 +79,10 @@ impl TenantConfig {
         config.risky_users = collection(fields, "riskyUsers", "id")?;
         config.risk_detections = collection(fields, "riskDetections", "id")?;
         config.risky_user_history = collection(fields, "riskyUserHistory", "userId")?;
+        config.risky_service_principals = collection(fields, "riskyServicePrincipals", "id")?;
+        config.risky_service_principal_history =
+            collection(fields, "riskyServicePrincipalHistory", "servicePrincipalId")?;
+        config.service_principal_risk_detections = collection(fields, "servicePrincipalRiskDetections", "id")?;
         if let Some(apps) = fields.get("apps") {
             config.apps = read_apps(apps)?;
         }
@@ -86,6 +105,9 @@ impl TenantConfig {
             "riskyUsers": {"value": self.risky_users},
             "riskDetections": {"value": self.risk_detections},
             "riskyUserHistory": {"value": self.risky_user_history},
+            "riskyServicePrincipals": {"value": self.risky_service_principals},
+            "riskyServicePrincipalHistory": {"value": self.risky_service_principal_history},
+            "servicePrincipalRiskDetections": {"value": self.service_principal_risk_detections},
             "apps": self.apps.iter().map(app_file).collect::<Vec<_>>(),
             "user": user,
         })
@@ -129,10 +151,10 @@ fn collection(fields: &Map<String, Value>, name: &str, key_field: &str) -> Resul
 
 fn read_apps(apps: &Value) -> Result<Vec<AppRegistration>, String> {
     let apps: Vec<AppFile> = serde_json::from_value(apps.clone()).map_err(|e| format!("apps: {e}"))?;
-    Ok(apps.into_iter().map(app_registration).collect())
+    apps.into_iter().map(app_registration).collect()
 }
 
-fn app_registration(file: AppFile) -> AppRegistration {
+fn app_registration(file: AppFile) -> Result<AppRegistration, String> {
     let mut app = match &file.client_secret {
         Some(secret) => AppRegistration::confidential(&file.client_id, secret),
         None => AppRegistration::public_client(&file.client_id),
@@ -140,7 +162,12 @@ fn app_registration(file: AppFile) -> AppRegistration {
     app.public_client_flows = file.public_client_flows.unwrap_or(app.public_client_flows);
     app.secret_expired = file.secret_expired;
     app.permissions = file.permissions.unwrap_or(app.permissions);
-    app
+    for text in &file.certificates {
+        let read = certificates_from_text(text).map_err(|e| format!("apps: {}: {e}", file.client_id))?;
+        app.certificates.extend(read);
+    }
+    app.federated_credentials = file.federated_credentials;
+    Ok(app)
 }
 
 fn app_file(app: &AppRegistration) -> AppFile {
@@ -150,6 +177,8 @@ fn app_file(app: &AppRegistration) -> AppFile {
         public_client_flows: Some(app.public_client_flows),
         secret_expired: app.secret_expired,
         permissions: Some(app.permissions.clone()),
+        certificates: app.certificates.iter().map(|der| pem(der)).collect(),
+        federated_credentials: app.federated_credentials.clone(),
     }
 }
 
@@ -196,6 +225,7 @@ mod tests {
             (r#"{"riskDetections": {"value": [1]}}"#, "riskDetections.value[0] is not a JSON object"),
             (r#"{"riskDetections": {"value": [{"id": "a"}, {}]}}"#, "riskDetections.value[1] has no string \"id\""),
             (r#"{"riskyUserHistory": {"value": [{"id": "h"}]}}"#, "riskyUserHistory.value[0] has no string \"userId\""),
+            (r#"{"riskyServicePrincipalHistory": {"value": [{"id": "h"}]}}"#, "has no string \"servicePrincipalId\""),
             (r#"{"apps": [{"client_secret": "s"}]}"#, "apps: missing field `client_id`"),
             (r#"{"user": {"object_id": "o"}}"#, "user: missing field"),
         ];

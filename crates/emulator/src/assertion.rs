@@ -1,0 +1,394 @@
+//! Client assertions (RFC 7523), verified as Entra ID does: the JWT's certificate is one the app
+//! registered (`x5t` SHA-1 or `x5t#S256`), its RS256/PS256 signature verifies with that
+//! certificate's key, `aud` is the token URL, `iss` = `sub` = the client, the time range holds
+//! with 5 minutes of skew, and its `jti` was never used before.
+
+use std::collections::HashSet;
+
+use ring::digest::{SHA1_FOR_LEGACY_USE_ONLY, SHA256, digest};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+use serde_json::{Map, Value};
+
+use super::config::AppRegistration;
+use super::wire::base64url_decode;
+
+/// Seconds of clock skew tolerated on `nbf` and `exp`.
+const SKEW_SECS: u64 = 300;
+
+/// Why an assertion was refused: the AADSTS code and Entra's sentence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Rejection {
+    pub code: u32,
+    pub text: String,
+}
+
+fn reject(code: u32, text: impl Into<String>) -> Rejection {
+    Rejection {
+        code,
+        text: text.into(),
+    }
+}
+
+/// What the token endpoint knows when an assertion arrives.
+pub(crate) struct Expected<'a> {
+    pub app: &'a AppRegistration,
+    /// The exact URL the token request came to.
+    pub audience: &'a str,
+    pub now: u64,
+}
+
+/// Checks `assertion`; on success its `jti` is added to `seen` (a replay is refused).
+pub(crate) fn verify(assertion: &str, expected: &Expected<'_>, seen: &mut HashSet<String>) -> Result<(), Rejection> {
+    let parts: Vec<&str> = assertion.split('.').collect();
+    let [header, claims, signature] = parts[..] else {
+        return Err(malformed("it does not have three segments"));
+    };
+    let header = json_segment(header).ok_or_else(|| malformed("its header is not base64url JSON"))?;
+    let claims = json_segment(claims).ok_or_else(|| malformed("its payload is not base64url JSON"))?;
+    let signature =
+        base64url_decode(signature.trim_end_matches('=')).ok_or_else(|| malformed("its signature is not base64url"))?;
+    let issuer = claims.get("iss").and_then(Value::as_str).unwrap_or_default();
+    let names_certificate = header.contains_key("x5t") || header.contains_key("x5t#S256");
+    if issuer != expected.app.client_id && !names_certificate && !expected.app.federated_credentials.is_empty() {
+        // Another issuer's token (workload identity federation): no replay check, since clients
+        // present the same file token until it rotates.
+        return check_federated(&claims, expected);
+    }
+    let certificate = registered_certificate(&header, expected.app)?;
+    let signed = assertion.rsplit_once('.').map_or("", |(input, _)| input);
+    check_signature(&header, &certificate, signed.as_bytes(), &signature)?;
+    check_claims(&claims, expected)?;
+    let jti = claims
+        .get("jti")
+        .and_then(Value::as_str)
+        .ok_or_else(|| malformed("it has no jti claim"))?;
+    if !seen.insert(jti.to_owned()) {
+        return Err(reject(
+            50027,
+            format!(
+                "JWT token is invalid: the client assertion with jti '{jti}' has already been used. Each assertion must have a fresh jti."
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// AADSTS50027: the JWT cannot be read.
+fn malformed(why: &str) -> Rejection {
+    reject(50027, format!("JWT token is invalid or malformed: {why}."))
+}
+
+fn json_segment(segment: &str) -> Option<Map<String, Value>> {
+    serde_json::from_slice(&base64url_decode(segment.trim_end_matches('='))?).ok()
+}
+
+/// The registered certificate the header names: `x5t#S256` or `x5t`.
+fn registered_certificate(header: &Map<String, Value>, app: &AppRegistration) -> Result<Vec<u8>, Rejection> {
+    let (thumbprint, sha256) = match (header.get("x5t#S256"), header.get("x5t")) {
+        (Some(Value::String(t)), _) => (t, true),
+        (None, Some(Value::String(t))) => (t, false),
+        _ => {
+            return Err(reject(
+                700030,
+                "Invalid certificate: the client assertion names no certificate (x5t or x5t#S256 header).",
+            ));
+        }
+    };
+    // MSAL for Python pads its thumbprints with `=`; Entra accepts both forms.
+    let wanted = base64url_decode(thumbprint.trim_end_matches('=')).unwrap_or_default();
+    let algorithm = if sha256 { &SHA256 } else { &SHA1_FOR_LEGACY_USE_ONLY };
+    app.certificates
+        .iter()
+        .find(|der| digest(algorithm, der).as_ref() == wanted.as_slice())
+        .cloned()
+        .ok_or_else(|| {
+            reject(
+                700021,
+                format!(
+                    "Client assertion contains an unknown certificate: no certificate with thumbprint '{thumbprint}' is registered for application '{}'.",
+                    app.client_id
+                ),
+            )
+        })
+}
+
+fn check_signature(
+    header: &Map<String, Value>,
+    certificate: &[u8],
+    signed: &[u8],
+    signature: &[u8],
+) -> Result<(), Rejection> {
+    let algorithm = match header.get("alg").and_then(Value::as_str) {
+        Some("RS256") => webpki::ring::RSA_PKCS1_2048_8192_SHA256,
+        Some("PS256") => webpki::ring::RSA_PSS_2048_8192_SHA256_LEGACY_KEY,
+        other => {
+            return Err(malformed(&format!(
+                "alg {other:?} is not supported; use RS256 or PS256"
+            )));
+        }
+    };
+    let der = CertificateDer::from(certificate);
+    let invalid = || reject(700027, "Client assertion failed signature validation.");
+    let parsed = webpki::EndEntityCert::try_from(&der).map_err(|_| invalid())?;
+    parsed
+        .verify_signature(algorithm, signed, signature)
+        .map_err(|_| invalid())
+}
+
+fn check_claims(claims: &Map<String, Value>, expected: &Expected<'_>) -> Result<(), Rejection> {
+    let claim = |name: &str| claims.get(name).and_then(Value::as_str);
+    let client = expected.app.client_id.as_str();
+    if claim("iss") != Some(client) || claim("sub") != Some(client) {
+        return Err(reject(
+            700021,
+            format!("Client assertion application identifier doesn't match 'client_id' parameter '{client}'."),
+        ));
+    }
+    if claim("aud") != Some(expected.audience) {
+        return Err(reject(
+            700027,
+            format!(
+                "Client assertion audience claim does not match Realm issuer. Expected '{}'.",
+                expected.audience
+            ),
+        ));
+    }
+    // NumericDate may have a fraction (RFC 7519 §2); MSAL for Python sends one.
+    check_time(claims, expected.now)
+}
+
+/// `nbf` and `exp` hold at `now`, give or take [`SKEW_SECS`].
+fn check_time(claims: &Map<String, Value>, now: u64) -> Result<(), Rejection> {
+    let time = |name: &str| {
+        let value = claims.get(name)?;
+        value
+            .as_u64()
+            .or_else(|| value.as_f64().filter(|f| f.is_finite() && *f >= 0.0).map(|f| f as u64))
+    };
+    let (Some(exp), nbf) = (time("exp"), time("nbf").unwrap_or(0)) else {
+        return Err(malformed("it has no numeric exp claim"));
+    };
+    if now > exp.saturating_add(SKEW_SECS) || now.saturating_add(SKEW_SECS) < nbf {
+        return Err(reject(
+            700024,
+            format!(
+                "Client assertion is not within its valid time range. Current time: {now}, assertion valid from {nbf}, expiry time of assertion {exp}."
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A federated token: a federated credential of the app names its issuer, subject and audience.
+/// The emulator cannot fetch the issuer's keys, so the signature is not checked.
+fn check_federated(claims: &Map<String, Value>, expected: &Expected<'_>) -> Result<(), Rejection> {
+    let claim = |name: &str| claims.get(name).and_then(Value::as_str).unwrap_or_default().to_owned();
+    let (issuer, subject) = (claim("iss"), claim("sub"));
+    let audiences: Vec<String> = match claims.get("aud") {
+        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+        _ => vec![claim("aud")],
+    };
+    let credentials = &expected.app.federated_credentials;
+    let same_issuer: Vec<_> = credentials.iter().filter(|c| c.issuer == issuer).collect();
+    let no_match = |code: u32, what: &str| {
+        reject(
+            code,
+            format!(
+                "No matching federated identity record found for presented assertion {what}. Assertion Issuer: '{issuer}'. Assertion Subject: '{subject}'. Assertion Audience: '{}'.",
+                audiences.join(",")
+            ),
+        )
+    };
+    if same_issuer.is_empty() {
+        return Err(no_match(700211, "issuer"));
+    }
+    let same_subject: Vec<_> = same_issuer.into_iter().filter(|c| c.subject == subject).collect();
+    if same_subject.is_empty() {
+        return Err(no_match(700213, "subject"));
+    }
+    if !same_subject.iter().any(|c| audiences.contains(&c.audience)) {
+        return Err(no_match(700212, "audience"));
+    }
+    check_time(claims, expected.now)
+}
+
+/// The DER certificates in PEM text, or the DER of one base64 certificate (the portal's form).
+pub fn certificates_from_text(text: &str) -> Result<Vec<Vec<u8>>, String> {
+    if text.contains("-----BEGIN") {
+        let certificates: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(text.as_bytes())
+            .map(|c| c.map(|c| c.as_ref().to_vec()))
+            .collect();
+        return certificates
+            .ok()
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| "a certificate is not valid PEM".to_owned());
+    }
+    super::wire::base64_decode(text)
+        .map(|der| vec![der])
+        .ok_or_else(|| "a certificate is neither PEM nor base64 DER".to_owned())
+}
+
+/// One DER certificate as PEM.
+pub fn pem(der: &[u8]) -> String {
+    use base64::Engine as _;
+    let text = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = text
+        .as_bytes()
+        .chunks(64)
+        .filter_map(|l| std::str::from_utf8(l).ok())
+        .collect();
+    format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        lines.join("\n")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{TEST_APP_CERTIFICATE, TenantConfig};
+    use ring::rand::SystemRandom;
+    use ring::signature::{RSA_PKCS1_SHA256, RSA_PSS_SHA256, RsaEncoding, RsaKeyPair};
+    use rustls::pki_types::PrivatePkcs8KeyDer;
+    use serde_json::json;
+
+    const KEY: &str = include_str!("certs/app-key.pem");
+    const OTHER_KEY: &str = include_str!("certs/other-key.pem");
+    const AUD: &str = "http://127.0.0.1:1/t/oauth2/v2.0/token";
+
+    fn b64(bytes: &[u8]) -> String {
+        super::super::wire::base64url(bytes)
+    }
+
+    fn sign(key_pem: &str, header: &Value, claims: &Value) -> String {
+        let der = PrivatePkcs8KeyDer::from_pem_slice(key_pem.as_bytes()).unwrap();
+        let key = RsaKeyPair::from_pkcs8(der.secret_pkcs8_der()).unwrap();
+        let encoding: &'static dyn RsaEncoding = if header["alg"] == "PS256" {
+            &RSA_PSS_SHA256
+        } else {
+            &RSA_PKCS1_SHA256
+        };
+        let input = format!(
+            "{}.{}",
+            b64(header.to_string().as_bytes()),
+            b64(claims.to_string().as_bytes())
+        );
+        let mut signature = vec![0; key.public().modulus_len()];
+        key.sign(encoding, &SystemRandom::new(), input.as_bytes(), &mut signature)
+            .unwrap();
+        format!("{input}.{}", b64(&signature))
+    }
+
+    fn app() -> AppRegistration {
+        let config = TenantConfig::default();
+        config.apps.into_iter().find(|a| !a.certificates.is_empty()).unwrap()
+    }
+
+    fn claims(app: &AppRegistration, jti: &str, now: u64) -> Value {
+        json!({"aud": AUD, "iss": app.client_id, "sub": app.client_id, "jti": jti, "nbf": now, "iat": now, "exp": now + 600})
+    }
+
+    fn check(token: &str, app: &AppRegistration, now: u64, seen: &mut HashSet<String>) -> Result<(), u32> {
+        let expected = Expected {
+            app,
+            audience: AUD,
+            now,
+        };
+        verify(token, &expected, seen).map_err(|r| r.code)
+    }
+
+    #[test]
+    fn assertions_are_verified_like_entra() {
+        let app = app();
+        let der = &certificates_from_text(TEST_APP_CERTIFICATE).unwrap()[0];
+        let s256 = json!({"alg": "PS256", "typ": "JWT", "x5t#S256": b64(digest(&SHA256, der).as_ref())});
+        let sha1 = json!({"alg": "RS256", "typ": "JWT", "x5t": b64(digest(&SHA1_FOR_LEGACY_USE_ONLY, der).as_ref())});
+        let unknown = json!({"alg": "RS256", "typ": "JWT", "x5t": "hOBcHZi846VCHSJbFAs26Go9VTQ"});
+        let padded = json!({"alg": "RS256", "typ": "JWT", "x5t": format!("{}=", sha1["x5t"].as_str().unwrap())});
+        let now = 1_800_000_000;
+        let mut other_client = claims(&app, "j", now);
+        other_client["iss"] = json!("someone-else");
+        let mut wrong_aud = claims(&app, "j", now);
+        wrong_aud["aud"] = json!("https://login.microsoftonline.com/t/oauth2/v2.0/token");
+        let cases = [
+            (sign(KEY, &s256, &claims(&app, "a", now)), Ok(())),
+            (sign(KEY, &sha1, &claims(&app, "b", now)), Ok(())),
+            (sign(KEY, &padded, &claims(&app, "b2", now)), Ok(())),
+            (sign(OTHER_KEY, &s256, &claims(&app, "c", now)), Err(700027)),
+            (sign(KEY, &unknown, &claims(&app, "d", now)), Err(700021)),
+            (
+                sign(KEY, &json!({"alg": "RS256"}), &claims(&app, "e", now)),
+                Err(700030),
+            ),
+            (sign(KEY, &sha1, &claims(&app, "f", now - 1200)), Err(700024)),
+            (sign(KEY, &sha1, &claims(&app, "g", now + 400)), Err(700024)),
+            (sign(KEY, &sha1, &claims(&app, "h", now - 850)), Ok(())),
+            (
+                sign(
+                    KEY,
+                    &sha1,
+                    &json!({"aud": AUD, "iss": app.client_id, "sub": app.client_id, "jti": "k", "nbf": now, "exp": now as f64 + 600.5}),
+                ),
+                Ok(()),
+            ),
+            (sign(KEY, &sha1, &other_client), Err(700021)),
+            (sign(KEY, &sha1, &wrong_aud), Err(700027)),
+            (
+                sign(
+                    KEY,
+                    &json!({"alg": "HS256", "x5t": sha1["x5t"]}),
+                    &claims(&app, "i", now),
+                ),
+                Err(50027),
+            ),
+            ("not.a-jwt".to_owned(), Err(50027)),
+        ];
+        let mut seen = HashSet::new();
+        for (n, (token, expected)) in cases.iter().enumerate() {
+            assert_eq!(check(token, &app, now, &mut seen), *expected, "case {n}");
+        }
+        assert_eq!(check(&cases[0].0, &app, now, &mut seen), Err(50027), "a replayed jti");
+    }
+
+    #[test]
+    fn federated_tokens_match_a_federated_credential() {
+        use crate::config::{FEDERATED_AUDIENCE, TEST_FEDERATED_ISSUER, TEST_FEDERATED_SUBJECT};
+        let app = app();
+        let now = 1_800_000_000;
+        let token = |iss: &str, sub: &str, aud: &str, exp: u64| {
+            let claims = json!({"iss": iss, "sub": sub, "aud": [aud], "nbf": now - 60, "exp": exp});
+            format!(
+                "{}.{}.c2ln",
+                b64(br#"{"alg":"RS256","kid":"k"}"#),
+                b64(claims.to_string().as_bytes())
+            )
+        };
+        let (iss, sub, aud) = (TEST_FEDERATED_ISSUER, TEST_FEDERATED_SUBJECT, FEDERATED_AUDIENCE);
+        let cases = [
+            (token(iss, sub, aud, now + 3600), Ok(())),
+            (token(iss, sub, aud, now + 3600), Ok(())),
+            (token("https://elsewhere", sub, aud, now + 3600), Err(700211)),
+            (
+                token(iss, "system:serviceaccount:other:sa", aud, now + 3600),
+                Err(700213),
+            ),
+            (token(iss, sub, "api://other", now + 3600), Err(700212)),
+            (token(iss, sub, aud, now - 600), Err(700024)),
+        ];
+        let mut seen = HashSet::new();
+        for (n, (token, expected)) in cases.iter().enumerate() {
+            assert_eq!(check(token, &app, now, &mut seen), *expected, "case {n}");
+        }
+    }
+
+    #[test]
+    fn certificates_read_as_pem_or_base64_der() {
+        let der = certificates_from_text(TEST_APP_CERTIFICATE).unwrap();
+        assert_eq!(certificates_from_text(&pem(&der[0])), Ok(der.clone()));
+        use base64::Engine as _;
+        let b64der = base64::engine::general_purpose::STANDARD.encode(&der[0]);
+        assert_eq!(certificates_from_text(&b64der), Ok(der));
+        assert!(certificates_from_text("-----BEGIN CERTIFICATE-----\n!!\n").is_err());
+    }
+}
