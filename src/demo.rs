@@ -192,6 +192,7 @@ fn run(program: &Path, keep: bool, mut out: Out) -> Result<(), Stop> {
     demo.sign_in()?;
     let upn = demo.investigate()?;
     demo.fetch_twice(&upn)?;
+    demo.workload_identity()?;
     demo.out.say(0, "\nAll steps succeeded.")?;
     match keep {
         true => demo.keep_running(),
@@ -298,6 +299,38 @@ impl Demo<'_> {
             return Err(Stop::Failed(message));
         }
         Ok(())
+    }
+
+    /// Workload identities: signed in as an app with its certificate (no secret, no person), the
+    /// risky service principals and one's risk detections. The device-code sign-in above asks
+    /// only for the user permissions, so this runs as its own instance with its own context.
+    fn workload_identity(&mut self) -> Result<(), Stop> {
+        let user_params = std::mem::replace(&mut self.params, self.emulator.certificate_params());
+        let user_context = std::mem::take(&mut self.context);
+        self.out
+            .say(3, "(a second instance: the app signs in with its certificate)")?;
+        let outcome = self.risky_workloads();
+        (self.params, self.context) = (user_params, user_context);
+        outcome
+    }
+
+    fn risky_workloads(&mut self) -> Result<(), Stop> {
+        let list = self.step(
+            "azure-ad-identity-protection-risky-service-principal-list",
+            json!({"limit": "5"}),
+            None,
+        )?;
+        let principal = list
+            .items("RiskyServicePrincipals")
+            .into_iter()
+            .next()
+            .ok_or_else(|| "no risky service principal in the tenant".to_string())?;
+        self.step(
+            "azure-ad-identity-protection-service-principal-risks-list",
+            json!({"service_principal_id": text(&principal, "id"), "limit": "5"}),
+            None,
+        )
+        .map(drop)
     }
 
     /// Runs one command through the binary and prints what it did.

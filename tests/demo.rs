@@ -29,6 +29,8 @@ fn the_demo_walks_the_whole_chain() {
         "history-list",
         "dismiss",
         "fetch-incidents",
+        "risky-service-principal-list",
+        "service-principal-risks-list",
         "All steps succeeded.",
     ] {
         assert!(stdout.contains(step), "missing {step} in:\n{stdout}");
