@@ -2,6 +2,7 @@
 
 use crate::auth::assertion::CertificateCredential;
 use crate::auth::federation::FederatedTokenFile;
+use crate::auth::managed_identity::{Endpoint, ManagedIdentity};
 use crate::cloud::{self, Cloud};
 use crate::error::Error;
 use crate::http::ExtraRoots;
@@ -21,6 +22,8 @@ pub enum AuthMode {
     DeviceCode,
     /// Application: a certificate or a client secret.
     ClientCredentials,
+    /// Application: the engine's Azure managed identity (`use_managed_identities`).
+    ManagedIdentity,
 }
 
 impl AuthMode {
@@ -29,6 +32,7 @@ impl AuthMode {
         match self {
             AuthMode::DeviceCode => "device_code",
             AuthMode::ClientCredentials => "client_credentials",
+            AuthMode::ManagedIdentity => "managed_identity",
         }
     }
 }
@@ -46,6 +50,8 @@ pub struct Config {
     /// Workload identity federation: the file holding another issuer's JWT, used (after a
     /// certificate) instead of the secret.
     pub federated_token: Option<FederatedTokenFile>,
+    /// `use_managed_identities`: the endpoint and the optional user-assigned client id.
+    pub managed_identity: Option<ManagedIdentity>,
     /// Login base URL, no trailing slash (`https://login.microsoftonline.com`).
     pub login: String,
     /// Graph base URL, no trailing slash and no version (`https://graph.microsoft.com`).
@@ -100,7 +106,16 @@ impl Config {
         let federated_parameter = text(params, "federated_token_file").map(|p| FederatedTokenFile::parameter(&p));
         // A certificate or a federated token only signs in an application: configuring one means
         // client credentials. The engine's variable alone does not change the mode.
-        let mode = if flag(params, "client_credentials")? || certificate.is_some() || federated_parameter.is_some() {
+        let managed_identity = match flag(params, "use_managed_identities")? {
+            true => Some(ManagedIdentity {
+                endpoint: Endpoint::from_environment()?,
+                client_id: text(params, "managed_identities_client_id"),
+            }),
+            false => None,
+        };
+        let mode = if managed_identity.is_some() {
+            AuthMode::ManagedIdentity
+        } else if flag(params, "client_credentials")? || certificate.is_some() || federated_parameter.is_some() {
             AuthMode::ClientCredentials
         } else {
             AuthMode::DeviceCode
@@ -120,6 +135,7 @@ impl Config {
                     .flatten()
             }),
             certificate,
+            managed_identity,
             login,
             graph,
             resource,
@@ -425,6 +441,24 @@ pub fn is_loopback(authority: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_managed_identity_needs_no_app_and_owns_its_tokens_by_client_id() {
+        let params = |extra: Value| {
+            let mut p = json!({"use_managed_identities": "true", "client_credentials": "true"});
+            p.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            Config::from_params(p.as_object().unwrap()).unwrap()
+        };
+        let system = params(json!({}));
+        let user = params(json!({"managed_identities_client_id": "c1"}));
+        assert_eq!(
+            (system.mode, user.mode),
+            (AuthMode::ManagedIdentity, AuthMode::ManagedIdentity)
+        );
+        let owner = |c: &Config| crate::auth::Owner::of(c);
+        assert_eq!(owner(&user).app_id, "c1");
+        assert_ne!(owner(&system), owner(&user));
+    }
     #[test]
     fn fetch_settings_are_checked_when_fetch_reads_them() {
         let params = json!({"max_fetch": "20", "fetch_user_id": "a, b", "fetch_user_principal_name": "o'brien@x"})

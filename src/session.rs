@@ -25,7 +25,10 @@ impl<'a> Session<'a> {
             extra_roots: config.extra_roots.clone(),
             proxy: config.proxy,
         };
-        let destinations = Destinations::new(&config.login_endpoints(), &config.graph_root());
+        let mut destinations = Destinations::new(&config.login_endpoints(), &config.graph_root());
+        if let Some(identity) = &config.managed_identity {
+            destinations = destinations.with_managed_identity(&identity.endpoint.token_url());
+        }
         let http = Client::new(runtime, &settings, destinations);
         Session {
             config,

@@ -10,6 +10,8 @@ mod device_code;
 mod client_credentials;
 // Certificate sign-in: signed client assertions the emulator verifies.
 mod certificate;
+// Managed-identity sign-in: IMDS and the App Service / Arc endpoint.
+mod managed_identity;
 // The token lifecycle every Graph command uses: cache, refresh, rotation, 401, owners.
 mod tokens;
 // Retries, throttling, timeouts, broken bodies, redirects, network down.

@@ -6,6 +6,7 @@ pub mod client_credentials;
 pub mod device_code;
 mod entra_error;
 pub mod federation;
+pub mod managed_identity;
 pub mod tokens;
 
 pub use entra_error::{EntraError, Flow};
@@ -40,11 +41,19 @@ pub struct Owner {
 impl Owner {
     /// The owner this configuration's tokens have.
     pub fn of(config: &Config) -> Owner {
+        // A managed identity's token belongs to that identity and endpoint, not to an app id.
+        let (app_id, login) = match &config.managed_identity {
+            Some(identity) => (
+                identity.client_id.clone().unwrap_or_else(|| "system-assigned".into()),
+                identity.endpoint.token_url(),
+            ),
+            None => (config.app_id.clone(), config.login.clone()),
+        };
         Owner {
             auth_mode: config.mode.as_str().to_string(),
-            app_id: config.app_id.clone(),
+            app_id,
             tenant: config.tenant_segment().to_string(),
-            login: config.login.clone(),
+            login,
             resource: config.resource.clone(),
         }
     }

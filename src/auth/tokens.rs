@@ -1,7 +1,9 @@
 //! The token keys of the context, their expiry, and the token lifecycle every Graph command uses:
 //! cached → refreshed → new. The only module that reads or writes token keys.
 
-use super::{Flow, Owner, TokenResponse, client_credentials, delegated_scope, lenient_u64, token_request};
+use super::{
+    Flow, Owner, TokenResponse, client_credentials, delegated_scope, lenient_u64, managed_identity, token_request,
+};
 use crate::config::AuthMode;
 use crate::error::Error;
 use crate::secret::Secret;
@@ -71,6 +73,7 @@ pub fn renew(session: &mut Session) -> Result<Secret, Error> {
     let response = match session.config.mode {
         AuthMode::ClientCredentials => client_credentials::request_token(session)?,
         AuthMode::DeviceCode => refresh(session)?,
+        AuthMode::ManagedIdentity => managed_identity::request_token(session)?,
     };
     store(session, &response);
     Ok(response.access_token)

@@ -3,7 +3,7 @@
 use super::Arguments;
 use super::CommandOutput;
 use crate::auth::device_code::{self, Pending, Poll};
-use crate::auth::{MAX_DEVICE_CODE_LIFETIME_SECS, TokenResponse, client_credentials, tokens};
+use crate::auth::{MAX_DEVICE_CODE_LIFETIME_SECS, TokenResponse, client_credentials, managed_identity, tokens};
 use crate::config::AuthMode;
 use crate::error::Error;
 use crate::graph::client;
@@ -28,6 +28,7 @@ pub fn test(session: &mut Session, _: &Arguments) -> Result<CommandOutput, Error
         AuthMode::DeviceCode => tokens::signed_in_as(&session.context)
             .map_or("a delegated sign-in".to_string(), |u| format!("the sign-in of {u}")),
         AuthMode::ClientCredentials => format!("the client secret of app {}", session.config.app_id),
+        AuthMode::ManagedIdentity => "the engine's managed identity".to_string(),
     };
     let valid_until = tokens::stored_valid_until(&session.context).map(iso8601);
     let contents = json!({"auth_mode": session.config.mode.as_str(), "signed_in_as": tokens::signed_in_as(&session.context), "token_valid_until": valid_until, "graph": session.config.graph_root()});
@@ -54,6 +55,12 @@ pub fn reset(session: &mut Session, _: &Arguments) -> Result<CommandOutput, Erro
 
 /// `azure-ad-auth-start`: device code, or a connection test in client-credentials mode.
 pub fn start(session: &mut Session, _: &Arguments) -> Result<CommandOutput, Error> {
+    if session.config.mode == AuthMode::ManagedIdentity {
+        let response = managed_identity::request_token(session)?;
+        tokens::store(session, &response);
+        let markdown = "✅ Success! The engine's managed identity obtained a token. No sign-in step is needed in this mode; run **!azure-ad-auth-test** to check Graph permissions.";
+        return Ok(CommandOutput::entry(Entry::text(markdown)));
+    }
     if session.config.mode == AuthMode::ClientCredentials {
         let response = client_credentials::request_token(session)?;
         tokens::store(session, &response);
@@ -88,10 +95,14 @@ fn auth_context(pending: &Pending) -> Value {
 
 /// `azure-ad-auth-complete`: redeem the device code, or say what is still missing.
 pub fn complete(session: &mut Session, args: &Arguments) -> Result<CommandOutput, Error> {
-    if session.config.mode == AuthMode::ClientCredentials {
+    if session.config.mode != AuthMode::DeviceCode {
         tokens::access_token(session)?;
         return Ok(CommandOutput::entry(Entry::text(
-            "✅ Authorization completed successfully. Client-credentials mode needs no sign-in; a token was obtained with the client secret.",
+            if session.config.mode == AuthMode::ManagedIdentity {
+                "✅ Authorization completed successfully. Managed-identity mode needs no sign-in; a token was obtained from the engine's managed identity."
+            } else {
+                "✅ Authorization completed successfully. Client-credentials mode needs no sign-in; a token was obtained with the client secret."
+            },
         )));
     }
     if device_code::stored(&session.context).is_none()

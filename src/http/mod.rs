@@ -22,6 +22,8 @@ pub struct Destinations {
     login: Option<Url>,
     /// `{graph}/{api_version}`; likewise.
     graph: Option<Url>,
+    /// The managed-identity endpoint, only in that mode; `None` admits nothing.
+    managed_identity: Option<Url>,
 }
 
 impl Destinations {
@@ -30,7 +32,14 @@ impl Destinations {
         Destinations {
             login: Url::parse(login).ok(),
             graph: Url::parse(graph).ok(),
+            managed_identity: None,
         }
+    }
+
+    /// Admits the managed-identity endpoint `base` too (managed-identity mode only).
+    pub fn with_managed_identity(mut self, base: &str) -> Destinations {
+        self.managed_identity = Url::parse(base).ok();
+        self
     }
 
     /// True when `url` lies under the base URL `audience` may receive.
@@ -38,6 +47,7 @@ impl Destinations {
         let base = match audience {
             Audience::Login => &self.login,
             Audience::Graph => &self.graph,
+            Audience::ManagedIdentity => &self.managed_identity,
         };
         base.as_ref()
             .zip(Url::parse(url).ok())

@@ -26,6 +26,9 @@ pub enum Audience {
     Login,
     /// The Graph root (`{graph}/{api_version}/...`): bearer tokens go there and nowhere else.
     Graph,
+    /// The managed-identity endpoint (IMDS or the App Service / Arc one): admitted only in
+    /// managed-identity mode, and only under exactly that base.
+    ManagedIdentity,
 }
 
 /// One HTTP request. Deliberately without `Debug`: headers and form may hold secrets.
@@ -53,6 +56,11 @@ impl HttpRequest {
     /// A JSON POST to Graph.
     pub fn json(url: impl Into<String>, body: String) -> Self {
         Self::new(Method::Post, url.into(), Body::Json(body), Audience::Graph)
+    }
+
+    /// A GET to the managed-identity endpoint.
+    pub fn managed_identity(url: impl Into<String>) -> Self {
+        Self::new(Method::Get, url.into(), Body::None, Audience::ManagedIdentity)
     }
 
     fn new(method: Method, url: String, body: Body, audience: Audience) -> Self {

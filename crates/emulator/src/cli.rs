@@ -14,9 +14,11 @@ const USAGE: &str = "usage: azure-ad-identity-protection emulator [flags]
 Serves an offline Microsoft Entra ID + Microsoft Graph Identity Protection tenant on 127.0.0.1
 until killed. The first stdout line is one JSON object:
   {\"params\": {...}, \"device_code_params\": {...}, \"certificate_params\": {...},
+   \"managed_identity_params\": {...}, \"managed_identity_environment\": {...},
    \"ca_file\": path|null, \"admin\": url}
-(instance parameters for client credentials with a secret, for device code, and for client
-credentials with the public test certificate; with --tls all include
+(instance parameters for client credentials with a secret, for device code, for client
+credentials with the public test certificate, and for managed identity, which also needs the
+engine environment variable managed_identity_environment names; with --tls all include
 ca_file, the CA the integration then trusts). stderr logs one line per request: method, path,
 status, latency.
 
@@ -147,12 +149,15 @@ fn tenant(flags: &Flags) -> Result<TenantConfig, String> {
     Ok(tenant)
 }
 
-/// `{"params", "device_code_params", "certificate_params", "ca_file", "admin"}`.
+/// `{"params", "device_code_params", "certificate_params", "managed_identity_params",
+/// "managed_identity_environment", "ca_file", "admin"}`.
 fn startup_line(emulator: &Emulator) -> serde_json::Value {
     json!({
         "params": emulator.instance_params(),
         "device_code_params": emulator.device_code_params(),
         "certificate_params": emulator.certificate_params(),
+        "managed_identity_params": emulator.managed_identity_params(),
+        "managed_identity_environment": emulator.managed_identity_environment(),
         "ca_file": emulator.ca_file(),
         "admin": format!("{}/_emulator", emulator.base_url()),
     })
@@ -350,6 +355,11 @@ mod tests {
         assert_eq!(line["ca_file"], serde_json::Value::Null);
         assert_eq!(line["params"].get("ca_file"), None);
         assert_eq!(line["admin"], format!("{}/_emulator", emulator.base_url()));
+        assert_eq!(line["managed_identity_params"]["use_managed_identities"], "true");
+        assert_eq!(
+            line["managed_identity_environment"]["AZURE_POD_IDENTITY_AUTHORITY_HOST"],
+            emulator.base_url()
+        );
     }
 
     #[test]

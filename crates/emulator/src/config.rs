@@ -71,6 +71,7 @@ impl Default for TenantConfig {
                     "emu8Q~OfflineTenantSecretValue.0123456789",
                 ),
                 AppRegistration::with_certificate(CERTIFICATE_APP_ID, TEST_APP_CERTIFICATE),
+                AppRegistration::managed_identity(MANAGED_IDENTITY_CLIENT_ID),
             ],
             user: SignedInUser::default(),
             device_code_lifetime: 900,
@@ -147,7 +148,20 @@ pub const TEST_FEDERATED_ISSUER: &str = "https://oidc.emulator.invalid/xsoar";
 /// See [`TEST_FEDERATED_ISSUER`].
 pub const TEST_FEDERATED_SUBJECT: &str = "system:serviceaccount:xsoar:engine";
 
+/// The client id of the managed identity assigned to the emulated engine host: the identity
+/// `/metadata/identity/oauth2/token` signs in as, system-assigned or named by this id.
+pub const MANAGED_IDENTITY_CLIENT_ID: &str = "9a1d6c3e-5b7f-4e2d-8c0a-1f2e3d4c5b6a";
+
 impl AppRegistration {
+    /// A managed identity's service principal with the Identity Protection app roles: no
+    /// secret, no public flows; only the managed-identity endpoint issues its tokens.
+    pub fn managed_identity(id: &str) -> Self {
+        AppRegistration {
+            public_client_flows: false,
+            ..AppRegistration::public_client(id)
+        }
+    }
+
     /// A public client (device code) app with the Identity Protection permissions.
     pub fn public_client(id: &str) -> Self {
         AppRegistration {

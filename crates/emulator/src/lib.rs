@@ -40,6 +40,7 @@ mod generate;
 mod graph;
 mod listing;
 mod login;
+mod managed_identity;
 mod request;
 mod samples;
 mod script;
@@ -60,7 +61,8 @@ use std::time::Instant;
 
 pub use config::{
     AppRegistration, CERTIFICATE_APP_ID, FEDERATED_AUDIENCE, FederatedCredential, IDENTITY_PROTECTION_PERMISSIONS,
-    SignedInUser, TEST_APP_CERTIFICATE, TEST_APP_KEY, TEST_FEDERATED_ISSUER, TEST_FEDERATED_SUBJECT, TenantConfig,
+    MANAGED_IDENTITY_CLIENT_ID, SignedInUser, TEST_APP_CERTIFICATE, TEST_APP_KEY, TEST_FEDERATED_ISSUER,
+    TEST_FEDERATED_SUBJECT, TenantConfig,
 };
 pub use faults::FaultPlan;
 pub use request::RecordedRequest;
@@ -189,6 +191,23 @@ impl Emulator {
             "client_credentials": "true",
             "certificate": format!("{TEST_APP_CERTIFICATE}{TEST_APP_KEY}"),
         }))
+    }
+
+    /// The instance parameters for a managed-identity sign-in: the same endpoints and
+    /// `ca_file`, `use_managed_identities`; the integration then needs
+    /// [`Emulator::managed_identity_environment`] to reach this IMDS instead of Azure's.
+    pub fn managed_identity_params(&self) -> Value {
+        self.with_ca_file(json!({
+            "azure_ad_endpoint": self.base_url,
+            "graph_endpoint": self.base_url,
+            "use_managed_identities": "true",
+        }))
+    }
+
+    /// The engine environment that points managed-identity sign-in at this emulator's IMDS:
+    /// `AZURE_POD_IDENTITY_AUTHORITY_HOST`, the IMDS override Azure SDKs read.
+    pub fn managed_identity_environment(&self) -> Value {
+        json!({"AZURE_POD_IDENTITY_AUTHORITY_HOST": self.base_url})
     }
 
     /// The instance parameters for a device-code sign-in: the same endpoints, tenant and
@@ -511,6 +530,7 @@ fn route(state: &mut State, request: &RecordedRequest) -> Reply {
         ["beta" | "v1.0", ..] => graph::handle(state, request, &segments),
         ["devicelogin"] => device_login::handle(state, request),
         [tenant, "oauth2", "v2.0", endpoint] => login::handle(state, request, tenant, endpoint),
+        ["metadata", "identity", "oauth2", "token"] => managed_identity::handle(state, request),
         [tenant, "v2.0", ".well-known", "openid-configuration"] => discovery::openid_configuration(state, tenant),
         ["common", "discovery", "instance"] => discovery::instance_discovery(state, request),
         [_, "discovery", "v2.0", "keys"] => discovery::keys(),

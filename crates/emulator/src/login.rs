@@ -439,7 +439,7 @@ fn check_default_scope(scope: &str) -> Result<(), EntraError> {
 // Token issuing
 
 /// Who an access token is for.
-enum Grantee {
+pub(crate) enum Grantee {
     /// The signed-in user, with these delegated permissions (`scp`).
     User(Vec<String>),
     /// The app itself, with its application permissions (`roles`).
@@ -511,7 +511,7 @@ fn delegated_permissions(app: &AppRegistration, requested: &[String]) -> Vec<Str
         .collect()
 }
 
-fn issue_access_token(state: &mut State, app: &AppRegistration, grantee: Grantee) -> (String, u64) {
+pub(crate) fn issue_access_token(state: &mut State, app: &AppRegistration, grantee: Grantee) -> (String, u64) {
     let lifetime = state.config.access_token_lifetime;
     let issued = now();
     let mut claims = base_claims(&state.config, issued, issued + lifetime);
