@@ -2,11 +2,14 @@
 
 use crate::auth::assertion::CertificateCredential;
 use crate::auth::federation::FederatedTokenFile;
-use crate::auth::managed_identity::{Endpoint, ManagedIdentity};
+pub mod managed_identity;
+
 use crate::cloud::{self, Cloud};
 use crate::error::Error;
 use crate::http::ExtraRoots;
+pub use crate::params::{is_loopback, text};
 use crate::secret::Secret;
+pub use managed_identity::{Endpoint, ManagedIdentity};
 use serde_json::{Map, Value};
 
 /// The Cortex XSOAR multi-tenant app, used when `app_id` is empty.
@@ -232,17 +235,6 @@ impl Config {
     }
 }
 
-/// A trimmed, non-empty string parameter (numbers are accepted as their text).
-pub fn text(params: &Map<String, Value>, name: &str) -> Option<String> {
-    let value = match params.get(name)? {
-        Value::String(s) => s.trim().to_string(),
-        Value::Number(n) => n.to_string(),
-        Value::Bool(b) => b.to_string(),
-        _ => return None,
-    };
-    (!value.is_empty()).then_some(value)
-}
-
 /// A boolean parameter: `true`, `"true"`, `"True"`; absent or empty means false.
 pub fn flag(params: &Map<String, Value>, name: &str) -> Result<bool, Error> {
     match params.get(name) {
@@ -425,17 +417,6 @@ pub fn checked_url(name: &str, url: &str) -> Result<String, Error> {
         )),
         _ => Err(Error::parameter(name, "must be an https:// URL.")),
     }
-}
-
-/// True for `localhost`, `127.x.x.x` and `[::1]`, with or without a port.
-pub fn is_loopback(authority: &str) -> bool {
-    let host = if let Some(v6) = authority.strip_prefix('[') {
-        v6.split(']').next().unwrap_or_default()
-    } else {
-        authority.rsplit_once(':').map_or(authority, |(h, _)| h)
-    };
-    let host = host.to_ascii_lowercase();
-    host == "localhost" || host == "::1" || host.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ pub mod error;
 pub mod graph;
 pub mod http;
 pub mod output;
+pub mod params;
 pub mod runtime;
 pub mod secret;
 pub mod session;

@@ -3,8 +3,8 @@
 //! With the certificate at hand the assertion is `PS256` with `x5t#S256` (current Microsoft
 //! docs and MSAL); with only a SHA-1 thumbprint it is `RS256` with `x5t` (older docs).
 
-use crate::config::text;
 use crate::error::Error;
+use crate::params::text;
 use crate::secret::Secret;
 use base64::Engine as _;
 use ring::rand::{SecureRandom, SystemRandom};

@@ -7,7 +7,6 @@ use std::collections::HashSet;
 
 use ring::digest::{SHA1_FOR_LEGACY_USE_ONLY, SHA256, digest};
 use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
 use serde_json::{Map, Value};
 
 use super::config::AppRegistration;
@@ -213,44 +212,15 @@ fn check_federated(claims: &Map<String, Value>, expected: &Expected<'_>) -> Resu
     check_time(claims, expected.now)
 }
 
-/// The DER certificates in PEM text, or the DER of one base64 certificate (the portal's form).
-pub fn certificates_from_text(text: &str) -> Result<Vec<Vec<u8>>, String> {
-    if text.contains("-----BEGIN") {
-        let certificates: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(text.as_bytes())
-            .map(|c| c.map(|c| c.as_ref().to_vec()))
-            .collect();
-        return certificates
-            .ok()
-            .filter(|c| !c.is_empty())
-            .ok_or_else(|| "a certificate is not valid PEM".to_owned());
-    }
-    super::wire::base64_decode(text)
-        .map(|der| vec![der])
-        .ok_or_else(|| "a certificate is neither PEM nor base64 DER".to_owned())
-}
-
-/// One DER certificate as PEM.
-pub fn pem(der: &[u8]) -> String {
-    use base64::Engine as _;
-    let text = base64::engine::general_purpose::STANDARD.encode(der);
-    let lines: Vec<&str> = text
-        .as_bytes()
-        .chunks(64)
-        .filter_map(|l| std::str::from_utf8(l).ok())
-        .collect();
-    format!(
-        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
-        lines.join("\n")
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::{TEST_APP_CERTIFICATE, TenantConfig};
+    use crate::pem::{certificates_from_text, pem};
     use ring::rand::SystemRandom;
     use ring::signature::{RSA_PKCS1_SHA256, RSA_PSS_SHA256, RsaEncoding, RsaKeyPair};
     use rustls::pki_types::PrivatePkcs8KeyDer;
+    use rustls::pki_types::pem::PemObject;
     use serde_json::json;
 
     const KEY: &str = include_str!("certs/app-key.pem");

@@ -2,9 +2,6 @@
 
 use serde_json::Value;
 
-use super::generate::{DEFAULT_WORKLOAD_SEED, Workload};
-use super::samples;
-
 /// The Identity Protection Graph permissions an app gets by default (users, detections and,
 /// for workload identities, service principals).
 pub const IDENTITY_PROTECTION_PERMISSIONS: [&str; 5] = [
@@ -56,40 +53,6 @@ pub struct TenantConfig {
     /// `Some(seed)`: every list is served in a deterministic shuffled order (stable across the
     /// pages of one listing), to show a client does not rely on Graph's order.
     pub shuffle_seed: Option<u64>,
-}
-
-impl Default for TenantConfig {
-    fn default() -> Self {
-        let workload = Workload::generated(DEFAULT_WORKLOAD_SEED);
-        TenantConfig {
-            tenant_id: "72f988bf-0000-4e2a-9c5d-1f0e8d7c6b5a".to_owned(),
-            tenant_domain: "contoso.onmicrosoft.com".to_owned(),
-            apps: vec![
-                AppRegistration::public_client("4ffef4a4-601f-4393-a789-432f3f3b8470"),
-                AppRegistration::confidential(
-                    "3c1b2a90-7d6e-4f5a-8b9c-0d1e2f3a4b5c",
-                    "emu8Q~OfflineTenantSecretValue.0123456789",
-                ),
-                AppRegistration::with_certificate(CERTIFICATE_APP_ID, TEST_APP_CERTIFICATE),
-                AppRegistration::managed_identity(MANAGED_IDENTITY_CLIENT_ID),
-            ],
-            user: SignedInUser::default(),
-            device_code_lifetime: 900,
-            device_code_interval: 5,
-            access_token_lifetime: 3599,
-            rotate_refresh_tokens_strictly: false,
-            p2_licence: true,
-            workload_id_premium: true,
-            risky_users: samples::risky_users(),
-            risky_user_history: samples::history(&samples::risky_users()),
-            risk_detections: samples::risk_detections(),
-            risky_service_principals: workload.principals,
-            risky_service_principal_history: workload.history,
-            service_principal_risk_detections: workload.detections,
-            page_cap: 500,
-            shuffle_seed: None,
-        }
-    }
 }
 
 impl TenantConfig {
@@ -179,7 +142,7 @@ impl AppRegistration {
     pub fn with_certificate(id: &str, certificate_pem: &str) -> Self {
         AppRegistration {
             public_client_flows: false,
-            certificates: super::assertion::certificates_from_text(certificate_pem).unwrap_or_default(),
+            certificates: super::pem::certificates_from_text(certificate_pem).unwrap_or_default(),
             federated_credentials: vec![FederatedCredential {
                 issuer: TEST_FEDERATED_ISSUER.to_owned(),
                 subject: TEST_FEDERATED_SUBJECT.to_owned(),

@@ -7,8 +7,10 @@ use std::collections::HashSet;
 
 use serde_json::{Value, json};
 
-use super::config::{SignedInUser, TenantConfig};
-use super::samples::history_item;
+use super::config::{
+    AppRegistration, CERTIFICATE_APP_ID, MANAGED_IDENTITY_CLIENT_ID, SignedInUser, TEST_APP_CERTIFICATE, TenantConfig,
+};
+use super::samples::{self, history_item};
 use formats::time::iso8601_graph;
 
 mod workload;
@@ -499,6 +501,43 @@ fn snapshot(user: &Value, level: &str, state: &str, detail: &str, at: (u64, u32)
     fields.insert("riskDetail".into(), json!(detail));
     fields.insert("riskLastUpdatedDateTime".into(), json!(timestamp(at)));
     Value::Object(fields)
+}
+
+/// The default tenant: the hand-written samples and the default workload identities. It is
+/// assembled here, beside the generators, so that `config.rs` stays a module of types that
+/// nothing it imports imports back.
+impl Default for TenantConfig {
+    fn default() -> Self {
+        let workload = Workload::generated(DEFAULT_WORKLOAD_SEED);
+        TenantConfig {
+            tenant_id: "72f988bf-0000-4e2a-9c5d-1f0e8d7c6b5a".to_owned(),
+            tenant_domain: "contoso.onmicrosoft.com".to_owned(),
+            apps: vec![
+                AppRegistration::public_client("4ffef4a4-601f-4393-a789-432f3f3b8470"),
+                AppRegistration::confidential(
+                    "3c1b2a90-7d6e-4f5a-8b9c-0d1e2f3a4b5c",
+                    "emu8Q~OfflineTenantSecretValue.0123456789",
+                ),
+                AppRegistration::with_certificate(CERTIFICATE_APP_ID, TEST_APP_CERTIFICATE),
+                AppRegistration::managed_identity(MANAGED_IDENTITY_CLIENT_ID),
+            ],
+            user: SignedInUser::default(),
+            device_code_lifetime: 900,
+            device_code_interval: 5,
+            access_token_lifetime: 3599,
+            rotate_refresh_tokens_strictly: false,
+            p2_licence: true,
+            workload_id_premium: true,
+            risky_users: samples::risky_users(),
+            risky_user_history: samples::history(&samples::risky_users()),
+            risk_detections: samples::risk_detections(),
+            risky_service_principals: workload.principals,
+            risky_service_principal_history: workload.history,
+            service_principal_risk_detections: workload.detections,
+            page_cap: 500,
+            shuffle_seed: None,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -41,6 +41,7 @@ mod graph;
 mod listing;
 mod login;
 mod managed_identity;
+mod pem;
 mod request;
 mod samples;
 mod script;

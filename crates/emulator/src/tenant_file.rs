@@ -20,8 +20,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::assertion::{certificates_from_text, pem};
 use super::config::{AppRegistration, FederatedCredential, SignedInUser, TenantConfig};
+use super::pem::{certificates_from_text, pem};
 
 /// An app registration as a tenant file writes it.
 #[derive(Debug, Serialize, Deserialize)]
