@@ -3,34 +3,12 @@ use azure_ad_identity_protection::emulator::{Emulator, ScriptedAnswer, TenantCon
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 
-fn command(emu: &Emulator, name: &str, args: Value) -> Run {
-    run(&envelope(name, args, &app_params(emu), json!({})))
-}
-
 fn risks(emu: &Emulator, args: Value) -> Run {
     command(emu, "azure-ad-identity-protection-risks-list", args)
 }
 
 fn users(emu: &Emulator, args: Value) -> Run {
     command(emu, "azure-ad-identity-protection-risky-user-list", args)
-}
-
-fn items<'a>(run: &'a Run, context: &str) -> &'a Vec<Value> {
-    run.entry()["EntryContext"][format!("AADIdentityProtection.{context}(val.id === obj.id)")]
-        .as_array()
-        .expect("context items")
-}
-
-fn next_link(run: &Run, context: &str) -> String {
-    let key = format!("AADIdentityProtection.NextLink(val.Description === \"{context}\")");
-    run.entry()["EntryContext"][key]["URL"]
-        .as_str()
-        .expect("NextLink URL")
-        .to_string()
-}
-
-fn last_filter(emu: &Emulator, suffix: &str) -> Option<String> {
-    requests_to(emu, suffix).last().and_then(|r| r.query_value("$filter"))
 }
 
 /// `count` detections for one user, `per_instant` sharing each detectedDateTime.

@@ -13,29 +13,6 @@ const CONFIRM: &str = "azure-ad-identity-protection-risky-service-principal-conf
 const DISMISS: &str = "azure-ad-identity-protection-risky-service-principal-dismiss";
 const RISKS: &str = "azure-ad-identity-protection-service-principal-risks-list";
 
-fn command(emu: &Emulator, name: &str, args: Value) -> Run {
-    run(&envelope(name, args, &app_params(emu), json!({})))
-}
-
-fn items<'a>(run: &'a Run, context: &str) -> &'a Vec<Value> {
-    run.entry()["EntryContext"][format!("AADIdentityProtection.{context}(val.id === obj.id)")]
-        .as_array()
-        .expect("context items")
-}
-
-fn next_link(run: &Run, context: &str) -> String {
-    let key = format!("AADIdentityProtection.NextLink(val.Description === \"{context}\")");
-    run.entry()["EntryContext"][key]["URL"]
-        .as_str()
-        .expect("NextLink URL")
-        .to_string()
-}
-
-fn last_filter(emu: &Emulator, suffix: &str) -> Option<String> {
-    requests_to(emu, suffix).last().and_then(|r| r.query_value("$filter"))
-}
-
-/// The tenant's risky service principals, as the emulator holds them now.
 fn principals(emu: &Emulator) -> Vec<Value> {
     emu.tenant().risky_service_principals
 }

@@ -261,3 +261,29 @@ pub fn now() -> u64 {
         .expect("clock")
         .as_secs()
 }
+
+/// Runs a command with the client-credentials parameters and no context.
+pub fn command(emu: &Emulator, name: &str, args: Value) -> Run {
+    run(&envelope(name, args, &app_params(emu), json!({})))
+}
+
+/// The items a list command put under `AADIdentityProtection.<context>`.
+pub fn items<'a>(run: &'a Run, context: &str) -> &'a Vec<Value> {
+    run.entry()["EntryContext"][format!("AADIdentityProtection.{context}(val.id === obj.id)")]
+        .as_array()
+        .expect("context items")
+}
+
+/// The NextLink URL a list command wrote for `context`.
+pub fn next_link(run: &Run, context: &str) -> String {
+    let key = format!("AADIdentityProtection.NextLink(val.Description === \"{context}\")");
+    run.entry()["EntryContext"][key]["URL"]
+        .as_str()
+        .expect("NextLink URL")
+        .to_string()
+}
+
+/// The `$filter` of the last request whose path ends with `suffix`.
+pub fn last_filter(emu: &Emulator, suffix: &str) -> Option<String> {
+    requests_to(emu, suffix).last().and_then(|r| r.query_value("$filter"))
+}

@@ -168,9 +168,7 @@ impl Emulator {
     pub fn instance_params(&self) -> Value {
         let state = self.lock();
         let app = state.config.apps.iter().find(|app| app.client_secret.is_some());
-        self.with_ca_file(json!({
-            "azure_ad_endpoint": self.base_url,
-            "graph_endpoint": self.base_url,
+        self.params_with(json!({
             "tenant_id": state.config.tenant_id,
             "app_id": app.map(|a| a.client_id.as_str()),
             "client_credentials": "true",
@@ -184,9 +182,7 @@ impl Emulator {
     pub fn certificate_params(&self) -> Value {
         let state = self.lock();
         let app = state.config.apps.iter().find(|a| !a.certificates.is_empty());
-        self.with_ca_file(json!({
-            "azure_ad_endpoint": self.base_url,
-            "graph_endpoint": self.base_url,
+        self.params_with(json!({
             "tenant_id": state.config.tenant_id,
             "app_id": app.map(|a| a.client_id.as_str()),
             "client_credentials": "true",
@@ -198,9 +194,7 @@ impl Emulator {
     /// `ca_file`, `use_managed_identities`; the integration then needs
     /// [`Emulator::managed_identity_environment`] to reach this IMDS instead of Azure's.
     pub fn managed_identity_params(&self) -> Value {
-        self.with_ca_file(json!({
-            "azure_ad_endpoint": self.base_url,
-            "graph_endpoint": self.base_url,
+        self.params_with(json!({
             "use_managed_identities": "true",
         }))
     }
@@ -220,18 +214,21 @@ impl Emulator {
             .apps
             .iter()
             .find(|a| a.client_secret.is_none() && a.public_client_flows);
-        self.with_ca_file(json!({
-            "azure_ad_endpoint": self.base_url,
-            "graph_endpoint": self.base_url,
+        self.params_with(json!({
             "tenant_id": state.config.tenant_id,
             "app_id": public.map_or(DEFAULT_PUBLIC_CLIENT, |a| a.client_id.as_str()),
         }))
     }
 
-    /// Adds `"ca_file": path` to instance parameters when serving TLS.
-    fn with_ca_file(&self, mut params: Value) -> Value {
-        if let (Some(path), Some(map)) = (self.ca_file(), params.as_object_mut()) {
-            map.insert("ca_file".to_owned(), json!(path));
+    /// Instance parameters pointing at this emulator: both endpoints, then `extra`, then
+    /// `"ca_file": path` when serving TLS.
+    fn params_with(&self, extra: Value) -> Value {
+        let mut params = json!({"azure_ad_endpoint": self.base_url, "graph_endpoint": self.base_url});
+        if let (Some(map), Value::Object(extra)) = (params.as_object_mut(), extra) {
+            map.extend(extra);
+            if let Some(path) = self.ca_file() {
+                map.insert("ca_file".to_owned(), json!(path));
+            }
         }
         params
     }
