@@ -174,8 +174,8 @@ fn entra_refusals_say_what_to_check() {
         ),
         (
             json!({"certificate_thumbprint": UNKNOWN_THUMBPRINT, "private_key": TEST_APP_KEY}),
-            "AADSTS700021",
-            "Upload the certificate",
+            "AADSTS700027",
+            "is uploaded",
         ),
     ];
     for (given, code, advice) in cases {
@@ -239,24 +239,24 @@ fn the_emulator_refuses_expired_and_replayed_assertions() {
         .expect("signed");
     assert_eq!(
         post_assertion(&emu, elsewhere.expose()).1["error_codes"][0],
-        700_027,
+        700_023,
         "another audience"
     );
 }
 
 // Workload identity federation: another issuer's token, from a file, as the client assertion.
 
-/// A federated token as an issuer would write it (the emulator does not check its signature).
-fn federated_token(subject: &str) -> String {
-    use azure_ad_identity_protection::emulator::{FEDERATED_AUDIENCE, TEST_FEDERATED_ISSUER};
-    let b64 = |v: Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
-    let claims = json!({"iss": TEST_FEDERATED_ISSUER, "sub": subject, "aud": [FEDERATED_AUDIENCE],
-                        "nbf": now() - 60, "exp": now() + 3600, "jti": format!("{subject}-{}", now())});
-    format!(
-        "{}.{}.c2lnbmF0dXJl",
-        b64(json!({"alg": "RS256", "kid": "k"})),
-        b64(claims)
-    )
+/// A federated token of the emulator's test issuer for `subject`, from its admin endpoint, as a
+/// Kubernetes cluster would project it into a pod.
+fn federated_token(emu: &Emulator, subject: &str) -> String {
+    let agent: ureq::Agent = ureq::Agent::config_builder().proxy(None).build().into();
+    let url = format!("{}/_emulator/federated-token", emu.base_url());
+    let mut response = agent
+        .post(&url)
+        .send_json(json!({"subject": subject}))
+        .expect("the emulator writes a federated token");
+    let body: Value = response.body_mut().read_json().expect("JSON");
+    body["token"].as_str().expect("a token").to_string()
 }
 
 /// A token file in a fresh folder of the temporary directory.
@@ -272,11 +272,12 @@ fn token_file(name: &str, token: &str) -> std::path::PathBuf {
 fn a_federated_token_file_is_the_assertion_and_is_read_each_time() {
     use azure_ad_identity_protection::emulator::TEST_FEDERATED_SUBJECT;
     let emu = tenant();
-    let first = federated_token(TEST_FEDERATED_SUBJECT);
+    let first = federated_token(&emu, TEST_FEDERATED_SUBJECT);
     let path = token_file("param", &first);
     let params = cert_params(&emu, json!({"federated_token_file": path}));
     auth_test(&params).expect(0, 1).says(&["Success"]);
-    let rotated = format!("{}x", &first[..first.len() - 1]);
+    let rotated = federated_token(&emu, TEST_FEDERATED_SUBJECT);
+    assert_ne!(rotated, first, "each token has its own jti");
     std::fs::write(&path, &rotated).expect("rotate");
     auth_test(&params).expect(0, 1);
     let sent: Vec<Option<String>> = requests_to(&emu, TOKEN)
@@ -299,7 +300,7 @@ fn a_federated_token_file_is_the_assertion_and_is_read_each_time() {
 fn the_engine_variable_is_used_only_when_nothing_else_is_configured() {
     use azure_ad_identity_protection::emulator::TEST_FEDERATED_SUBJECT;
     let emu = tenant();
-    let path = token_file("env", &federated_token(TEST_FEDERATED_SUBJECT));
+    let path = token_file("env", &federated_token(&emu, TEST_FEDERATED_SUBJECT));
     let path = path.to_str().expect("utf-8 path");
     let vars = [("AZURE_FEDERATED_TOKEN_FILE", path)];
     let params = cert_params(&emu, json!({}));
@@ -320,10 +321,27 @@ fn the_engine_variable_is_used_only_when_nothing_else_is_configured() {
 #[test]
 fn federation_errors_say_what_to_check() {
     let emu = tenant();
-    let path = token_file("wrong-subject", &federated_token("system:serviceaccount:other:sa"));
+    let path = token_file(
+        "wrong-subject",
+        &federated_token(&emu, "system:serviceaccount:other:sa"),
+    );
     let run = auth_test(&cert_params(&emu, json!({"federated_token_file": path})));
     run.expect(1, 4)
         .says(&["AADSTS700213", "Federated credentials", "with the federated token"]);
+
+    // The right claims with another token's signature: the issuer's key does not verify it.
+    use azure_ad_identity_protection::emulator::TEST_FEDERATED_SUBJECT;
+    let genuine = federated_token(&emu, TEST_FEDERATED_SUBJECT);
+    let other = federated_token(&emu, "system:serviceaccount:other:sa");
+    let forged = format!(
+        "{}.{}",
+        genuine.rsplit_once('.').expect("a JWT").0,
+        other.rsplit_once('.').expect("a JWT").1
+    );
+    let path = token_file("forged", &forged);
+    let run = auth_test(&cert_params(&emu, json!({"federated_token_file": path})));
+    run.expect(1, 4)
+        .says(&["AADSTS50013", "signature", "issuer's published keys"]);
     let missing = auth_test(&cert_params(
         &emu,
         json!({"federated_token_file": "/nonexistent/token"}),

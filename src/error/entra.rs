@@ -86,11 +86,17 @@ impl EntraError {
         match (self.error.as_str(), self.code()) {
             (_, Some(7_000_215)) => "The client secret is wrong. Paste the secret's Value (not its Secret ID) from the app's Certificates & secrets page into Client Secret.".into(),
             (_, Some(7_000_222)) => "The client secret has expired. Create a new secret in the app registration and update Client Secret.".into(),
-            (_, Some(700_027 | 50_012)) => "Entra ID could not verify the client assertion's signature. Check that the private key is the one of the certificate uploaded to the app's Certificates & secrets page.".into(),
+            (_, Some(50_013 | 50_012)) if self.flow == Flow::Federated => "Entra ID could not verify the federated token's signature with its issuer's published keys. Check that the token file holds a current token of the issuer the federated credential names (an old token may be signed with a retired key).".into(),
+            (_, Some(50_166)) => "Entra ID could not fetch the federated token issuer's discovery document or keys. Check that the issuer URL of the federated credential is public and serves /.well-known/openid-configuration.".into(),
+            // Entra answers 700027 both for a thumbprint no uploaded certificate has ("The key
+            // was not found") and for a signature the certificate's key did not make.
+            (_, Some(700_027 | 50_012)) => "Entra ID could not verify the client assertion with a certificate of the app. Check that the certificate is uploaded to the app's Certificates & secrets page (its thumbprint is the one configured), and that the private key is that certificate's key.".into(),
             (_, Some(700_024 | 500_133)) if self.flow == Flow::Federated => "The federated token has expired or is not yet valid. Check that its issuer keeps refreshing the federated token file, and the engine's clock.".into(),
             (_, Some(700_024 | 500_133)) => "The client assertion was outside its valid time range. Check the engine's clock (it must be within a few minutes of the real time).".into(),
             (_, Some(70_021 | 700_211 | 700_212 | 700_213)) => "No federated credential of the app matches the federated token. In the app's Certificates & secrets → Federated credentials, check the issuer, the subject and the audience (api://AzureADTokenExchange).".into(),
-            (_, Some(700_021 | 700_030)) => "Entra ID does not know this certificate for the app. Upload the certificate to the app's Certificates & secrets page, and check the thumbprint and Application ID.".into(),
+            (_, Some(700_021)) => format!("The client assertion names another application than {}. Check Application ID: it must be the app the certificate is uploaded to.", self.app_id),
+            (_, Some(700_023)) => format!("The client assertion was made for another token endpoint than tenant {}'s. Check Tenant ID and azure_cloud.", self.tenant),
+            (_, Some(700_030)) => "Entra ID does not accept the certificate for the app (subject name or issuer). Upload the certificate itself to the app's Certificates & secrets page, and check the thumbprint and Application ID.".into(),
             (_, Some(700_016)) => format!("Application {} was not found in tenant {}. Check Application ID and Tenant ID, and that the app is consented in that tenant.", self.app_id, self.tenant),
             (_, Some(90_002)) => format!("Tenant {} was not found. Check Tenant ID, and that azure_cloud is the cloud the tenant lives in.", self.tenant),
             (_, Some(90_038)) => "The tenant belongs to another national cloud. Set azure_cloud to that cloud.".into(),

@@ -4,8 +4,10 @@
 
 use serde_json::{Map, Value, json};
 
+use super::config::{TEST_FEDERATED_ISSUER, TEST_FEDERATED_SUBJECT};
 use super::device_login::{self, Settlement};
 use super::request::RecordedRequest;
+use super::signing;
 use super::state::State;
 use super::wire::{Reply, graph_timestamp_now, guid};
 
@@ -37,6 +39,7 @@ pub(crate) fn handle(state: &mut State, request: &RecordedRequest, loopback: boo
         ("POST", "deny") => settle(state, &request.body, false),
         ("GET", "requests") => Ok(request_log(state)),
         ("GET", "tenant") => Ok(state.config.to_json()),
+        ("POST", "federated-token") => federated_token(&request.body),
         _ => Err((
             404,
             format!(
@@ -75,6 +78,7 @@ fn index() -> Value {
         "GET /_emulator/faults", "POST /_emulator/faults", "POST /_emulator/expire-tokens",
         "POST /_emulator/revoke-refresh-tokens", "POST /_emulator/detections", "POST /_emulator/approve",
         "POST /_emulator/deny", "GET /_emulator/requests", "GET /_emulator/tenant",
+        "POST /_emulator/federated-token",
     ]})
 }
 
@@ -87,6 +91,48 @@ fn set_faults(state: &mut State, body: &str) -> Outcome {
     let plan = state.fault_plan().merged(&parse_body(body)?).map_err(|e| (400, e))?;
     state.set_faults(plan);
     Ok(state.fault_plan().to_json())
+}
+
+/// Longest federated token the test issuer writes: a day (Kubernetes projects an hour by default).
+const MAX_FEDERATED_LIFETIME_SECS: u64 = 86_400;
+
+/// A token of the test federation issuer for a workload's token file: body `{"subject",
+/// "audience", "lifetime_secs"}`, each optional (the default certificate app's federated
+/// credential, one hour).
+fn federated_token(body: &str) -> Outcome {
+    let body = if body.trim().is_empty() {
+        json!({})
+    } else {
+        parse_body(body)?
+    };
+    let text = |key: &str| match body.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if !s.is_empty() && s.len() <= 1024 => Ok(Some(s.clone())),
+        Some(_) => Err((
+            400,
+            format!("\"{key}\" must be a non-empty string of at most 1024 bytes"),
+        )),
+    };
+    let subject = text("subject")?.unwrap_or_else(|| TEST_FEDERATED_SUBJECT.to_owned());
+    let audience = text("audience")?;
+    let lifetime = match body.get("lifetime_secs") {
+        None | Some(Value::Null) => 3_600,
+        Some(value) => value
+            .as_u64()
+            .filter(|secs| (1..=MAX_FEDERATED_LIFETIME_SECS).contains(secs))
+            .ok_or_else(|| {
+                (
+                    400,
+                    format!("\"lifetime_secs\" must be a whole number from 1 to {MAX_FEDERATED_LIFETIME_SECS}"),
+                )
+            })?,
+    };
+    Ok(json!({
+        "token": signing::federated_token(&subject, audience.as_deref(), lifetime),
+        "issuer": TEST_FEDERATED_ISSUER,
+        "subject": subject,
+        "expires_in": lifetime,
+    }))
 }
 
 fn expire_tokens(state: &mut State) -> Value {

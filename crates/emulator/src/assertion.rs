@@ -10,6 +10,7 @@ use rustls::pki_types::CertificateDer;
 use serde_json::{Map, Value};
 
 use super::config::AppRegistration;
+use super::signing::{KeyProblem, verify_rs256};
 use super::wire::base64url_decode;
 
 /// Seconds of clock skew tolerated on `nbf` and `exp`.
@@ -52,7 +53,7 @@ pub(crate) fn verify(assertion: &str, expected: &Expected<'_>, seen: &mut HashSe
     if issuer != expected.app.client_id && !names_certificate && !expected.app.federated_credentials.is_empty() {
         // Another issuer's token (workload identity federation): no replay check, since clients
         // present the same file token until it rotates.
-        return check_federated(&claims, expected);
+        return check_federated(assertion, &header, &claims, expected);
     }
     let certificate = registered_certificate(&header, expected.app)?;
     let signed = assertion.rsplit_once('.').map_or("", |(input, _)| input);
@@ -63,6 +64,8 @@ pub(crate) fn verify(assertion: &str, expected: &Expected<'_>, seen: &mut HashSe
         .and_then(Value::as_str)
         .ok_or_else(|| malformed("it has no jti claim"))?;
     if !seen.insert(jti.to_owned()) {
+        // Microsoft documents no code for a replayed jti; 50027 (invalid JWT) is this
+        // emulator's choice, and the integration never sends one twice.
         return Err(reject(
             50027,
             format!(
@@ -102,10 +105,12 @@ fn registered_certificate(header: &Map<String, Value>, app: &AppRegistration) ->
         .find(|der| digest(algorithm, der).as_ref() == wanted.as_slice())
         .cloned()
         .ok_or_else(|| {
+            // Entra's answer to a thumbprint no registered certificate has (seen in the wild:
+            // "… is not registered on application. [Reason - The key was not found., …]").
             reject(
-                700021,
+                700027,
                 format!(
-                    "Client assertion contains an unknown certificate: no certificate with thumbprint '{thumbprint}' is registered for application '{}'.",
+                    "The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found., Thumbprint of key used by client: '{thumbprint}', Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for app Id '{}'.]",
                     app.client_id
                 ),
             )
@@ -146,7 +151,7 @@ fn check_claims(claims: &Map<String, Value>, expected: &Expected<'_>) -> Result<
     }
     if claim("aud") != Some(expected.audience) {
         return Err(reject(
-            700027,
+            700023,
             format!(
                 "Client assertion audience claim does not match Realm issuer. Expected '{}'.",
                 expected.audience
@@ -179,9 +184,14 @@ fn check_time(claims: &Map<String, Value>, now: u64) -> Result<(), Rejection> {
     Ok(())
 }
 
-/// A federated token: a federated credential of the app names its issuer, subject and audience.
-/// The emulator cannot fetch the issuer's keys, so the signature is not checked.
-fn check_federated(claims: &Map<String, Value>, expected: &Expected<'_>) -> Result<(), Rejection> {
+/// A federated token: a federated credential of the app names its issuer, subject and audience,
+/// and the token's RS256 signature verifies with one of that issuer's keys.
+fn check_federated(
+    token: &str,
+    header: &Map<String, Value>,
+    claims: &Map<String, Value>,
+    expected: &Expected<'_>,
+) -> Result<(), Rejection> {
     let claim = |name: &str| claims.get(name).and_then(Value::as_str).unwrap_or_default().to_owned();
     let (issuer, subject) = (claim("iss"), claim("sub"));
     let audiences: Vec<String> = match claims.get("aud") {
@@ -206,10 +216,31 @@ fn check_federated(claims: &Map<String, Value>, expected: &Expected<'_>) -> Resu
     if same_subject.is_empty() {
         return Err(no_match(700213, "subject"));
     }
-    if !same_subject.iter().any(|c| audiences.contains(&c.audience)) {
+    let Some(credential) = same_subject.into_iter().find(|c| audiences.contains(&c.audience)) else {
         return Err(no_match(700212, "audience"));
+    };
+    if credential.issuer_keys.is_empty() {
+        return Err(reject(
+            50166,
+            format!(
+                "Request to External OIDC endpoint failed: the emulator cannot fetch the keys of issuer '{issuer}' offline; give its federated credential issuer_keys in the tenant file."
+            ),
+        ));
     }
-    check_time(claims, expected.now)
+    match verify_rs256(token, header, &credential.issuer_keys) {
+        Ok(()) => check_time(claims, expected.now),
+        Err(KeyProblem::NotFound) => Err(reject(
+            50013,
+            format!(
+                "Assertion failed signature validation. [Reason - The key was not found., Key ID of key used by client: '{}', Issuer: '{issuer}'.]",
+                header.get("kid").and_then(Value::as_str).unwrap_or_default()
+            ),
+        )),
+        Err(KeyProblem::BadSignature) => Err(reject(
+            50013,
+            "Assertion failed signature validation. [Reason - Key was found, but use of the key to verify the signature failed.]",
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -286,7 +317,7 @@ mod tests {
             (sign(KEY, &sha1, &claims(&app, "b", now)), Ok(())),
             (sign(KEY, &padded, &claims(&app, "b2", now)), Ok(())),
             (sign(OTHER_KEY, &s256, &claims(&app, "c", now)), Err(700027)),
-            (sign(KEY, &unknown, &claims(&app, "d", now)), Err(700021)),
+            (sign(KEY, &unknown, &claims(&app, "d", now)), Err(700027)),
             (
                 sign(KEY, &json!({"alg": "RS256"}), &claims(&app, "e", now)),
                 Err(700030),
@@ -303,7 +334,7 @@ mod tests {
                 Ok(()),
             ),
             (sign(KEY, &sha1, &other_client), Err(700021)),
-            (sign(KEY, &sha1, &wrong_aud), Err(700027)),
+            (sign(KEY, &sha1, &wrong_aud), Err(700023)),
             (
                 sign(
                     KEY,
@@ -326,18 +357,17 @@ mod tests {
         use crate::config::{FEDERATED_AUDIENCE, TEST_FEDERATED_ISSUER, TEST_FEDERATED_SUBJECT};
         let app = app();
         let now = 1_800_000_000;
-        let token = |iss: &str, sub: &str, aud: &str, exp: u64| {
-            let claims = json!({"iss": iss, "sub": sub, "aud": [aud], "nbf": now - 60, "exp": exp});
-            format!(
-                "{}.{}.c2ln",
-                b64(br#"{"alg":"RS256","kid":"k"}"#),
-                b64(claims.to_string().as_bytes())
-            )
-        };
+        let issuer_key = include_str!("certs/issuer-key.pem");
+        let header = json!({"alg": "RS256", "kid": "emulator-issuer-1"});
+        let claims = |iss: &str, sub: &str, aud: &str, exp: u64| json!({"iss": iss, "sub": sub, "aud": [aud], "nbf": now - 60, "exp": exp});
+        let token = |iss: &str, sub: &str, aud: &str, exp: u64| sign(issuer_key, &header, &claims(iss, sub, aud, exp));
         let (iss, sub, aud) = (TEST_FEDERATED_ISSUER, TEST_FEDERATED_SUBJECT, FEDERATED_AUDIENCE);
+        let good = token(iss, sub, aud, now + 3600);
+        let unsigned = format!("{}.c2ln", good.rsplit_once('.').unwrap().0);
         let cases = [
-            (token(iss, sub, aud, now + 3600), Ok(())),
-            (token(iss, sub, aud, now + 3600), Ok(())),
+            (good.clone(), Ok(())),
+            // No replay check: the file's token is presented again until it rotates.
+            (good, Ok(())),
             (token("https://elsewhere", sub, aud, now + 3600), Err(700211)),
             (
                 token(iss, "system:serviceaccount:other:sa", aud, now + 3600),
@@ -345,11 +375,37 @@ mod tests {
             ),
             (token(iss, sub, "api://other", now + 3600), Err(700212)),
             (token(iss, sub, aud, now - 600), Err(700024)),
+            (unsigned, Err(50013)),
+            (sign(OTHER_KEY, &header, &claims(iss, sub, aud, now + 3600)), Err(50013)),
+            (
+                sign(
+                    issuer_key,
+                    &json!({"alg": "RS256", "kid": "rotated-away"}),
+                    &claims(iss, sub, aud, now + 3600),
+                ),
+                Err(50013),
+            ),
+            (
+                sign(
+                    issuer_key,
+                    &json!({"alg": "PS256", "kid": "emulator-issuer-1"}),
+                    &claims(iss, sub, aud, now + 3600),
+                ),
+                Err(50013),
+            ),
         ];
         let mut seen = HashSet::new();
         for (n, (token, expected)) in cases.iter().enumerate() {
             assert_eq!(check(token, &app, now, &mut seen), *expected, "case {n}");
         }
+        let mut keyless = app.clone();
+        keyless.federated_credentials[0].issuer_keys.clear();
+        let token = token(iss, sub, aud, now + 3600);
+        assert_eq!(
+            check(&token, &keyless, now, &mut seen),
+            Err(50166),
+            "no keys for the issuer"
+        );
     }
 
     #[test]

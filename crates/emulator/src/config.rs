@@ -97,6 +97,23 @@ pub struct FederatedCredential {
     /// One of the token's `aud`; Entra's default is `api://AzureADTokenExchange`.
     #[serde(default = "default_federated_audience")]
     pub audience: String,
+    /// The issuer's public signing keys (its JWKS `keys`): Entra fetches them from the issuer's
+    /// discovery document, which an offline emulator cannot, so the tenant states them. Without
+    /// them, the issuer's tokens are refused (AADSTS50166).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub issuer_keys: Vec<IssuerKey>,
+}
+
+/// An RSA public key as a JWK (RFC 7517); members other than these are ignored, as JWK allows.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct IssuerKey {
+    pub kty: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kid: Option<String>,
+    /// The modulus, base64url.
+    pub n: String,
+    /// The exponent, base64url.
+    pub e: String,
 }
 
 fn default_federated_audience() -> String {
@@ -147,6 +164,7 @@ impl AppRegistration {
                 issuer: TEST_FEDERATED_ISSUER.to_owned(),
                 subject: TEST_FEDERATED_SUBJECT.to_owned(),
                 audience: FEDERATED_AUDIENCE.to_owned(),
+                issuer_keys: vec![super::signing::test_issuer_key()],
             }],
             ..AppRegistration::public_client(id)
         }

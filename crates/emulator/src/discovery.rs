@@ -1,5 +1,5 @@
 //! OpenID Connect discovery (`/{tenant}/v2.0/.well-known/openid-configuration`), MSAL instance
-//! discovery (`/common/discovery/instance`) and an empty key set, in Microsoft's shapes with this
+//! discovery (`/common/discovery/instance`) and the token-signing key set, in Microsoft's shapes with this
 //! emulator's URLs, so MSAL-style clients find the device-code and token endpoints here.
 
 use serde_json::{Value, json};
@@ -85,9 +85,9 @@ fn tenant_of_authorization_endpoint(url: &str) -> Option<String> {
     (!tenant.is_empty()).then(|| tenant.to_owned())
 }
 
-/// `GET /{tenant}/discovery/v2.0/keys`: the emulator signs nothing, so the set is empty.
+/// `GET /{tenant}/discovery/v2.0/keys`: the key every token the emulator issues is signed with.
 pub(crate) fn keys() -> Reply {
-    Reply::json(200, &json!({"keys": []}))
+    Reply::json(200, &super::signing::token_key_set())
 }
 
 /// `http://127.0.0.1:8765` -> `127.0.0.1:8765`.

@@ -45,6 +45,7 @@ mod pem;
 mod request;
 mod samples;
 mod script;
+mod signing;
 mod state;
 mod tenant_file;
 mod tls;

@@ -7,8 +7,9 @@ use super::assertion;
 use super::config::{AppRegistration, TenantConfig};
 use super::errors::entra_error_body;
 use super::request::RecordedRequest;
+use super::signing::TOKEN_SIGNER;
 use super::state::{AccessGrant, DeviceCodeGrant, DeviceCodeStatus, RefreshGrant, State, is_placeholder};
-use super::wire::{Reply, base64_decode, base64url, mint_jwt, now, percent_decode, random_string};
+use super::wire::{Reply, base64_decode, base64url, now, percent_decode, random_string};
 
 const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -529,7 +530,7 @@ pub(crate) fn issue_access_token(state: &mut State, app: &AppRegistration, grant
             (app.permissions.clone(), app.client_id.clone())
         }
     };
-    let token = mint_jwt(&Value::Object(claims));
+    let token = TOKEN_SIGNER.sign(&Value::Object(claims));
     let grant = AccessGrant {
         expires_at: issued + lifetime,
         subject,
@@ -589,5 +590,5 @@ fn id_token(state: &State, app: &AppRegistration) -> String {
     claims.insert("oid".into(), json!(config.user.object_id));
     claims.insert("preferred_username".into(), json!(config.user.user_principal_name));
     claims.insert("name".into(), json!(config.user.display_name));
-    mint_jwt(&Value::Object(claims))
+    TOKEN_SIGNER.sign(&Value::Object(claims))
 }

@@ -11,7 +11,7 @@
 //!  "servicePrincipalRiskDetections": {"value": [servicePrincipalRiskDetection…]},
 //!  "apps": [{"client_id", "client_secret", "public_client_flows", "secret_expired", "permissions",
 //!            "certificates": ["-----BEGIN CERTIFICATE-----…" or base64 DER, …],
-//!            "federated_credentials": [{"issuer", "subject", "audience"}]}],
+//!            "federated_credentials": [{"issuer", "subject", "audience", "issuer_keys": [JWK…]}]}],
 //!  "user": {"object_id", "user_principal_name", "display_name"}}
 //! ```
 //!

@@ -168,17 +168,6 @@ pub(crate) fn base64_decode(text: &str) -> Option<Vec<u8>> {
     STANDARD.decode(text.trim()).ok()
 }
 
-/// A JWT-shaped, unsigned token: `base64url(header).base64url(claims).signature`.
-pub(crate) fn mint_jwt(claims: &Value) -> String {
-    let header = serde_json::json!({"typ": "JWT", "alg": "RS256", "kid": "emulator"});
-    let signature = base64url(&random_u64().to_be_bytes().repeat(4));
-    format!(
-        "{}.{}.{signature}",
-        base64url(header.to_string().as_bytes()),
-        base64url(claims.to_string().as_bytes())
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,13 +246,5 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a.len(), 36);
         assert_eq!(&a[14..15], "4");
-    }
-
-    #[test]
-    fn jwt_claims_round_trip() {
-        let token = mint_jwt(&serde_json::json!({"aud": "x"}));
-        let claims = token.split('.').nth(1).and_then(base64url_decode);
-        let claims: Value = serde_json::from_slice(&claims.unwrap_or_default()).unwrap_or_default();
-        assert_eq!(claims["aud"], "x");
     }
 }

@@ -171,10 +171,55 @@ fn openid_configuration_points_here() {
         (unknown.status, unknown.json()["error"].as_str()),
         (400, Some("invalid_tenant"))
     );
-    assert_eq!(
-        h.get(&format!("/{tenant}/discovery/v2.0/keys"), None).json(),
-        json!({"keys": []})
-    );
+}
+
+/// Every token the emulator issues is an RS256 JWT that verifies with the key its JWKS (found
+/// through the discovery document's `jwks_uri`) publishes under the token's `kid`.
+#[test]
+fn issued_tokens_verify_with_the_published_key_set() {
+    use ring::signature::{RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
+    let h = Harness::new();
+    let tenant = h.tenant();
+    let doc = h
+        .get(&format!("/{tenant}/v2.0/.well-known/openid-configuration"), None)
+        .json();
+    let keys = h.get(doc["jwks_uri"].as_str().expect("jwks_uri"), None).json();
+    let signed_in = h.sign_in("https://graph.microsoft.com/.default offline_access openid profile");
+    let tokens = [
+        h.client_credentials()["access_token"].clone(),
+        signed_in["access_token"].clone(),
+        signed_in["id_token"].clone(),
+    ];
+    for token in tokens.iter().map(|t| t.as_str().expect("a token")) {
+        let (input, signature) = token.rsplit_once('.').expect("three segments");
+        let header: Value = serde_json::from_slice(&b64(input.split('.').next().unwrap())).unwrap();
+        assert_eq!(header["alg"], "RS256");
+        let jwk = keys["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["kid"] == header["kid"])
+            .expect("the token's kid is published");
+        let key = RsaPublicKeyComponents {
+            n: b64(jwk["n"].as_str().unwrap()),
+            e: b64(jwk["e"].as_str().unwrap()),
+        };
+        let verified = key.verify(&RSA_PKCS1_2048_8192_SHA256, input.as_bytes(), &b64(signature));
+        assert!(verified.is_ok(), "{header}");
+        let forged = key.verify(
+            &RSA_PKCS1_2048_8192_SHA256,
+            format!("{input}x").as_bytes(),
+            &b64(signature),
+        );
+        assert!(forged.is_err());
+    }
+}
+
+fn b64(text: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text)
+        .expect("base64url")
 }
 
 #[test]
