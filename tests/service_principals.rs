@@ -468,3 +468,112 @@ fn fetch_emits_both_kinds_in_time_order_bounded_by_max_fetch_each_once() {
         cursor["service_principals"]
     );
 }
+
+// Device-code sign-in: the workload-identity permission is asked for only when needed.
+
+const TOKEN: &str = "/oauth2/v2.0/token";
+const WORKLOAD_PERMISSION: &str = "IdentityRiskyServicePrincipal.ReadWrite.All";
+
+/// The `scp` claim of the bearer token a recorded Graph request carried.
+fn delegated_permissions_sent(request: &azure_ad_identity_protection::emulator::RecordedRequest) -> String {
+    use base64::Engine as _;
+    let bearer = request.header("Authorization").expect("a bearer token");
+    let payload = bearer.trim_start_matches("Bearer ").split('.').nth(1).expect("a JWT");
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .expect("base64url"),
+    )
+    .expect("JSON claims");
+    claims["scp"].as_str().unwrap_or_default().to_string()
+}
+
+#[test]
+fn device_code_asks_for_the_workload_permission_once_with_the_refresh_token() {
+    let emu = tenant();
+    let params = device_params(&emu);
+    let context = signed_in(&emu, &params);
+    let asked_at_sign_in = requests_to(&emu, "/oauth2/v2.0/devicecode")[0]
+        .form_value("scope")
+        .expect("a scope");
+    assert!(!asked_at_sign_in.contains(WORKLOAD_PERMISSION), "{asked_at_sign_in}");
+    emu.clear_requests();
+
+    // Service-principal detections need only IdentityRiskEvent.Read.All: the sign-in's token.
+    let detections = run(&envelope(RISKS, json!({"limit": 2}), &params, json!(context)));
+    detections.expect(0, 1);
+    assert!(requests_to(&emu, TOKEN).is_empty());
+
+    let listed = run(&envelope(LIST, json!({"limit": 3}), &params, json!(context)));
+    listed.expect(0, 1);
+    let token_requests = requests_to(&emu, TOKEN);
+    assert_eq!(token_requests.len(), 1, "one refresh, no new sign-in");
+    assert_eq!(
+        token_requests[0].form_value("grant_type").as_deref(),
+        Some("refresh_token")
+    );
+    assert!(
+        token_requests[0]
+            .form_value("scope")
+            .expect("scope")
+            .contains(WORKLOAD_PERMISSION)
+    );
+    let graph = requests_to(&emu, PRINCIPALS);
+    assert!(delegated_permissions_sent(&graph[0]).contains(WORKLOAD_PERMISSION));
+    assert_eq!(listed.context()["token_has_workload_scopes"], true);
+
+    // The wider token serves both kinds of command until it expires: no token request at all.
+    emu.clear_requests();
+    let users = run(&envelope(
+        "azure-ad-identity-protection-risky-user-list",
+        json!({"limit": 1}),
+        &params,
+        listed.context().clone(),
+    ));
+    users.expect(0, 1);
+    let again = run(&envelope(LIST, json!({"limit": 1}), &params, users.context().clone()));
+    again.expect(0, 1);
+    assert!(requests_to(&emu, TOKEN).is_empty());
+}
+
+#[test]
+fn device_code_without_consent_for_the_workload_permission_says_so_and_loses_nothing() {
+    let emu = tenant_with(|config| {
+        config.rotate_refresh_tokens_strictly = true;
+        let public = config
+            .apps
+            .iter_mut()
+            .find(|a| a.public_client_flows)
+            .expect("a public app");
+        public
+            .permissions
+            .retain(|p| !p.starts_with("IdentityRiskyServicePrincipal"));
+    });
+    let params = device_params(&emu);
+    let context = signed_in(&emu, &params);
+
+    let refused = run(&envelope(LIST, json!({}), &params, json!(context)));
+    refused
+        .expect(1, 4)
+        .says(&["AADSTS65001", WORKLOAD_PERMISSION, "admin consent", "no new sign-in"]);
+    assert_eq!(
+        refused.context()["current_refresh_token"],
+        context["current_refresh_token"],
+        "the refresh token the host holds stays"
+    );
+    assert!(
+        requests_to(&emu, PRINCIPALS).is_empty(),
+        "no Graph request without the permission"
+    );
+
+    // The users' commands keep working with what the host still holds (strict rotation: the
+    // refresh token was not spent by the refusal).
+    emu.expire_access_tokens();
+    let users = run(&envelope(
+        "azure-ad-identity-protection-risky-user-list",
+        json!({"limit": 1}),
+        &params,
+        json!({"current_refresh_token": context["current_refresh_token"], "token_owner": context["token_owner"]}),
+    ));
+    users.expect(0, 1);
+}

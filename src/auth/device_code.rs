@@ -75,7 +75,10 @@ pub enum Poll {
 pub fn start(session: &mut Session) -> Result<Pending, Error> {
     let form = vec![
         ("client_id".to_string(), session.config.app_id.clone()),
-        ("scope".to_string(), delegated_scope(&session.config)),
+        (
+            "scope".to_string(),
+            delegated_scope(&session.config, super::tokens::Permissions::Users),
+        ),
     ];
     let request = HttpRequest::form(session.config.login_url("devicecode"), form).header("Accept", "application/json");
     let response = session.http.send(&request, RetryPolicy::TOKEN)?;

@@ -23,6 +23,8 @@ use serde_json::{Map, Value};
 /// Delegated permissions requested at device-code sign-in. `openid profile` add an ID token so
 /// the entry can say who signed in; `offline_access` adds the refresh token.
 const DELEGATED_PERMISSIONS: [&str; 2] = ["IdentityRiskEvent.Read.All", "IdentityRiskyUser.ReadWrite.All"];
+/// Added to them when a risky-service-principal request needs it (see [`tokens::Permissions`]).
+pub const WORKLOAD_PERMISSION: &str = "IdentityRiskyServicePrincipal.ReadWrite.All";
 
 /// The worldwide Graph resource, where bare permission names resolve by default.
 const WORLDWIDE_GRAPH: &str = "https://graph.microsoft.com";
@@ -75,14 +77,19 @@ impl Owner {
     }
 }
 
-/// The device-code scope string, qualified with the Graph resource outside the worldwide cloud.
-pub fn delegated_scope(config: &Config) -> String {
+/// The device-code scope string for `needs`, qualified with the Graph resource outside the
+/// worldwide cloud.
+pub fn delegated_scope(config: &Config, needs: tokens::Permissions) -> String {
     let prefix = if config.resource == WORLDWIDE_GRAPH {
         String::new()
     } else {
         format!("{}/", config.resource)
     };
-    let permissions = DELEGATED_PERMISSIONS.iter().map(|p| format!("{prefix}{p}"));
+    let workload = (needs == tokens::Permissions::WorkloadIdentities).then_some(WORKLOAD_PERMISSION);
+    let permissions = DELEGATED_PERMISSIONS
+        .iter()
+        .chain(workload.iter())
+        .map(|p| format!("{prefix}{p}"));
     ["openid", "profile", "offline_access"]
         .into_iter()
         .map(str::to_string)
@@ -249,12 +256,21 @@ mod tests {
     #[test]
     fn scopes_follow_the_cloud() {
         let worldwide = Config::from_params(json!({}).as_object().unwrap()).unwrap();
+        use tokens::Permissions::{Users, WorkloadIdentities};
         assert_eq!(
-            delegated_scope(&worldwide),
+            delegated_scope(&worldwide, Users),
             "openid profile offline_access IdentityRiskEvent.Read.All IdentityRiskyUser.ReadWrite.All"
         );
+        assert_eq!(
+            delegated_scope(&worldwide, WorkloadIdentities),
+            "openid profile offline_access IdentityRiskEvent.Read.All IdentityRiskyUser.ReadWrite.All IdentityRiskyServicePrincipal.ReadWrite.All"
+        );
         let gcc_high = Config::from_params(json!({"azure_cloud": "US GCC-High"}).as_object().unwrap()).unwrap();
-        assert!(delegated_scope(&gcc_high).contains("offline_access https://graph.microsoft.us/IdentityRiskEvent.Read.All https://graph.microsoft.us/IdentityRiskyUser"));
+        assert!(delegated_scope(&gcc_high, Users).contains("offline_access https://graph.microsoft.us/IdentityRiskEvent.Read.All https://graph.microsoft.us/IdentityRiskyUser"));
+        assert!(
+            delegated_scope(&gcc_high, WorkloadIdentities)
+                .ends_with(" https://graph.microsoft.us/IdentityRiskyServicePrincipal.ReadWrite.All")
+        );
     }
 
     #[test]

@@ -20,6 +20,22 @@ pub const REFRESH_TOKEN: &str = "current_refresh_token";
 pub const TOKEN_OWNER: &str = "token_owner";
 /// Who signed in (from the ID token), for messages.
 pub const SIGNED_IN_AS: &str = "signed_in_as";
+/// `true` when the cached device-code access token was issued with the workload-identity
+/// permission as well ([`Permissions::WorkloadIdentities`]); absent otherwise.
+pub const WORKLOAD_SCOPES: &str = "token_has_workload_scopes";
+
+/// What a Graph request needs its token to carry. In device-code mode the sign-in asks for the
+/// users' permissions only; the workload-identity permission is asked for (with the refresh
+/// token, no new sign-in) the first time a risky-service-principal request needs it, so instances that
+/// never use those commands never need that permission consented. Application tokens (secret,
+/// certificate, federation, managed identity) carry every granted permission (`.default`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permissions {
+    /// Risky users and risk detections.
+    Users,
+    /// Also risky service principals and their detections.
+    WorkloadIdentities,
+}
 
 /// Safety margin before `expires_in`: 5 minutes as msal does, but at most a tenth of the
 /// lifetime, so short-lived tokens are still reused. With `expires_in` of at least 1 (as
@@ -47,12 +63,20 @@ fn tokens_belong(session: &Session) -> bool {
     Owner::owns(&session.context, TOKEN_OWNER, &session.config)
 }
 
-/// The cached access token, if it belongs to this configuration and is still valid.
-pub fn cached(session: &Session) -> Option<Secret> {
+/// The cached access token, if it belongs to this configuration, is still valid and carries
+/// `needs`.
+pub fn cached(session: &Session, needs: Permissions) -> Option<Secret> {
     let until = stored_valid_until(&session.context)?;
-    (tokens_belong(session) && session.now() < until)
+    (tokens_belong(session) && session.now() < until && carries(session, needs))
         .then(|| text(&session.context, ACCESS_TOKEN))
         .flatten()
+}
+
+/// Whether the cached token was issued for `needs` (see [`Permissions`]).
+fn carries(session: &Session, needs: Permissions) -> bool {
+    needs == Permissions::Users
+        || session.config.mode != AuthMode::DeviceCode
+        || session.context.get(WORKLOAD_SCOPES) == Some(&Value::Bool(true))
 }
 
 /// True when a refresh token for this configuration is stored.
@@ -60,26 +84,30 @@ pub fn has_refresh_token(session: &Session) -> bool {
     tokens_belong(session) && text(&session.context, REFRESH_TOKEN).is_some()
 }
 
-/// A valid access token: the cached one (no request), a refreshed one, or a new one.
-pub fn access_token(session: &mut Session) -> Result<Secret, Error> {
-    match cached(session) {
+/// A valid access token carrying `needs`: the cached one (no request), a refreshed one, or a
+/// new one.
+pub fn access_token(session: &mut Session, needs: Permissions) -> Result<Secret, Error> {
+    match cached(session, needs) {
         Some(token) => Ok(token),
-        None => renew(session),
+        None => renew(session, needs),
     }
 }
 
-/// A new access token, ignoring the cached one (after Graph rejected it).
-pub fn renew(session: &mut Session) -> Result<Secret, Error> {
+/// A new access token carrying `needs`, ignoring the cached one (after Graph rejected it).
+pub fn renew(session: &mut Session, needs: Permissions) -> Result<Secret, Error> {
     let response = match session.config.mode {
         AuthMode::ClientCredentials => client_credentials::request_token(session)?,
-        AuthMode::DeviceCode => refresh(session)?,
+        AuthMode::DeviceCode => refresh(session, needs)?,
         AuthMode::ManagedIdentity => managed_identity::request_token(session)?,
     };
     store(session, &response);
+    if needs == Permissions::WorkloadIdentities && session.config.mode == AuthMode::DeviceCode {
+        session.context.insert(WORKLOAD_SCOPES.into(), Value::Bool(true));
+    }
     Ok(response.access_token)
 }
 
-fn refresh(session: &Session) -> Result<TokenResponse, Error> {
+fn refresh(session: &Session, needs: Permissions) -> Result<TokenResponse, Error> {
     if !tokens_belong(session) {
         return Err(Error::SignIn(
             "The stored sign-in was made for another app ID, tenant or cloud. Run !azure-ad-auth-start to sign in with the current settings.".into(),
@@ -96,9 +124,13 @@ fn refresh(session: &Session) -> Result<TokenResponse, Error> {
         ("grant_type".into(), "refresh_token".into()),
         ("client_id".into(), session.config.app_id.clone()),
         ("refresh_token".into(), refresh_token.expose().to_string()),
-        ("scope".into(), delegated_scope(&session.config)),
+        ("scope".into(), delegated_scope(&session.config, needs)),
     ];
-    token_request(session, Flow::Refresh, form)
+    let flow = match needs {
+        Permissions::Users => Flow::Refresh,
+        Permissions::WorkloadIdentities => Flow::RefreshForWorkloadIdentities,
+    };
+    token_request(session, flow, form)
 }
 
 /// Stores a token answer. A refresh answer without a refresh token keeps the old one; tokens
@@ -113,6 +145,8 @@ pub fn store(session: &mut Session, response: &TokenResponse) {
         Value::String(response.access_token.expose().to_string()),
     );
     context.insert(VALID_UNTIL.into(), Value::from(valid_until(now, response.expires_in)));
+    // Set again by `renew` when this token carries the workload-identity permission.
+    context.remove(WORKLOAD_SCOPES);
     match &response.refresh_token {
         Some(token) => _ = context.insert(REFRESH_TOKEN.into(), Value::String(token.expose().to_string())),
         None if same_owner => {}
@@ -191,14 +225,14 @@ mod lifecycle_tests {
             &fake,
             json!({"access_token": "old", "valid_until": 5_001, "current_refresh_token": "rt1"}),
         );
-        assert_eq!(access_token(&mut session).unwrap().expose(), "old");
+        assert_eq!(access_token(&mut session, Permissions::Users).unwrap().expose(), "old");
         fake.now.set(5_001);
         fake.answer(
             200,
             r#"{"access_token":"new","expires_in":"3600","refresh_token":"rt2"}"#,
             &[],
         );
-        assert_eq!(access_token(&mut session).unwrap().expose(), "new");
+        assert_eq!(access_token(&mut session, Permissions::Users).unwrap().expose(), "new");
         assert_eq!(fake.form_value(0, "refresh_token").as_deref(), Some("rt1"));
         assert_eq!(session.context["valid_until"], json!(5_001 + 3_300));
         assert_eq!(session.context["current_refresh_token"], "rt2");
@@ -212,7 +246,7 @@ mod lifecycle_tests {
             json!({"access_token": "old", "valid_until": 1, "current_refresh_token": "rt1"}),
         );
         fake.answer(200, r#"{"access_token":"new","expires_in":60}"#, &[]);
-        access_token(&mut session).unwrap();
+        access_token(&mut session, Permissions::Users).unwrap();
         assert_eq!(session.context["current_refresh_token"], "rt1");
         assert_eq!(session.context["valid_until"], json!(5_054));
     }
@@ -224,7 +258,9 @@ mod lifecycle_tests {
             &fake,
             json!({"access_token": "old", "valid_until": 1, "current_refresh_token": ""}),
         );
-        assert!(matches!(access_token(&mut session), Err(Error::SignIn(m)) if m.contains("!azure-ad-auth-start")));
+        assert!(
+            matches!(access_token(&mut session, Permissions::Users), Err(Error::SignIn(m)) if m.contains("!azure-ad-auth-start"))
+        );
         assert_eq!(fake.requests(), 0);
     }
 }

@@ -53,7 +53,13 @@ pub fn send(session: &mut Session, request: HttpRequest, action: &str) -> Result
             "refused to send a token to {host}, which is not under the configured Graph root"
         )));
     }
-    let token = tokens::access_token(session)?;
+    let needs = if path_of(&request.url).contains("/identityProtection/riskyServicePrincipals") {
+        tokens::Permissions::WorkloadIdentities
+    } else {
+        // Service-principal risk detections need IdentityRiskEvent.Read.All, as users' do.
+        tokens::Permissions::Users
+    };
+    let token = tokens::access_token(session, needs)?;
     let response = send_with(session, &request, token.expose())?;
     let refused = response.status == 401 && GraphError::parse(action, &response).is_some_and(|e| e.is_bad_token());
     if !refused {
@@ -63,7 +69,7 @@ pub fn send(session: &mut Session, request: HttpRequest, action: &str) -> Result
         .http
         .runtime()
         .log("Graph refused the access token; renewing it once");
-    let token = tokens::renew(session)?;
+    let token = tokens::renew(session, needs)?;
     send_with(session, &request, token.expose())
 }
 
@@ -92,13 +98,18 @@ pub fn failure(session: &Session, action: &str, url: &str, response: &HttpRespon
 /// Whether `url` is under the workload-identity collections (risky service principals and their
 /// detections), whose 403 calls for other permissions and another licence.
 fn is_about_workload_identities(url: &str) -> bool {
-    let path = url.split(['?', '#']).next().unwrap_or_default();
+    let path = path_of(url);
     [
         "/identityProtection/riskyServicePrincipals",
         "/identityProtection/servicePrincipalRiskDetections",
     ]
     .iter()
     .any(|collection| path.contains(collection))
+}
+
+/// `url` without its query and fragment.
+fn path_of(url: &str) -> &str {
+    url.split(['?', '#']).next().unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -379,11 +379,15 @@ fn refresh_token_grant(state: &mut State, form: &[(String, String)]) -> Result<V
             )
         })?;
     check_refresh_grant(grant, strict)?;
+    let original = grant.scopes.clone();
+    let requested = param(form, "scope").map_or_else(|| original.clone(), split_scopes);
+    // A refresh token reaches any permission consented for the app, and only those: the Identity
+    // Protection permissions need admin consent, which no sign-in can give (AADSTS65001). The
+    // refresh token is not spent on a refusal.
+    check_consented(&app, &requested)?;
     if !is_placeholder(token) {
         grant.used = true;
     }
-    let original = grant.scopes.clone();
-    let requested = param(form, "scope").map_or_else(|| original.clone(), split_scopes);
     Ok(user_tokens(
         state,
         &app,
@@ -391,6 +395,26 @@ fn refresh_token_grant(state: &mut State, form: &[(String, String)]) -> Result<V
         Some(&original),
         wants_client_info(form),
     ))
+}
+
+/// Every requested Graph permission is one the app holds (`.default` and OIDC scopes always are).
+fn check_consented(app: &AppRegistration, requested: &[String]) -> Result<(), EntraError> {
+    let missing = requested
+        .iter()
+        .map(|s| bare_scope(s))
+        .filter(|s| *s != ".default" && !is_oidc(s))
+        .find(|s| !app.permissions.iter().any(|p| p.eq_ignore_ascii_case(s)));
+    match missing {
+        None => Ok(()),
+        Some(permission) => Err(EntraError::bad_request(
+            "invalid_grant",
+            65001,
+            &format!(
+                "The user or administrator has not consented to use the application with ID '{}' for the permission '{permission}'. Send an interactive authorization request for this user and resource.",
+                app.client_id
+            ),
+        )),
+    }
 }
 
 fn check_refresh_grant(grant: &RefreshGrant, strict: bool) -> Result<(), EntraError> {

@@ -455,6 +455,39 @@ fn refresh_with_a_narrower_scope() {
     );
 }
 
+/// A permission the app was never granted: Entra's consent error, and the refresh token stays
+/// usable (strict rotation on, so a spent one would be refused afterwards).
+#[test]
+fn refresh_for_a_permission_without_consent_is_refused_without_spending_the_token() {
+    let mut config = TenantConfig::default();
+    config.rotate_refresh_tokens_strictly = true;
+    let public = config
+        .apps
+        .iter_mut()
+        .find(|a| a.client_id == PUBLIC_APP)
+        .expect("public app");
+    public
+        .permissions
+        .retain(|p| !p.starts_with("IdentityRiskyServicePrincipal"));
+    let h = Harness::with(config);
+    let rt = h.sign_in(USER_SCOPE)["refresh_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let wider = [
+        ("grant_type", "refresh_token"),
+        ("client_id", PUBLIC_APP),
+        ("refresh_token", rt.as_str()),
+        ("scope", "offline_access IdentityRiskyServicePrincipal.ReadWrite.All"),
+    ];
+    assert_entra_error(&h.token(&wider), 400, "invalid_grant", 65001);
+    assert_eq!(
+        h.refresh(&rt).status,
+        200,
+        "the refused request did not spend the refresh token"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Graph
 
