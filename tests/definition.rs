@@ -163,6 +163,12 @@ fn shows_what_the_readme_says(file: &str, fixture: &Value, run: &Run) {
             assert_ne!(context["access_token"], fixture["context"]["access_token"], "refreshed");
             assert!(context["valid_until"].as_u64().is_some_and(|until| until > now()));
         }
+        // managed identity: a token from the emulator's IMDS, no refresh token, one Graph call
+        "azure-ad-auth-test-managed-identity.json" => {
+            assert!(run.text().contains("managed identity"), "{}", run.text());
+            assert!(context["access_token"].is_string() && context["current_refresh_token"].is_null());
+            assert_eq!(context["token_owner"]["auth_mode"], "managed_identity", "{context:#}");
+        }
         // empties the context
         "azure-ad-auth-reset.json" => assert_eq!(context, &json!({})),
         // one user's risk detections, limit 10
@@ -263,9 +269,23 @@ fn fixture_tenant() -> Emulator {
     emu
 }
 
+/// The engine environment every replay has, as fixtures/README.md's replay sets it: IMDS is the
+/// emulator's (`AZURE_POD_IDENTITY_AUTHORITY_HOST`), which only the managed-identity fixture
+/// contacts (tests/managed_identity.rs shows the other modes never do).
+fn engine_environment(emu: &Emulator) -> Vec<(String, String)> {
+    let environment = emu.managed_identity_environment();
+    let variables = environment.as_object().expect("an object of variables");
+    variables
+        .iter()
+        .map(|(name, value)| (name.clone(), value.as_str().expect("a string").to_string()))
+        .collect()
+}
+
 /// Replays one fixture and checks its result as fixtures/README.md describes it.
 fn replay(file: &str, fixture: &Value, emu: &Emulator) {
-    let run = run(&aimed(fixture, emu));
+    let environment = engine_environment(emu);
+    let environment: Vec<(&str, &str)> = environment.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let run = run_env(&aimed(fixture, emu), &environment);
     assert_eq!(run.exit, 0, "{file}: {:#}", run.result);
     shows_what_the_readme_says(file, fixture, &run);
 }

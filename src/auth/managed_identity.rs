@@ -1,57 +1,195 @@
 //! Managed identity: a Graph token from the engine's Azure host (IMDS on VMs and AKS, or the
 //! App Service / Arc endpoint), with no secret configured anywhere.
 
-use super::{MAX_TOKEN_LIFETIME_SECS, TokenResponse, bounded_secs};
+use super::{MAX_TOKEN_LIFETIME_SECS, TokenResponse, arc, bounded_secs};
 use crate::error::Error;
-use crate::http::{HttpResponse, RetryPolicy};
+use crate::http::{HttpRequest, HttpResponse, RetryPolicy};
 use crate::secret::Secret;
 use crate::session::Session;
 use serde_json::{Map, Value};
 
 pub use crate::config::managed_identity::{
-    ENDPOINT_VARIABLE, Endpoint, HEADER_VARIABLE, IMDS, IMDS_VARIABLE, ManagedIdentity,
+    ARC_VARIABLE, ENDPOINT_VARIABLE, Endpoint, HEADER_VARIABLE, IMDS, IMDS_CONNECT_TIMEOUT, IMDS_VARIABLE,
+    ManagedIdentity,
+};
+
+/// IMDS's documented transient answers (404 and 410 while it updates, back within 70 s; 429;
+/// 5xx): five attempts 2, 4, 8 and 16 s apart, at most 70 s of waiting with Retry-After.
+const IMDS_RETRY: RetryPolicy = RetryPolicy {
+    max_attempts: 5,
+    max_wait_secs: 70,
+    base_delay_secs: 2.0,
+    retry_status: |s| matches!(s, 404 | 410 | 429) || s >= 500,
 };
 
 /// Requests a Graph token from the managed-identity endpoint.
 pub fn request_token(session: &Session) -> Result<TokenResponse, Error> {
-    let config = &session.config;
-    let identity = config
+    let identity = session
+        .config
         .managed_identity
         .as_ref()
         .ok_or_else(|| Error::Internal("managed-identity sign-in without a managed identity".into()))?;
-    let request = identity
-        .endpoint
-        .request(&config.resource, identity.client_id.as_deref());
-    let response = match session.http.send(&request, RetryPolicy::TOKEN) {
-        Ok(response) => response,
-        Err(Error::Network { host, reason }) => return Err(unreachable(&host, &reason)),
-        Err(Error::TimedOut { host, .. }) => return Err(unreachable(&host, "no answer")),
-        Err(other) => return Err(other),
-    };
-    if response.status == 200 {
-        return parse(&response.body, session.now()).ok_or_else(|| {
-            crate::http::unexpected_answer(&request.url, &response, "a token answer without a usable access_token")
-        });
+    match identity.endpoint {
+        Endpoint::Arc(_) => arc::token(session, identity, &arc::token_folder()?),
+        _ => {
+            let request = identity
+                .endpoint
+                .request(&session.config.resource, identity.client_id.as_deref());
+            let response = send(session, &identity.endpoint, &request)?;
+            let secrets = match &identity.endpoint {
+                Endpoint::AppService { header, .. } => vec![header.expose()],
+                _ => Vec::new(),
+            };
+            token_from(session, identity, &request.url, &response, &secrets)
+        }
     }
-    Err(failure(&request.url, &response, identity.client_id.as_deref()))
 }
 
-fn unreachable(host: &str, reason: &str) -> Error {
+/// Sends with the endpoint's retry policy; a host that cannot be reached is no Azure host.
+pub(super) fn send(session: &Session, endpoint: &Endpoint, request: &HttpRequest) -> Result<HttpResponse, Error> {
+    let policy = match endpoint {
+        Endpoint::Imds(_) => IMDS_RETRY,
+        _ => RetryPolicy::TOKEN,
+    };
+    match session.http.send(request, policy) {
+        Err(Error::Network { host, reason }) => Err(unreachable(endpoint, &host, &reason)),
+        Err(Error::TimedOut { host, .. }) => Err(unreachable(endpoint, &host, "no answer")),
+        other => other,
+    }
+}
+
+/// The token of a 200 answer, else the error the answer means. `secrets` were sent with the
+/// request: never quoted back from the body.
+pub(super) fn token_from(
+    session: &Session,
+    identity: &ManagedIdentity,
+    url: &str,
+    response: &HttpResponse,
+    secrets: &[&str],
+) -> Result<TokenResponse, Error> {
+    if response.status != 200 {
+        return Err(failure(identity, url, response, secrets));
+    }
+    if let (Endpoint::Arc(_), Some(wanted)) = (&identity.endpoint, identity.client_id.as_deref()) {
+        arc::confirm_identity(&response.body, wanted)?;
+    }
+    parse(&response.body, session.now())
+        .ok_or_else(|| crate::http::unexpected_answer(url, response, "a token answer without a usable access_token"))
+}
+
+fn unreachable(endpoint: &Endpoint, host: &str, reason: &str) -> Error {
+    let what = match endpoint {
+        Endpoint::Imds(_) => "This engine has no managed identity endpoint (not an Azure VM/AKS/Arc?)",
+        _ => "The managed identity endpoint this engine's environment names cannot be reached",
+    };
     Error::SignIn(format!(
-        "This engine has no managed identity endpoint (not an Azure VM/AKS/Arc?): {host} could not be reached ({reason}). Run the engine on an Azure host with a managed identity, or uncheck Use Azure Managed Identities and configure an app ID with a secret or certificate."
+        "{what}: {host} could not be reached ({reason}). Run the engine on an Azure host with a managed identity (for App Service and Arc, check IDENTITY_ENDPOINT), or uncheck Use Azure Managed Identities and configure an app ID with a secret or certificate."
     ))
 }
 
-fn failure(url: &str, response: &HttpResponse, client_id: Option<&str>) -> Error {
-    if response.status == 400 && response.body.to_ascii_lowercase().contains("identity not found") {
-        let which = client_id.map_or("the system-assigned identity".to_string(), |id| {
-            format!("client id {id}")
-        });
-        return Error::SignIn(format!(
-            "No managed identity is assigned (or the client id is wrong): the managed identity endpoint found no identity for {which}. Assign a managed identity to the engine's VM, scale set or cluster, or correct Managed Identities Client ID."
-        ));
+/// What an error answer means, in the words of what to check next, with a bounded, printable
+/// part of the endpoint's own words (never a secret the request carried).
+fn failure(identity: &ManagedIdentity, url: &str, response: &HttpResponse, secrets: &[&str]) -> Error {
+    let Some(said) = EndpointError::read(&response.body) else {
+        return crate::http::unexpected_answer(url, response, "an answer that is not a managed-identity token");
+    };
+    let kind = identity.endpoint.kind();
+    let advice = advice(identity, response.status, &said);
+    let correlation = said
+        .correlation_id
+        .map_or(String::new(), |id| format!(", correlation id {id}"));
+    Error::SignIn(format!(
+        "{advice} ({kind} answered HTTP {}: {}{correlation}.)",
+        response.status,
+        endpoint_words(&said.text, secrets)
+    ))
+}
+
+/// A managed-identity endpoint's error body: IMDS and Arc write `error` and
+/// `error_description`; App Service writes `statusCode`, `message` and `correlationId`.
+struct EndpointError {
+    code: Option<String>,
+    text: String,
+    correlation_id: Option<String>,
+}
+
+impl EndpointError {
+    fn read(body: &str) -> Option<EndpointError> {
+        let answer: Map<String, Value> = serde_json::from_str(body).ok()?;
+        let field = |name: &str| answer.get(name).and_then(Value::as_str).map(str::to_string);
+        let code =
+            field("error").filter(|c| c.len() <= 64 && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+        let text = field("error_description")
+            .or_else(|| field("message"))
+            .or_else(|| code.clone())?;
+        let correlation_id = field("correlationId")
+            .filter(|id| id.len() <= 64 && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-'));
+        Some(EndpointError {
+            code,
+            text,
+            correlation_id,
+        })
     }
-    crate::http::unexpected_answer(url, response, "an answer that is not a managed-identity token")
+}
+
+/// What to check next, by what the endpoint said.
+fn advice(identity: &ManagedIdentity, status: u16, said: &EndpointError) -> String {
+    let text = said.text.to_ascii_lowercase();
+    let kind = identity.endpoint.kind();
+    let mut letters = kind.chars();
+    let capital = letters.next().map(|c| c.to_ascii_uppercase()).unwrap_or_default();
+    let sentence_kind = format!("{capital}{}", letters.as_str());
+    if text.contains("identity not found") || text.contains("unable to load the proper managed identity") {
+        let which = identity
+            .client_id
+            .as_deref()
+            .map_or("the system-assigned identity".to_string(), |id| {
+                format!("client id {id}")
+            });
+        return format!(
+            "No managed identity is assigned (or the client id is wrong): {kind} found no identity for {which}. Assign a managed identity to the engine's VM, scale set, cluster or app, or correct Managed Identities Client ID (with several user-assigned identities, name one)."
+        );
+    }
+    if text.contains("metadata header") {
+        return format!(
+            "{sentence_kind} did not get the `Metadata: true` header this integration sends: a proxy in between removed it or forwarded the request, and IMDS answers only direct requests. Exclude the endpoint's host from the proxy (NO_PROXY), or uncheck Use system proxy settings."
+        );
+    }
+    if said.code.as_deref() == Some("invalid_resource") || text.contains("aadsts500011") {
+        return "The managed identity's tenant does not know the resource asked for (the Microsoft Graph of the instance's cloud). Check the instance's Azure cloud and Microsoft Graph endpoint parameters.".into();
+    }
+    match (&identity.endpoint, status) {
+        (Endpoint::AppService { .. }, 401 | 403) => format!(
+            "{sentence_kind} refused the request's IDENTITY_HEADER: the engine's IDENTITY_ENDPOINT and IDENTITY_HEADER are stale or not this app's. Restart the engine so it gets the app's current values."
+        ),
+        (_, 401 | 403) => format!(
+            "{sentence_kind} refused the request: it answers only requests made directly on the host it serves. Check that no proxy carries the request (NO_PROXY, Use system proxy settings) and, on Arc, that IDENTITY_ENDPOINT is the agent's."
+        ),
+        _ => format!(
+            "{sentence_kind} issued no token. Check the managed identity assigned to this host and Managed Identities Client ID."
+        ),
+    }
+}
+
+/// Longest part of an endpoint's message quoted in an error.
+const MAX_QUOTED_CHARS: usize = 300;
+
+/// The endpoint's words, cut, each secret the request carried replaced, quoted so they cannot
+/// add markdown (a link, HTML) to the entry, and nothing when they look like they hold a token.
+fn endpoint_words(text: &str, secrets: &[&str]) -> String {
+    if text.contains("eyJ") {
+        return "a message that is not shown because it may hold a token".into();
+    }
+    // Each secret becomes a control character (which quoting never keeps), then `[redacted]`.
+    const MARK: char = '\u{1}';
+    let mut text = text.to_string();
+    for secret in secrets.iter().filter(|s| !s.is_empty()) {
+        text = text.replace(secret, &MARK.to_string());
+    }
+    let cut: String = text.chars().take(MAX_QUOTED_CHARS).collect();
+    let more = if cut.len() < text.len() { "…" } else { "" };
+    let words: Vec<String> = cut.trim().split(MARK).map(crate::output::quoted).collect();
+    format!("\"{}{more}\"", words.join("[redacted]"))
 }
 
 /// The IMDS shape: `access_token`, and `expires_in` or `expires_on` (strings), bounded.
@@ -71,7 +209,7 @@ fn parse(body: &str, now: u64) -> Option<TokenResponse> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     #[test]
@@ -93,6 +231,173 @@ mod tests {
         }
     }
 
+    use crate::config::{AuthMode, Config};
+    use crate::http::TransportError;
+    use crate::runtime::testing::Fake;
+    use std::time::Duration;
+
+    pub(crate) fn session<'a>(fake: &'a Fake, endpoint: Endpoint, client_id: Option<&str>) -> Session<'a> {
+        let mut config = Config::from_params(&Map::new()).unwrap();
+        config.mode = AuthMode::ManagedIdentity;
+        config.managed_identity = Some(ManagedIdentity {
+            endpoint,
+            client_id: client_id.map(str::to_string),
+        });
+        Session::new(config, Map::new(), fake)
+    }
+
+    pub(crate) const ARC: &str = "http://127.0.0.1:40342/metadata/identity/oauth2/token";
+
+    pub(crate) fn error_of(outcome: Result<TokenResponse, Error>) -> String {
+        match outcome {
+            Ok(_) => panic!("a token, where an error was expected"),
+            Err(error) => error.to_string(),
+        }
+    }
+    pub(crate) const TOKEN: &str = r#"{"access_token":"at","expires_in":"3599"}"#;
+
+    #[test]
+    fn a_user_assigned_identity_on_arc_needs_the_agents_confirmation() {
+        let cases = [
+            (r#"{"access_token":"at","expires_in":"60","client_id":"C1"}"#, true),
+            (r#"{"access_token":"at","expires_in":"60","client_id":"other"}"#, false),
+            (r#"{"access_token":"at","expires_in":"60"}"#, false),
+            (r#"{"access_token":"at","expires_in":"60","client_id":1}"#, false),
+        ];
+        for (body, used) in cases {
+            let fake = Fake::at(1_000);
+            fake.answer(200, body, &[]);
+            let session = session(&fake, Endpoint::Arc(ARC.into()), Some("c1"));
+            let outcome = request_token(&session);
+            assert_eq!(outcome.is_ok(), used, "{body}");
+            if let Err(error) = outcome {
+                assert!(
+                    error
+                        .to_string()
+                        .contains("did not confirm the user-assigned identity c1"),
+                    "{error}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn imds_retries_its_transient_answers_but_not_a_connection_that_never_opened() {
+        let fake = Fake::at(1_000);
+        fake.answer(410, "", &[]);
+        fake.answer(404, "", &[]);
+        fake.answer(200, TOKEN, &[]);
+        let session = session(&fake, Endpoint::Imds(IMDS.into()), None);
+        assert_eq!(request_token(&session).unwrap().access_token.expose(), "at");
+        assert_eq!(*fake.slept.borrow(), [Duration::from_secs(2), Duration::from_secs(4)]);
+        let fake = Fake::at(1_000);
+        fake.fail(TransportError::Connect("no connection within 3 s".into()));
+        let session = self::session(&fake, Endpoint::Imds(IMDS.into()), None);
+        let message = error_of(request_token(&session));
+        assert!(
+            message.contains("no managed identity endpoint (not an Azure VM/AKS/Arc?)"),
+            "{message}"
+        );
+        assert!(message.contains("no connection within 3 s"), "{message}");
+        assert_eq!((fake.requests(), fake.slept.borrow().len()), (1, 0));
+    }
+
+    #[test]
+    fn imds_gives_up_within_its_budget() {
+        let fake = Fake::at(1_000);
+        for _ in 0..6 {
+            fake.answer(503, "", &[]);
+        }
+        let session = session(&fake, Endpoint::Imds(IMDS.into()), None);
+        assert!(matches!(
+            request_token(&session),
+            Err(Error::Throttled { attempts: 5, .. })
+        ));
+        let waited: Duration = fake.slept.borrow().iter().sum();
+        assert_eq!((fake.requests(), waited), (5, Duration::from_secs(30)));
+    }
+
+    #[test]
+    fn error_answers_say_what_to_check() {
+        let app_service = || Endpoint::AppService {
+            url: "http://127.0.0.1:41/msi/token".into(),
+            header: Secret::new("header-secret"),
+        };
+        let imds = || Endpoint::Imds(IMDS.into());
+        let long = format!(r#"{{"error":"x","error_description":"{}"}}"#, "z".repeat(5_000));
+        let cases: Vec<(Endpoint, u16, String, Vec<&str>)> = vec![
+            (
+                app_service(),
+                400,
+                r#"{"statusCode":400,"message":"Unable to load the proper Managed Identity.","correlationId":"bf68136a-73f7-4ca4-9903-9ee8af3ab2ee"}"#.into(),
+                vec!["No managed identity is assigned", "App Service", "correlation id bf68136a-73f7-4ca4-9903-9ee8af3ab2ee"],
+            ),
+            (
+                imds(),
+                400,
+                r#"{"error":"invalid_request","error_description":"Identity not found"}"#.into(),
+                vec!["No managed identity is assigned", "the system-assigned identity", "IMDS answered HTTP 400"],
+            ),
+            (
+                imds(),
+                400,
+                r#"{"error":"bad_request_102","error_description":"Required metadata header not specified"}"#.into(),
+                vec!["`Metadata: true`", "NO_PROXY"],
+            ),
+            (
+                imds(),
+                400,
+                r#"{"error":"invalid_resource","error_description":"AADSTS500011: The resource principal named https://graph.microsoft.com was not found"}"#.into(),
+                vec!["does not know the resource", "Microsoft Graph endpoint"],
+            ),
+            (
+                app_service(),
+                401,
+                r#"{"statusCode":401,"message":"Unauthorized: header-secret is wrong","correlationId":"not a guid!"}"#.into(),
+                vec!["IDENTITY_HEADER", "Restart the engine", "[redacted] is wrong"],
+            ),
+            (imds(), 403, r#"{"error":"forbidden","error_description":"no"}"#.into(), vec!["directly on the host"]),
+            (imds(), 400, long, vec!["issued no token", "…"]),
+            (imds(), 400, r#"{"error":"x","error_description":"eyJhbGciOi.x.y"}"#.into(), vec!["not shown"]),
+            (imds(), 502, "<html>bad gateway</html>".into(), vec!["HTTP 502", "not a managed-identity token"]),
+            (
+                imds(),
+                400,
+                r#"{"error":"x","error_description":"see [here](http://evil.example)\n# <b>"}"#.into(),
+                vec![r"see \[here\]\(http://evil.example\) \# \<b\>"],
+            ),
+        ];
+        for (endpoint, status, body, needles) in cases {
+            let identity = ManagedIdentity {
+                endpoint,
+                client_id: None,
+            };
+            let response = HttpResponse {
+                status,
+                headers: Vec::new(),
+                body: body.clone(),
+            };
+            let message = failure(
+                &identity,
+                "http://127.0.0.1:41/msi/token",
+                &response,
+                &["header-secret"],
+            )
+            .to_string();
+            for needle in needles {
+                assert!(message.contains(needle), "{needle} not in: {message}");
+            }
+            assert!(
+                !message.contains("header-secret") && !message.contains("eyJ") && !message.contains("not a guid"),
+                "{message}"
+            );
+            assert!(
+                message.len() < 900 && !message.contains("](") && !message.contains('\n'),
+                "{message}"
+            );
+        }
+    }
+
     #[test]
     fn requests_carry_the_header_of_their_endpoint() {
         let imds = Endpoint::Imds(IMDS.into()).request("https://graph.microsoft.com", Some("c1"));
@@ -111,5 +416,11 @@ mod tests {
                 .starts_with("http://127.0.0.1:41/msi/token?api-version=2019-08-01&resource=")
         );
         assert_eq!(app.headers, vec![("X-IDENTITY-HEADER".to_string(), "h".to_string())]);
+        let arc = Endpoint::Arc(ARC.into()).request("https://graph.microsoft.com", None);
+        assert!(arc.url.starts_with(&format!("{ARC}?api-version=2020-06-01&resource=")));
+        assert_eq!(arc.headers, vec![("Metadata".to_string(), "true".to_string())]);
+        // Only IMDS, which drops packets off Azure, gets the short connect timeout.
+        let timeouts = (imds.connect_timeout, app.connect_timeout, arc.connect_timeout);
+        assert_eq!(timeouts, (Some(IMDS_CONNECT_TIMEOUT), None, None));
     }
 }

@@ -1,6 +1,7 @@
 //! Sign-in to Microsoft Entra ID: the token endpoint's requests, answers and errors.
 //! One file per flow; `tokens.rs` owns the token keys of the context.
 
+pub mod arc;
 pub mod assertion;
 pub mod client_credentials;
 pub mod device_code;

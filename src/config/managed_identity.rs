@@ -6,6 +6,7 @@ use crate::error::Error;
 use crate::http::HttpRequest;
 use crate::params::is_loopback;
 use crate::secret::Secret;
+use std::time::Duration;
 
 /// Azure's Instance Metadata Service, the only plain-http host outside loopback ever contacted.
 pub const IMDS: &str = "http://169.254.169.254";
@@ -13,8 +14,16 @@ pub const IMDS: &str = "http://169.254.169.254";
 pub const IMDS_VARIABLE: &str = "AZURE_POD_IDENTITY_AUTHORITY_HOST";
 /// App Service, Functions and Arc: the endpoint and the header secret they set.
 pub const ENDPOINT_VARIABLE: &str = "IDENTITY_ENDPOINT";
-/// The secret the App Service / Arc endpoint expects in `X-IDENTITY-HEADER`.
+/// The secret the App Service endpoint expects in `X-IDENTITY-HEADER` (Arc sets none).
 pub const HEADER_VARIABLE: &str = "IDENTITY_HEADER";
+/// Set by the Azure Arc agent next to `IDENTITY_ENDPOINT`: its presence (without
+/// `IDENTITY_HEADER`) is what says the endpoint is Arc's, as MSAL and Azure SDKs read it.
+pub const ARC_VARIABLE: &str = "IMDS_ENDPOINT";
+/// How long a connection to IMDS may take to open. Off Azure, 169.254.169.254 drops packets,
+/// so without this the error comes only after the whole request timeout. Azure SDKs probe IMDS
+/// with 0.3–1 s and had false "unavailable" on busy hosts (azure-sdk-for-net #9550, #20609;
+/// azure-sdk-for-python #31745); 3 s leaves a busy VM room and fails fast everywhere else.
+pub const IMDS_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Which managed-identity endpoint this engine has.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,10 +32,14 @@ pub enum Endpoint {
     Imds(String),
     /// `IDENTITY_ENDPOINT` with `IDENTITY_HEADER`.
     AppService { url: String, header: Secret },
+    /// Azure Arc: `IDENTITY_ENDPOINT` with `IMDS_ENDPOINT`; the first answer is a Basic challenge
+    /// naming a key file of the agent.
+    Arc(String),
 }
 
 impl Endpoint {
-    /// From the environment: the App Service / Arc variables when both are set, else IMDS.
+    /// From the environment: App Service when `IDENTITY_ENDPOINT` and `IDENTITY_HEADER` are set,
+    /// Arc when `IDENTITY_ENDPOINT` and `IMDS_ENDPOINT` are, else IMDS (MSAL's order).
     pub fn from_environment() -> Result<Endpoint, Error> {
         let var = |name| {
             std::env::var(name)
@@ -34,11 +47,12 @@ impl Endpoint {
                 .map(|v| v.trim().to_string())
                 .filter(|v| !v.is_empty())
         };
-        match (var(ENDPOINT_VARIABLE), var(HEADER_VARIABLE)) {
-            (Some(url), Some(header)) => Ok(Endpoint::AppService {
+        match (var(ENDPOINT_VARIABLE), var(HEADER_VARIABLE), var(ARC_VARIABLE)) {
+            (Some(url), Some(header), _) => Ok(Endpoint::AppService {
                 url: checked(ENDPOINT_VARIABLE, &url)?,
                 header: Secret::new(&header),
             }),
+            (Some(url), None, Some(_)) => Ok(Endpoint::Arc(checked(ENDPOINT_VARIABLE, &url)?)),
             _ => match var(IMDS_VARIABLE) {
                 Some(base) => Ok(Endpoint::Imds(checked(IMDS_VARIABLE, base.trim_end_matches('/'))?)),
                 None => Ok(Endpoint::Imds(IMDS.to_string())),
@@ -50,14 +64,26 @@ impl Endpoint {
     pub fn token_url(&self) -> String {
         match self {
             Endpoint::Imds(base) => format!("{base}/metadata/identity/oauth2/token"),
-            Endpoint::AppService { url, .. } => url.clone(),
+            Endpoint::AppService { url, .. } | Endpoint::Arc(url) => url.clone(),
         }
     }
 
+    /// The endpoint's kind, in the words an error message uses.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Endpoint::Imds(_) => "IMDS",
+            Endpoint::AppService { .. } => "the App Service identity endpoint",
+            Endpoint::Arc(_) => "the Azure Arc agent",
+        }
+    }
+
+    /// The token request: IMDS's with its short connect timeout, App Service's with its header
+    /// secret, Arc's first (unauthenticated) request.
     pub fn request(&self, resource: &str, client_id: Option<&str>) -> HttpRequest {
         let version = match self {
             Endpoint::Imds(_) => "2018-02-01",
             Endpoint::AppService { .. } => "2019-08-01",
+            Endpoint::Arc(_) => "2020-06-01",
         };
         let mut query = url::form_urlencoded::Serializer::new(String::new());
         query
@@ -68,8 +94,9 @@ impl Endpoint {
         }
         let request = HttpRequest::managed_identity(format!("{}?{}", self.token_url(), query.finish()));
         match self {
-            Endpoint::Imds(_) => request.header("Metadata", "true"),
+            Endpoint::Imds(_) => request.header("Metadata", "true").connect_timeout(IMDS_CONNECT_TIMEOUT),
             Endpoint::AppService { header, .. } => request.header("X-IDENTITY-HEADER", header.expose()),
+            Endpoint::Arc(_) => request.header("Metadata", "true"),
         }
     }
 }

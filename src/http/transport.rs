@@ -219,27 +219,31 @@ impl UreqTransport {
 
     fn call(&self, request: &HttpRequest) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
         match (&request.method, &request.body) {
-            (Method::Get, _) => with_headers(self.agent.get(&request.url), &request.headers).call(),
-            (Method::Post, Body::Form(pairs)) => with_headers(self.agent.post(&request.url), &request.headers)
+            (Method::Get, _) => with_headers(self.agent.get(&request.url), request).call(),
+            (Method::Post, Body::Form(pairs)) => with_headers(self.agent.post(&request.url), request)
                 .send_form(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
-            (Method::Post, Body::Json(json)) => with_headers(self.agent.post(&request.url), &request.headers)
+            (Method::Post, Body::Json(json)) => with_headers(self.agent.post(&request.url), request)
                 .content_type("application/json")
                 .send(json.as_str()),
-            (Method::Post, Body::None) => with_headers(self.agent.post(&request.url), &request.headers).send_empty(),
+            (Method::Post, Body::None) => with_headers(self.agent.post(&request.url), request).send_empty(),
         }
     }
 }
 
-fn with_headers<B>(mut builder: ureq::RequestBuilder<B>, headers: &[(String, String)]) -> ureq::RequestBuilder<B> {
-    for (name, value) in headers {
+/// The request's headers, and its own connect timeout when it has one.
+fn with_headers<B>(mut builder: ureq::RequestBuilder<B>, request: &HttpRequest) -> ureq::RequestBuilder<B> {
+    for (name, value) in &request.headers {
         builder = builder.header(name, value);
     }
-    builder
+    match request.connect_timeout {
+        Some(limit) => builder.config().timeout_connect(Some(limit)).build(),
+        None => builder,
+    }
 }
 
 impl Transport for UreqTransport {
     fn send(&self, request: &HttpRequest) -> Result<HttpResponse, TransportError> {
-        let mut response = self.call(request).map_err(classify)?;
+        let mut response = self.call(request).map_err(|e| classify_for(request, e))?;
         let status = response.status().as_u16();
         let headers = response
             .headers()
@@ -258,6 +262,17 @@ impl Transport for UreqTransport {
         let mut reader = response.body_mut().with_config().limit(MAX_BODY_BYTES).reader();
         std::io::Read::read_to_string(&mut reader, &mut body).map_err(|e| classify(ureq::Error::from(e)))?;
         Ok(HttpResponse { status, headers, body })
+    }
+}
+
+/// As [`classify`], except that a request with its own connect timeout that never connected
+/// failed to connect: not a timeout, which the client would retry.
+fn classify_for(request: &HttpRequest, error: ureq::Error) -> TransportError {
+    match (request.connect_timeout, error) {
+        (Some(limit), ureq::Error::Timeout(ureq::Timeout::Connect)) => {
+            TransportError::Connect(format!("no connection within {} s", limit.as_secs_f64()))
+        }
+        (_, error) => classify(error),
     }
 }
 
@@ -368,6 +383,34 @@ mod tests {
             }
         }
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn only_a_request_with_its_own_connect_timeout_turns_it_into_a_connection_failure() {
+        let imds = HttpRequest::managed_identity("http://169.254.169.254/x").connect_timeout(Duration::from_secs(3));
+        let graph = HttpRequest::get("https://graph.microsoft.com/beta/x");
+        let connect = || ureq::Error::Timeout(ureq::Timeout::Connect);
+        let cases = [
+            (
+                &imds,
+                connect(),
+                TransportError::Connect("no connection within 3 s".into()),
+            ),
+            (&graph, connect(), TransportError::Timeout),
+            (
+                &imds,
+                ureq::Error::Timeout(ureq::Timeout::Global),
+                TransportError::Timeout,
+            ),
+            (
+                &imds,
+                ureq::Error::ConnectionFailed,
+                TransportError::Connect("connection failed".into()),
+            ),
+        ];
+        for (request, error, expected) in cases {
+            assert_eq!(classify_for(request, error), expected, "{}", request.url);
+        }
     }
 
     #[test]

@@ -40,6 +40,9 @@ pub struct HttpRequest {
     pub body: Body,
     /// Where it may go; [`Client::send`] refuses any other URL.
     pub audience: Audience,
+    /// A connect timeout of its own (IMDS): a connection that does not open within it is a
+    /// connection failure, [`TransportError::Connect`], which is not retried.
+    pub connect_timeout: Option<std::time::Duration>,
 }
 
 impl HttpRequest {
@@ -70,12 +73,19 @@ impl HttpRequest {
             headers: Vec::new(),
             body,
             audience,
+            connect_timeout: None,
         }
     }
 
     /// Adds a header.
     pub fn header(mut self, name: &str, value: &str) -> Self {
         self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// Gives the request its own connect timeout (see [`HttpRequest::connect_timeout`]).
+    pub fn connect_timeout(mut self, limit: std::time::Duration) -> Self {
+        self.connect_timeout = Some(limit);
         self
     }
 }

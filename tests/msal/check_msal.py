@@ -105,6 +105,28 @@ def check_device_code_and_refresh(info):
     assert refreshed["access_token"] != result["access_token"], "the refresh returned the same token"
 
 
+def check_managed_identity(info):
+    """MSAL's managed-identity client, system-assigned, against the emulator's IMDS: MSAL reads
+    AZURE_POD_IDENTITY_AUTHORITY_HOST for the IMDS address, as the integration does."""
+    imds = info["managed_identity_environment"]["AZURE_POD_IDENTITY_AUTHORITY_HOST"]
+    graph = info["managed_identity_params"]["graph_endpoint"]
+    before = os.environ.get("AZURE_POD_IDENTITY_AUTHORITY_HOST")
+    os.environ["AZURE_POD_IDENTITY_AUTHORITY_HOST"] = imds
+    try:
+        client = msal.ManagedIdentityClient(msal.SystemAssignedManagedIdentity(), http_client=requests.Session())
+        assert msal.managed_identity.get_managed_identity_source() is msal.managed_identity.DEFAULT_TO_VM, (
+            "MSAL would not ask IMDS here (an App Service, Arc or Cloud Shell variable is set)"
+        )
+        result = client.acquire_token_for_client(resource=graph)
+    finally:
+        if before is None:
+            del os.environ["AZURE_POD_IDENTITY_AUTHORITY_HOST"]
+        else:
+            os.environ["AZURE_POD_IDENTITY_AUTHORITY_HOST"] = before
+    assert "access_token" in result, result
+    assert graph_answers(graph, result["access_token"]), "Graph refused the managed identity's token"
+
+
 def main():
     binary = sys.argv[1] if len(sys.argv) > 1 else "target/debug/azure-ad-identity-protection"
     process, info = start_emulator(binary)
@@ -114,6 +136,7 @@ def main():
         check_certificate_with_thumbprint,
         check_certificate_with_public_certificate,
         check_device_code_and_refresh,
+        check_managed_identity,
     ]
     failed = 0
     try:

@@ -53,7 +53,15 @@ pub struct TenantConfig {
     /// `Some(seed)`: every list is served in a deterministic shuffled order (stable across the
     /// pages of one listing), to show a client does not rely on Graph's order.
     pub shuffle_seed: Option<u64>,
+    /// Where the emulated Azure Arc agent (`/arc/metadata/identity/oauth2/token`) writes the key
+    /// its challenge names. `None`: the challenge names a file in the real agent's folder,
+    /// [`ARC_TOKENS_FOLDER`], and nothing is written (an emulator never writes there).
+    pub arc_key_file: Option<std::path::PathBuf>,
 }
+
+/// The Azure Arc agent's key folder on Linux, which the emulated agent's challenge names when
+/// [`TenantConfig::arc_key_file`] is not set.
+pub const ARC_TOKENS_FOLDER: &str = "/var/opt/azcmagent/tokens";
 
 impl TenantConfig {
     /// The app registration with this client id, if any.

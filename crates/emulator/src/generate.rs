@@ -536,6 +536,7 @@ impl Default for TenantConfig {
             service_principal_risk_detections: workload.detections,
             page_cap: 500,
             shuffle_seed: None,
+            arc_key_file: None,
         }
     }
 }

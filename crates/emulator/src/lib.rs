@@ -1,6 +1,8 @@
 //! An offline Microsoft Entra ID + Microsoft Graph Identity Protection tenant.
 //!
-//! [`Emulator::start`] serves the login endpoints (device code, client credentials, refresh) and
+//! [`Emulator::start`] serves the login endpoints (device code, client credentials with a secret,
+//! a certificate or a federated token, refresh; every token RS256-signed with the key its JWKS
+//! publishes), the managed-identity endpoints (IMDS, App Service, the Arc agent's challenge) and
 //! the Graph Identity Protection endpoints (riskyUsers with history and actions, riskDetections,
 //! and for workload identities riskyServicePrincipals and servicePrincipalRiskDetections)
 //! on one loopback port, records every request, and lets a test script canned answers, drive the
@@ -10,7 +12,7 @@
 //! embedded loopback CA ([`Emulator::ca_file`]), auto-approval, a [`FaultPlan`], a request log on
 //! stderr, the device-login form at `/devicelogin`, OpenID and MSAL instance discovery, and the
 //! loopback-only admin endpoint `/_emulator/` (faults, token expiry and revocation, new
-//! detections, approve/deny, the request log). [`cli::main`] is the `emulator` command line;
+//! detections, approve/deny, the request log, tokens of a test federation issuer). [`cli::main`] is the `emulator` command line;
 //! [`TenantConfig::generated`] and [`TenantConfig::from_json`] make realistic tenants.
 //!
 //! ```
@@ -530,6 +532,8 @@ fn route(state: &mut State, request: &RecordedRequest) -> Reply {
         ["devicelogin"] => device_login::handle(state, request),
         [tenant, "oauth2", "v2.0", endpoint] => login::handle(state, request, tenant, endpoint),
         ["metadata", "identity", "oauth2", "token"] => managed_identity::handle(state, request),
+        ["msi", "token"] => managed_identity::app_service(state, request),
+        ["arc", "metadata", "identity", "oauth2", "token"] => managed_identity::arc(state, request),
         [tenant, "v2.0", ".well-known", "openid-configuration"] => discovery::openid_configuration(state, tenant),
         ["common", "discovery", "instance"] => discovery::instance_discovery(state, request),
         [_, "discovery", "v2.0", "keys"] => discovery::keys(),

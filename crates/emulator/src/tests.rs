@@ -459,8 +459,10 @@ fn refresh_with_a_narrower_scope() {
 /// usable (strict rotation on, so a spent one would be refused afterwards).
 #[test]
 fn refresh_for_a_permission_without_consent_is_refused_without_spending_the_token() {
-    let mut config = TenantConfig::default();
-    config.rotate_refresh_tokens_strictly = true;
+    let mut config = TenantConfig {
+        rotate_refresh_tokens_strictly: true,
+        ..TenantConfig::default()
+    };
     let public = config
         .apps
         .iter_mut()
