@@ -8,8 +8,10 @@ Entra ID. Run by .ci/run after `pip install -r tests/msal/requirements.txt`:
 It starts `azure-ad-identity-protection emulator --port 0 --tls --auto-approve`, trusts the CA the
 emulator prints (MSAL only accepts https:// authorities) through REQUESTS_CA_BUNDLE, and checks
 client credentials (with the secret, and with the emulator's public test certificate: RS256 with
-a SHA-1 thumbprint, PS256 with the certificate), device-code sign-in, a silent refresh, and a
-Graph call with each token.
+a SHA-1 thumbprint, PS256 with the certificate, and a federated token of the emulator's test
+issuer), device-code sign-in, a silent refresh, managed identity, and a Graph call with each
+token. PyJWT (MSAL's own dependency) then validates the ID token and the access tokens with the
+keys the discovery document's jwks_uri publishes, as a relying party would.
 """
 
 import json
@@ -17,6 +19,7 @@ import os
 import subprocess
 import sys
 
+import jwt
 import msal
 import requests
 
@@ -48,6 +51,9 @@ def check_client_credentials(info):
     result = app.acquire_token_for_client(scopes=[params["graph_endpoint"] + "/.default"])
     assert "access_token" in result, result
     assert graph_answers(params["graph_endpoint"], result["access_token"]), "Graph refused the app token"
+    authority = params["azure_ad_endpoint"] + "/" + params["tenant_id"]
+    token = result["access_token"]
+    assert verified_claims(authority, token, audience_of(token))["appid"] == params["app_id"]
 
 
 def certificate_sign_in(info, credential):
@@ -61,6 +67,28 @@ def certificate_sign_in(info, credential):
     result = app.acquire_token_for_client(scopes=[params["graph_endpoint"] + "/.default"])
     assert "access_token" in result, result
     assert graph_answers(params["graph_endpoint"], result["access_token"]), "Graph refused the app token"
+
+
+def verified_claims(authority, token, audience, issuer=None):
+    """The claims of `token` once its RS256 signature verifies with the key its `kid` names in
+    the authority's published key set (and `aud`, `exp`, `iss` check out)."""
+    discovery = requests.get(authority + "/v2.0/.well-known/openid-configuration", timeout=10).json()
+    keys = jwt.PyJWKSet.from_dict(requests.get(discovery["jwks_uri"], timeout=10).json())
+    kid = jwt.get_unverified_header(token)["kid"]
+    key = next(k for k in keys.keys if k.key_id == kid)
+    return jwt.decode(token, key.key, algorithms=["RS256"], audience=audience, issuer=issuer)
+
+
+def audience_of(token):
+    return jwt.decode(token, options={"verify_signature": False})["aud"]
+
+
+def check_federated_token(info):
+    """Workload identity federation: a token of the emulator's test issuer, from its admin
+    endpoint, as MSAL's client assertion."""
+    token = requests.post(info["admin"] + "/federated-token", json={}, timeout=10).json()["token"]
+    # A callable, as MSAL asks: a workload re-reads its token file, which the issuer rotates.
+    certificate_sign_in(info, {"client_assertion": lambda: token})
 
 
 def split_bundle(bundle):
@@ -97,6 +125,18 @@ def check_device_code_and_refresh(info):
     result = app.acquire_token_by_device_flow(flow)
     assert "access_token" in result, result
     assert result.get("id_token_claims", {}).get("preferred_username"), result.get("id_token_claims")
+    authority = params["azure_ad_endpoint"] + "/" + params["tenant_id"]
+    discovery = requests.get(authority + "/v2.0/.well-known/openid-configuration", timeout=10).json()
+    claims = verified_claims(authority, result["id_token"], params["app_id"], issuer=discovery["issuer"])
+    assert claims["preferred_username"] == result["id_token_claims"]["preferred_username"], claims
+    verified_claims(authority, result["access_token"], audience_of(result["access_token"]))
+    head, payload, signature = result["id_token"].split(".")
+    forged = ".".join([head, payload[:-2] + ("AA" if payload[-2:] != "AA" else "BB"), signature])
+    try:
+        verified_claims(authority, forged, params["app_id"])
+        raise AssertionError("a forged ID token verified")
+    except jwt.InvalidTokenError:
+        pass
     assert graph_answers(graph, result["access_token"]), "Graph refused the delegated token"
     accounts = app.get_accounts()
     assert accounts, "MSAL built no account from the answer"
@@ -135,6 +175,7 @@ def main():
         check_client_credentials,
         check_certificate_with_thumbprint,
         check_certificate_with_public_certificate,
+        check_federated_token,
         check_device_code_and_refresh,
         check_managed_identity,
     ]
