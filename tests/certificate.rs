@@ -246,19 +246,6 @@ fn the_emulator_refuses_expired_and_replayed_assertions() {
 
 // Workload identity federation: another issuer's token, from a file, as the client assertion.
 
-/// A federated token of the emulator's test issuer for `subject`, from its admin endpoint, as a
-/// Kubernetes cluster would project it into a pod.
-fn federated_token(emu: &Emulator, subject: &str) -> String {
-    let agent: ureq::Agent = ureq::Agent::config_builder().proxy(None).build().into();
-    let url = format!("{}/_emulator/federated-token", emu.base_url());
-    let mut response = agent
-        .post(&url)
-        .send_json(json!({"subject": subject}))
-        .expect("the emulator writes a federated token");
-    let body: Value = response.body_mut().read_json().expect("JSON");
-    body["token"].as_str().expect("a token").to_string()
-}
-
 /// A token file in a fresh folder of the temporary directory.
 fn token_file(name: &str, token: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("aadip-federation-{}-{name}", std::process::id()));

@@ -169,6 +169,16 @@ fn shows_what_the_readme_says(file: &str, fixture: &Value, run: &Run) {
             assert!(context["access_token"].is_string() && context["current_refresh_token"].is_null());
             assert_eq!(context["token_owner"]["auth_mode"], "managed_identity", "{context:#}");
         }
+        // certificate: the PEM bundle signs a PS256 client assertion, no secret; one Graph call
+        "azure-ad-auth-test-certificate.json" => {
+            assert!(fixture["params"].get("credentials").is_none());
+            assert!(context["access_token"].is_string() && context["current_refresh_token"].is_null());
+        }
+        // federation: the token file AZURE_FEDERATED_TOKEN_FILE names is the client assertion
+        "azure-ad-auth-test-federated.json" => {
+            assert!(fixture["params"].get("certificate").is_none() && fixture["params"].get("credentials").is_none());
+            assert!(context["access_token"].is_string() && context["current_refresh_token"].is_null());
+        }
         // empties the context
         "azure-ad-auth-reset.json" => assert_eq!(context, &json!({})),
         // one user's risk detections, limit 10
@@ -271,14 +281,26 @@ fn fixture_tenant() -> Emulator {
 
 /// The engine environment every replay has, as fixtures/README.md's replay sets it: IMDS is the
 /// emulator's (`AZURE_POD_IDENTITY_AUTHORITY_HOST`), which only the managed-identity fixture
-/// contacts (tests/managed_identity.rs shows the other modes never do).
+/// contacts (tests/managed_identity.rs shows the other modes never do); and
+/// `AZURE_FEDERATED_TOKEN_FILE` holds a fresh token of the emulator's test issuer, which only the
+/// federated fixture uses (tests/certificate.rs shows a secret or a certificate wins over it).
 fn engine_environment(emu: &Emulator) -> Vec<(String, String)> {
     let environment = emu.managed_identity_environment();
     let variables = environment.as_object().expect("an object of variables");
-    variables
+    let mut variables: Vec<(String, String)> = variables
         .iter()
         .map(|(name, value)| (name.clone(), value.as_str().expect("a string").to_string()))
-        .collect()
+        .collect();
+    let dir = std::env::temp_dir().join(format!("aadip-fixtures-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join(format!(
+        "federated-token-{}",
+        emu.base_url().rsplit(':').next().unwrap_or("0")
+    ));
+    let subject = azure_ad_identity_protection::emulator::TEST_FEDERATED_SUBJECT;
+    std::fs::write(&file, federated_token(emu, subject)).expect("token file");
+    variables.push(("AZURE_FEDERATED_TOKEN_FILE".into(), file.display().to_string()));
+    variables
 }
 
 /// Replays one fixture and checks its result as fixtures/README.md describes it.

@@ -287,3 +287,16 @@ pub fn next_link(run: &Run, context: &str) -> String {
 pub fn last_filter(emu: &Emulator, suffix: &str) -> Option<String> {
     requests_to(emu, suffix).last().and_then(|r| r.query_value("$filter"))
 }
+
+/// A federated token of the emulator's test issuer for `subject`, from its admin endpoint, as a
+/// Kubernetes cluster would project it into a pod.
+pub fn federated_token(emu: &Emulator, subject: &str) -> String {
+    let agent: ureq::Agent = ureq::Agent::config_builder().proxy(None).build().into();
+    let url = format!("{}/_emulator/federated-token", emu.base_url());
+    let mut response = agent
+        .post(&url)
+        .send_json(json!({"subject": subject}))
+        .expect("the emulator writes a federated token");
+    let body: Value = response.body_mut().read_json().expect("JSON");
+    body["token"].as_str().expect("a token").to_string()
+}
