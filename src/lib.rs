@@ -119,6 +119,9 @@ fn execute(envelope: Envelope, runtime: &dyn Runtime) -> Outcome {
     let mut secrets = known_secrets(&input_context);
     secrets.extend(known_secrets(&session.context));
     secrets.extend(session.config.client_secret.as_ref().map(|s| s.expose().to_string()));
+    secrets.extend(session.http.credentials_sent());
+    secrets.sort_unstable();
+    secrets.dedup();
     let mut result = ResultDocument::bare(Vec::new());
     result.context_changed = session.context != input_context;
     result.context = Some(session.context);

@@ -350,3 +350,24 @@ fn test_module_and_auth_start_test_the_certificate() {
     assert!(requests_to(&emu, "/devicecode").is_empty());
     sent_assertion(&emu);
 }
+
+/// A token endpoint that echoes the client assertion it got (a hostile or broken server): the
+/// federated token is a credential, and no entry shows it.
+#[test]
+fn an_answer_echoing_the_client_assertion_is_redacted() {
+    use azure_ad_identity_protection::emulator::{ScriptedAnswer, TEST_FEDERATED_SUBJECT};
+    let emu = tenant();
+    let federated = federated_token(&emu, TEST_FEDERATED_SUBJECT);
+    let path = token_file("echoed", &federated);
+    let echo = format!("Bad assertion {federated} was presented.");
+    emu.script(ScriptedAnswer::entra_error(
+        TOKEN,
+        401,
+        "invalid_client",
+        700_027,
+        &echo,
+    ));
+    let run = auth_test(&cert_params(&emu, json!({"federated_token_file": path})));
+    run.expect(1, 4).says(&["AADSTS700027", "[redacted]"]);
+    assert!(!run.result.to_string().contains(&federated), "{}", run.result);
+}

@@ -63,7 +63,20 @@ pub struct Client<'a> {
     settings: NetSettings,
     destinations: Destinations,
     runtime: &'a dyn Runtime,
+    /// Every credential a request carried (see [`Client::credentials_sent`]).
+    sent: std::cell::RefCell<Vec<String>>,
 }
+
+/// Form fields that carry a credential.
+const CREDENTIAL_FIELDS: [&str; 5] = [
+    "client_secret",
+    "client_assertion",
+    "refresh_token",
+    "device_code",
+    "code",
+];
+/// Headers that carry a credential (an `Authorization` scheme word is dropped).
+const CREDENTIAL_HEADERS: [&str; 2] = ["authorization", "x-identity-header"];
 
 impl<'a> Client<'a> {
     /// A client that sends each request only under the base URL of its audience.
@@ -73,6 +86,34 @@ impl<'a> Client<'a> {
             settings: settings.clone(),
             destinations,
             runtime,
+            sent: std::cell::RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Every credential value a request sent so far carried (secret, client assertion,
+    /// federated token, refresh token, device code, bearer token, managed-identity header or
+    /// Arc key): the result redacts them wherever an answer echoed one back.
+    pub fn credentials_sent(&self) -> Vec<String> {
+        self.sent.borrow().clone()
+    }
+
+    fn remember_credentials(&self, request: &HttpRequest) {
+        let mut credentials: Vec<&str> = Vec::new();
+        if let wire::Body::Form(pairs) = &request.body {
+            let values = pairs.iter().filter(|(k, _)| CREDENTIAL_FIELDS.contains(&k.as_str()));
+            credentials.extend(values.map(|(_, v)| v.as_str()));
+        }
+        for (name, value) in &request.headers {
+            if CREDENTIAL_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+                credentials.push(value.split_once(' ').map_or(value.as_str(), |(_, rest)| rest).trim());
+            }
+        }
+        // Each page of a listing carries the same bearer token: keep one copy.
+        let mut sent = self.sent.borrow_mut();
+        for credential in credentials {
+            if !credential.is_empty() && !sent.iter().any(|s| s == credential) {
+                sent.push(credential.to_string());
+            }
         }
     }
 
@@ -96,6 +137,7 @@ impl<'a> Client<'a> {
             )));
         }
         let transport = self.transport()?;
+        self.remember_credentials(request);
         let mut waited = 0.0;
         for attempt in 1..=policy.max_attempts {
             let outcome = self.attempt(transport, request, &host);
@@ -374,6 +416,35 @@ mod client_tests {
 
     fn get(fake: &Fake, policy: RetryPolicy) -> Result<HttpResponse, Error> {
         client(fake).send(&HttpRequest::get("https://graph.microsoft.com/beta/x"), policy)
+    }
+
+    #[test]
+    fn every_credential_sent_is_remembered_once_and_nothing_else() {
+        let fake = Fake::at(0);
+        for _ in 0..3 {
+            fake.answer(200, "{}", &[]);
+        }
+        let client = client(&fake);
+        let pairs = [
+            ("grant_type", "client_credentials"),
+            ("client_id", "app-id-is-public"),
+            ("client_assertion", "header.payload.signature"),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ];
+        let form = HttpRequest::form(
+            "https://login.microsoftonline.com/t/oauth2/v2.0/token",
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        );
+        client.send(&form, RetryPolicy::TOKEN).unwrap();
+        for _ in 0..2 {
+            let page = HttpRequest::get("https://graph.microsoft.com/beta/x")
+                .header("Authorization", "Bearer eyJ.bearer.token");
+            client.send(&page, RetryPolicy::GRAPH).unwrap();
+        }
+        assert_eq!(
+            client.credentials_sent(),
+            ["header.payload.signature", "eyJ.bearer.token"]
+        );
     }
 
     #[test]
