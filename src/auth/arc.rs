@@ -1,12 +1,11 @@
 //! Azure Arc's managed identity: the agent answers the first token request with a challenge
-//! naming a key file, and the same request with that file's content gets the token. The file is
-//! read only when it is a small `.key` file directly in the agent's token folder.
+//! naming a key file, and the same request with that file's content gets the token
+//! (`auth/managed_identity.rs` sends both). Here: which file a challenge may name (a small `.key`
+//! file directly in the agent's token folder), reading it, and the agent's answer for a
+//! user-assigned identity.
 
-use super::TokenResponse;
-use super::managed_identity::{self, ManagedIdentity};
 use crate::error::Error;
 use crate::secret::Secret;
-use crate::session::Session;
 use serde_json::{Map, Value};
 use std::io::Read as _;
 use std::path::{Component, Path, PathBuf};
@@ -17,31 +16,6 @@ pub const ARC_TOKENS_LINUX: &str = "/var/opt/azcmagent/tokens";
 pub const MAX_ARC_KEY_BYTES: u64 = 4096;
 /// Longest `WWW-Authenticate` challenge read from the Arc agent.
 const MAX_CHALLENGE_CHARS: usize = 1024;
-
-/// The first request is answered 401 with a challenge naming a key file; the same request
-/// again with that file's content as Basic credentials gets the token. `folder` is the agent's
-/// token folder ([`token_folder`]); a parameter so a test can use its own.
-pub(super) fn token(session: &Session, identity: &ManagedIdentity, folder: &Path) -> Result<TokenResponse, Error> {
-    let first = identity
-        .endpoint
-        .request(&session.config.resource, identity.client_id.as_deref());
-    let challenge = managed_identity::send(session, &identity.endpoint, &first)?;
-    if challenge.status != 401 {
-        return managed_identity::token_from(session, identity, &first.url, &challenge, &[]);
-    }
-    let key = key(challenge.header("www-authenticate"), folder)?;
-    let second = first
-        .clone()
-        .header("Authorization", &format!("Basic {}", key.expose()));
-    let response = managed_identity::send(session, &identity.endpoint, &second)?;
-    if response.status == 401 {
-        return Err(Error::SignIn(
-            "The Azure Arc agent refused the key of its own challenge (HTTP 401). Try again; if it persists, restart the Azure Connected Machine agent (himds) and check that IDENTITY_ENDPOINT is the agent's."
-                .into(),
-        ));
-    }
-    managed_identity::token_from(session, identity, &second.url, &response, &[key.expose()])
-}
 
 /// An Arc agent without user-assigned support ignores `client_id` and answers the machine's own
 /// identity: a token is used only when the answer names the identity asked for (as MSAL does).
@@ -163,10 +137,7 @@ fn shown(path: &Path) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::managed_identity::Endpoint;
-    use super::super::managed_identity::tests::{ARC, TOKEN, error_of, session};
     use super::*;
-    use crate::runtime::testing::Fake;
 
     /// A fresh folder under the system's temporary folder, standing in for the Arc agent's.
     fn folder(name: &str) -> PathBuf {
@@ -257,48 +228,5 @@ mod tests {
         assert!(matches!(key(None, &dir), Err(Error::SignIn(_))));
         let _ = std::fs::remove_dir_all(&dir);
         let _ = std::fs::remove_dir_all(outside.parent().unwrap());
-    }
-
-    #[test]
-    fn arc_sends_the_key_of_its_challenge_once() {
-        let dir = folder("flow");
-        let key = dir.join("k.key");
-        std::fs::write(&key, "arc-key").unwrap();
-        let fake = Fake::at(1_000);
-        let challenge = format!("Basic realm={}", key.display());
-        fake.answer(401, "", &[("WWW-Authenticate", challenge.as_str())]);
-        fake.answer(200, TOKEN, &[]);
-        let first = session(&fake, Endpoint::Arc(ARC.into()), None);
-        let identity = first.config.managed_identity.clone().unwrap();
-        let answer = token(&first, &identity, &dir).unwrap();
-        assert_eq!((answer.access_token.expose(), fake.requests()), ("at", 2));
-        assert!(fake.sent.borrow()[0].0.contains("api-version=2020-06-01"));
-        // A key the agent then refuses is said to be refused, and never quoted.
-        let fake = Fake::at(1_000);
-        fake.answer(401, "", &[("WWW-Authenticate", challenge.as_str())]);
-        fake.answer(
-            401,
-            r#"{"error":"unauthorized","error_description":"bad key arc-key"}"#,
-            &[],
-        );
-        let second = session(&fake, Endpoint::Arc(ARC.into()), None);
-        let message = error_of(token(&second, &identity, &dir));
-        assert!(
-            message.contains("refused the key") && !message.contains("arc-key"),
-            "{message}"
-        );
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    #[test]
-    fn arc_challenges_outside_the_folder_send_nothing_more() {
-        let dir = folder("refused");
-        let fake = Fake::at(1_000);
-        fake.answer(401, "", &[("WWW-Authenticate", "Basic realm=/etc/shadow")]);
-        let session = session(&fake, Endpoint::Arc(ARC.into()), None);
-        let identity = session.config.managed_identity.clone().unwrap();
-        let error = error_of(token(&session, &identity, &dir));
-        assert!(error.contains("Refused the Azure Arc challenge"), "{error}");
-        assert_eq!(fake.requests(), 1);
     }
 }

@@ -30,7 +30,7 @@ pub fn request_token(session: &Session) -> Result<TokenResponse, Error> {
         .as_ref()
         .ok_or_else(|| Error::Internal("managed-identity sign-in without a managed identity".into()))?;
     match identity.endpoint {
-        Endpoint::Arc(_) => arc::token(session, identity, &arc::token_folder()?),
+        Endpoint::Arc(_) => arc_token(session, identity, &arc::token_folder()?),
         _ => {
             let request = identity
                 .endpoint
@@ -45,8 +45,33 @@ pub fn request_token(session: &Session) -> Result<TokenResponse, Error> {
     }
 }
 
+/// The first request is answered 401 with a challenge naming a key file; the same request
+/// again with that file's content as Basic credentials gets the token. `folder` is the agent's
+/// token folder ([`arc::token_folder`]); a parameter so a test can use its own.
+fn arc_token(session: &Session, identity: &ManagedIdentity, folder: &std::path::Path) -> Result<TokenResponse, Error> {
+    let first = identity
+        .endpoint
+        .request(&session.config.resource, identity.client_id.as_deref());
+    let challenge = send(session, &identity.endpoint, &first)?;
+    if challenge.status != 401 {
+        return token_from(session, identity, &first.url, &challenge, &[]);
+    }
+    let key = arc::key(challenge.header("www-authenticate"), folder)?;
+    let second = first
+        .clone()
+        .header("Authorization", &format!("Basic {}", key.expose()));
+    let response = send(session, &identity.endpoint, &second)?;
+    if response.status == 401 {
+        return Err(Error::SignIn(
+            "The Azure Arc agent refused the key of its own challenge (HTTP 401). Try again; if it persists, restart the Azure Connected Machine agent (himds) and check that IDENTITY_ENDPOINT is the agent's."
+                .into(),
+        ));
+    }
+    token_from(session, identity, &second.url, &response, &[key.expose()])
+}
+
 /// Sends with the endpoint's retry policy; a host that cannot be reached is no Azure host.
-pub(super) fn send(session: &Session, endpoint: &Endpoint, request: &HttpRequest) -> Result<HttpResponse, Error> {
+fn send(session: &Session, endpoint: &Endpoint, request: &HttpRequest) -> Result<HttpResponse, Error> {
     let policy = match endpoint {
         Endpoint::Imds(_) => IMDS_RETRY,
         _ => RetryPolicy::TOKEN,
@@ -60,7 +85,7 @@ pub(super) fn send(session: &Session, endpoint: &Endpoint, request: &HttpRequest
 
 /// The token of a 200 answer, else the error the answer means. `secrets` were sent with the
 /// request: never quoted back from the body.
-pub(super) fn token_from(
+fn token_from(
     session: &Session,
     identity: &ManagedIdentity,
     url: &str,
@@ -209,7 +234,7 @@ fn parse(body: &str, now: u64) -> Option<TokenResponse> {
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+mod tests {
     use super::*;
 
     #[test]
@@ -236,7 +261,7 @@ pub(super) mod tests {
     use crate::runtime::testing::Fake;
     use std::time::Duration;
 
-    pub(crate) fn session<'a>(fake: &'a Fake, endpoint: Endpoint, client_id: Option<&str>) -> Session<'a> {
+    fn session<'a>(fake: &'a Fake, endpoint: Endpoint, client_id: Option<&str>) -> Session<'a> {
         let mut config = Config::from_params(&Map::new()).unwrap();
         config.mode = AuthMode::ManagedIdentity;
         config.managed_identity = Some(ManagedIdentity {
@@ -246,15 +271,15 @@ pub(super) mod tests {
         Session::new(config, Map::new(), fake)
     }
 
-    pub(crate) const ARC: &str = "http://127.0.0.1:40342/metadata/identity/oauth2/token";
+    const ARC: &str = "http://127.0.0.1:40342/metadata/identity/oauth2/token";
 
-    pub(crate) fn error_of(outcome: Result<TokenResponse, Error>) -> String {
+    fn error_of(outcome: Result<TokenResponse, Error>) -> String {
         match outcome {
             Ok(_) => panic!("a token, where an error was expected"),
             Err(error) => error.to_string(),
         }
     }
-    pub(crate) const TOKEN: &str = r#"{"access_token":"at","expires_in":"3599"}"#;
+    const TOKEN: &str = r#"{"access_token":"at","expires_in":"3599"}"#;
 
     #[test]
     fn a_user_assigned_identity_on_arc_needs_the_agents_confirmation() {
@@ -422,5 +447,56 @@ pub(super) mod tests {
         // Only IMDS, which drops packets off Azure, gets the short connect timeout.
         let timeouts = (imds.connect_timeout, app.connect_timeout, arc.connect_timeout);
         assert_eq!(timeouts, (Some(IMDS_CONNECT_TIMEOUT), None, None));
+    }
+
+    /// A fresh folder under the system's temporary folder, standing in for the Arc agent's.
+    fn folder(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("aadip-arc-flow-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn arc_sends_the_key_of_its_challenge_once() {
+        let dir = folder("flow");
+        let key = dir.join("k.key");
+        std::fs::write(&key, "arc-key").unwrap();
+        let fake = Fake::at(1_000);
+        let challenge = format!("Basic realm={}", key.display());
+        fake.answer(401, "", &[("WWW-Authenticate", challenge.as_str())]);
+        fake.answer(200, TOKEN, &[]);
+        let first = session(&fake, Endpoint::Arc(ARC.into()), None);
+        let identity = first.config.managed_identity.clone().unwrap();
+        let answer = arc_token(&first, &identity, &dir).unwrap();
+        assert_eq!((answer.access_token.expose(), fake.requests()), ("at", 2));
+        assert!(fake.sent.borrow()[0].0.contains("api-version=2020-06-01"));
+        // A key the agent then refuses is said to be refused, and never quoted.
+        let fake = Fake::at(1_000);
+        fake.answer(401, "", &[("WWW-Authenticate", challenge.as_str())]);
+        fake.answer(
+            401,
+            r#"{"error":"unauthorized","error_description":"bad key arc-key"}"#,
+            &[],
+        );
+        let second = session(&fake, Endpoint::Arc(ARC.into()), None);
+        let message = error_of(arc_token(&second, &identity, &dir));
+        assert!(
+            message.contains("refused the key") && !message.contains("arc-key"),
+            "{message}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn arc_challenges_outside_the_folder_send_nothing_more() {
+        let dir = folder("refused");
+        let fake = Fake::at(1_000);
+        fake.answer(401, "", &[("WWW-Authenticate", "Basic realm=/etc/shadow")]);
+        let session = session(&fake, Endpoint::Arc(ARC.into()), None);
+        let identity = session.config.managed_identity.clone().unwrap();
+        let error = error_of(arc_token(&session, &identity, &dir));
+        assert!(error.contains("Refused the Azure Arc challenge"), "{error}");
+        assert_eq!(fake.requests(), 1);
     }
 }

@@ -4,12 +4,12 @@
 
 use serde_json::{Map, Value, json};
 
-use super::config::{TEST_FEDERATED_ISSUER, TEST_FEDERATED_SUBJECT};
+use super::config::{FEDERATED_AUDIENCE, TEST_FEDERATED_ISSUER, TEST_FEDERATED_SUBJECT};
 use super::device_login::{self, Settlement};
 use super::request::RecordedRequest;
 use super::signing;
 use super::state::State;
-use super::wire::{Reply, graph_timestamp_now, guid};
+use super::wire::{Reply, graph_timestamp_now, guid, now};
 
 /// The path prefix of every admin route.
 pub(crate) const PREFIX: &str = "/_emulator";
@@ -127,8 +127,18 @@ fn federated_token(body: &str) -> Outcome {
                 )
             })?,
     };
+    let issued = now();
+    let claims = json!({
+        "iss": TEST_FEDERATED_ISSUER,
+        "sub": subject,
+        "aud": [audience.as_deref().unwrap_or(FEDERATED_AUDIENCE)],
+        "iat": issued,
+        "nbf": issued,
+        "exp": issued.saturating_add(lifetime),
+        "jti": guid(),
+    });
     Ok(json!({
-        "token": signing::federated_token(&subject, audience.as_deref(), lifetime),
+        "token": signing::sign_as_test_issuer(&claims),
         "issuer": TEST_FEDERATED_ISSUER,
         "subject": subject,
         "expires_in": lifetime,

@@ -109,19 +109,7 @@ pub struct FederatedCredential {
     /// discovery document, which an offline emulator cannot, so the tenant states them. Without
     /// them, the issuer's tokens are refused (AADSTS50166).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub issuer_keys: Vec<IssuerKey>,
-}
-
-/// An RSA public key as a JWK (RFC 7517); members other than these are ignored, as JWK allows.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct IssuerKey {
-    pub kty: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kid: Option<String>,
-    /// The modulus, base64url.
-    pub n: String,
-    /// The exponent, base64url.
-    pub e: String,
+    pub issuer_keys: Vec<super::signing::IssuerKey>,
 }
 
 fn default_federated_audience() -> String {

@@ -71,6 +71,7 @@ pub use config::{
 pub use faults::FaultPlan;
 pub use request::RecordedRequest;
 pub use script::ScriptedAnswer;
+pub use signing::IssuerKey;
 
 use serde_json::{Value, json};
 use state::{DeviceCodeStatus, State};

@@ -1,7 +1,7 @@
 //! The emulator's signing keys, both public test material (`certs/README.md`):
 //! - the token-signing key: every access and ID token is an RS256 JWT whose `kid`/`x5t` name it,
 //!   and `/{tenant}/discovery/v2.0/keys` publishes it, so clients that validate tokens accept them;
-//! - the test federation issuer's key ([`TEST_FEDERATED_ISSUER`]): `POST
+//! - the test federation issuer's key (`config::TEST_FEDERATED_ISSUER`): `POST
 //!   /_emulator/federated-token` writes tokens with it, as a Kubernetes cluster or GitHub Actions
 //!   would, and the default certificate app's federated credential trusts its public half.
 
@@ -14,8 +14,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer};
 use serde_json::{Value, json};
 
-use super::config::{FEDERATED_AUDIENCE, IssuerKey, TEST_FEDERATED_ISSUER};
-use super::wire::{base64url, base64url_decode, now, random_string};
+use super::wire::{base64url, base64url_decode};
 
 /// One RSA key that signs JWTs with RS256, and the `kid` its tokens carry.
 pub(crate) struct Signer {
@@ -98,9 +97,23 @@ pub(crate) static TOKEN_SIGNER: LazyLock<Signer> = LazyLock::new(|| {
     )
 });
 
-/// The test federation issuer ([`TEST_FEDERATED_ISSUER`]).
+/// The test federation issuer (`config::TEST_FEDERATED_ISSUER`).
 static ISSUER_SIGNER: LazyLock<Signer> =
     LazyLock::new(|| Signer::from_pem(include_str!("certs/issuer-key.pem"), None, Some("emulator-issuer-1")));
+
+/// An RSA public key as a JWK (RFC 7517); members other than these are ignored, as JWK allows.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct IssuerKey {
+    /// The key type: only `RSA` keys verify anything.
+    pub kty: String,
+    /// The key id a token's header names; without one, every key is tried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kid: Option<String>,
+    /// The modulus, base64url.
+    pub n: String,
+    /// The exponent, base64url.
+    pub e: String,
+}
 
 /// `GET /{tenant}/discovery/v2.0/keys`: the token-signing key.
 pub(crate) fn token_key_set() -> Value {
@@ -112,19 +125,9 @@ pub(crate) fn test_issuer_key() -> IssuerKey {
     serde_json::from_value(ISSUER_SIGNER.jwk()).expect("a JWK reads back as an issuer key")
 }
 
-/// A token of the test federation issuer, as a workload's token file would hold it: `iss`
-/// [`TEST_FEDERATED_ISSUER`], the given `sub` and `aud`, valid for `lifetime` seconds.
-pub(crate) fn federated_token(subject: &str, audience: Option<&str>, lifetime: u64) -> String {
-    let issued = now();
-    ISSUER_SIGNER.sign(&json!({
-        "iss": TEST_FEDERATED_ISSUER,
-        "sub": subject,
-        "aud": [audience.unwrap_or(FEDERATED_AUDIENCE)],
-        "iat": issued,
-        "nbf": issued,
-        "exp": issued.saturating_add(lifetime),
-        "jti": random_string(b"0123456789abcdef", 32),
-    }))
+/// `claims` signed by the test federation issuer's key, as its tokens are.
+pub(crate) fn sign_as_test_issuer(claims: &Value) -> String {
+    ISSUER_SIGNER.sign(claims)
 }
 
 /// Why an RS256 JWT does not verify with any of `keys`.
