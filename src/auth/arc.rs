@@ -136,12 +136,12 @@ fn shown(path: &Path) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     /// A fresh folder under the system's temporary folder, standing in for the Arc agent's.
-    fn folder(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("aadip-arc-unit-{}-{name}", std::process::id()));
+    pub(crate) fn folder(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("aadip-arc-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir

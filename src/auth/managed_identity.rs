@@ -236,6 +236,7 @@ fn parse(body: &str, now: u64) -> Option<TokenResponse> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::arc::tests::folder;
 
     #[test]
     fn imds_answers_are_bounded() {
@@ -447,14 +448,6 @@ mod tests {
         // Only IMDS, which drops packets off Azure, gets the short connect timeout.
         let timeouts = (imds.connect_timeout, app.connect_timeout, arc.connect_timeout);
         assert_eq!(timeouts, (Some(IMDS_CONNECT_TIMEOUT), None, None));
-    }
-
-    /// A fresh folder under the system's temporary folder, standing in for the Arc agent's.
-    fn folder(name: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("aadip-arc-flow-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
     }
 
     #[test]
