@@ -552,10 +552,14 @@ fn device_code_without_consent_for_the_workload_permission_says_so_and_loses_not
     let params = device_params(&emu);
     let context = signed_in(&emu, &params);
 
+    // The emulator's public app has the Cortex XSOAR application's id, the default.
     let refused = run(&envelope(LIST, json!({}), &params, json!(context)));
-    refused
-        .expect(1, 4)
-        .says(&["AADSTS65001", WORKLOAD_PERMISSION, "admin consent", "no new sign-in"]);
+    refused.expect(1, 4).says(&[
+        "AADSTS65001",
+        WORKLOAD_PERMISSION,
+        "Cortex XSOAR application",
+        "your own app registration",
+    ]);
     assert_eq!(
         refused.context()["current_refresh_token"],
         context["current_refresh_token"],

@@ -82,6 +82,13 @@ mod tests {
                 7_000_218,
                 "Allow public client flows",
             ),
+            (
+                Flow::RefreshForWorkloadIdentities,
+                "invalid_grant",
+                65_001,
+                "Cortex XSOAR application (the default Application ID) does not have",
+            ),
+            (Flow::Refresh, "invalid_grant", 65_001, "Grant admin consent"),
             (Flow::Refresh, "invalid_grant", 700_082, "!azure-ad-auth-reset"),
             (Flow::Refresh, "invalid_grant", 50_173, "!azure-ad-auth-reset"),
             (Flow::Refresh, "invalid_grant", 70_043, "!azure-ad-auth-reset"),
@@ -105,6 +112,13 @@ mod tests {
             );
             assert!(message.contains(": Something happened."), "{message}");
         }
+        let mut own_app = error(Flow::RefreshForWorkloadIdentities, "invalid_grant", 65_001);
+        own_app.app_id = "11111111-2222-3333-4444-555555555555".into();
+        let message = own_app.to_string();
+        assert!(
+            message.contains("of app 11111111-2222-3333-4444-555555555555") && message.contains("no new sign-in"),
+            "{message}"
+        );
     }
 
     #[test]
