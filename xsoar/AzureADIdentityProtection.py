@@ -34,9 +34,10 @@ EXIT_OK, EXIT_FAILED, EXIT_UNUSABLE = 0, 1, 2
 # The binary's per-request budget (instance parameter request_timeout, 1-600 s, default 60).
 DEFAULT_REQUEST_TIMEOUT = 60
 # Worst case of one command that needs one token request and one Graph request, every retry
-# taken: token endpoint 3 attempts + 30 s of backoff, Graph 6 attempts + 60 s of backoff.
+# taken: a token 5 attempts + 70 s of backoff (Azure IMDS's budget, the largest; the token
+# endpoint's is 3 + 30 s), Graph 6 attempts + 60 s of backoff.
 # The process timeout sits a little above it; longer listings on a failing Graph are cut there.
-TOKEN_ATTEMPTS, TOKEN_BACKOFF = 3, 30
+TOKEN_ATTEMPTS, TOKEN_BACKOFF = 5, 70
 GRAPH_ATTEMPTS, GRAPH_BACKOFF = 6, 60
 TIMEOUT_MARGIN = 30
 

@@ -14,7 +14,8 @@ pub use crate::config::managed_identity::{
 };
 
 /// IMDS's documented transient answers (404 and 410 while it updates, back within 70 s; 429;
-/// 5xx): five attempts 2, 4, 8 and 16 s apart, at most 70 s of waiting with Retry-After.
+/// 5xx): five attempts 2, 4, 8 and 16 s apart, at most 70 s of waiting with Retry-After. The
+/// XSOAR bridge's process timeout (`xsoar/AzureADIdentityProtection.py`) allows for this budget.
 const IMDS_RETRY: RetryPolicy = RetryPolicy {
     max_attempts: 5,
     max_wait_secs: 70,
