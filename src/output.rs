@@ -232,7 +232,9 @@ pub fn quoted(text: &str) -> String {
 /// last line of defence against a server that echoes a secret back (values under 8 characters
 /// are too short to be told from ordinary text and are left alone).
 pub fn redact(entries: &mut [Entry], secrets: &[String]) {
-    let secrets: Vec<&String> = secrets.iter().filter(|s| s.len() >= 8).collect();
+    let mut secrets: Vec<&String> = secrets.iter().filter(|s| s.len() >= 8).collect();
+    // Longest first: a secret that begins another must not leave the longer one's tail.
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
     if secrets.is_empty() {
         return;
     }
@@ -341,6 +343,16 @@ mod tests {
         let text = serde_json::to_string(&entries[0]).unwrap();
         assert!(!text.contains("s3cr3t-value-123"), "{text}");
         assert_eq!(text.matches("[redacted]").count(), 3, "{text}");
+    }
+
+    #[test]
+    fn a_secret_that_begins_another_does_not_leave_the_longer_ones_tail() {
+        let mut entries = vec![Entry::text("echo: refresh-0123-and-more-secret-tail")];
+        redact(
+            &mut entries,
+            &["refresh-0123".into(), "refresh-0123-and-more-secret-tail".into()],
+        );
+        assert_eq!(entries[0].human_readable, "echo: [redacted]");
     }
 
     fn raw(text: &str) -> Json {

@@ -61,8 +61,8 @@ pub mod testing {
     use std::time::Duration;
 
     type Answers = Rc<RefCell<VecDeque<Result<HttpResponse, TransportError>>>>;
-    /// URL and form of one request.
-    type Sent = (String, Vec<(String, String)>);
+    /// URL, form and headers of one request.
+    type Sent = (String, Vec<(String, String)>, Vec<(String, String)>);
 
     /// The fake world.
     #[derive(Default)]
@@ -70,7 +70,7 @@ pub mod testing {
         pub now: Rc<Cell<u64>>,
         pub slept: RefCell<Vec<Duration>>,
         answers: Answers,
-        /// URL and form of every request sent.
+        /// URL, form and headers of every request sent.
         pub sent: Rc<RefCell<Vec<Sent>>>,
     }
 
@@ -100,6 +100,17 @@ pub mod testing {
         /// How many requests went out.
         pub fn requests(&self) -> usize {
             self.sent.borrow().len()
+        }
+
+        /// A header of the n-th request (names compare case-insensitively).
+        pub fn header(&self, n: usize, name: &str) -> Option<String> {
+            self.sent
+                .borrow()
+                .get(n)?
+                .2
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.clone())
         }
 
         /// A form value of the n-th request.
@@ -135,7 +146,8 @@ pub mod testing {
                     Body::Form(pairs) => pairs.clone(),
                     _ => Vec::new(),
                 };
-                sent.borrow_mut().push((request.url.clone(), form));
+                sent.borrow_mut()
+                    .push((request.url.clone(), form, request.headers.clone()));
                 answers
                     .borrow_mut()
                     .pop_front()

@@ -299,6 +299,17 @@ fn the_arc_endpoint_must_not_be_plain_http_elsewhere_and_needs_imds_endpoint() {
         ("IMDS_ENDPOINT", "http://arc.example.com"),
     ];
     run_env(&auth_test, &hostile).expect(2, 4).says(&["IDENTITY_ENDPOINT"]);
+    // https is no better: the agent's key would go to another machine.
+    let elsewhere = [
+        (
+            "IDENTITY_ENDPOINT",
+            "https://arc.example.com/metadata/identity/oauth2/token",
+        ),
+        ("IMDS_ENDPOINT", "http://localhost:40342"),
+    ];
+    run_env(&auth_test, &elsewhere)
+        .expect(2, 4)
+        .says(&["IDENTITY_ENDPOINT", "only a loopback address"]);
     // IDENTITY_ENDPOINT alone is neither App Service nor Arc: IMDS answers, as in MSAL.
     let base = emu.base_url();
     let alone = [
@@ -378,4 +389,37 @@ fn an_identity_without_graph_roles_gets_the_permission_advice() {
     )
     .expect(1, 4)
     .says(&["403", "IdentityRiskyUser.Read.All"]);
+}
+
+/// IMDS and the Arc agent answer only direct requests, and the App Service header or Arc key
+/// must not cross a proxy: with the system proxy on, the managed-identity request still goes
+/// straight to the endpoint, and the proxy sees nothing.
+#[test]
+fn the_managed_identity_endpoint_is_reached_without_the_proxy() {
+    use std::io::Read as _;
+    let emu = tenant();
+    let proxy = std::net::TcpListener::bind("127.0.0.1:0").expect("a proxy port");
+    proxy.set_nonblocking(true).expect("nonblocking");
+    let proxy_url = format!("http://{}", proxy.local_addr().expect("address"));
+    let mut params = emu.managed_identity_params();
+    params["proxy"] = json!("true");
+    let base = emu.base_url();
+    let env = [
+        ("AZURE_POD_IDENTITY_AUTHORITY_HOST", base.as_str()),
+        ("HTTP_PROXY", proxy_url.as_str()),
+        ("http_proxy", proxy_url.as_str()),
+        ("ALL_PROXY", proxy_url.as_str()),
+        ("NO_PROXY", ""),
+        ("no_proxy", ""),
+    ];
+    let started = run_env(&envelope("azure-ad-auth-start", json!({}), &params, json!({})), &env);
+    started.expect(0, 1).says(&["managed identity"]);
+    assert_eq!(requests_to(&emu, IMDS_PATH).len(), 1, "straight to IMDS");
+    let mut seen = String::new();
+    if let Ok((mut connection, _)) = proxy.accept() {
+        let _ = connection.set_nonblocking(false);
+        let _ = connection.set_read_timeout(Some(std::time::Duration::from_millis(200)));
+        let _ = connection.read_to_string(&mut seen);
+        panic!("the proxy got a connection: {seen}");
+    }
 }

@@ -59,11 +59,25 @@ pub fn key(challenge: Option<&str>, folder: &Path) -> Result<Secret, Error> {
         && path
             .components()
             .all(|c| matches!(c, Component::Prefix(_) | Component::RootDir | Component::Normal(_)))
-        && path.parent() == Some(folder);
+        && path.parent().is_some_and(|parent| same_folder(parent, folder));
     if !in_folder || path.extension().is_none_or(|e| e != "key") {
         return Err(refused(&path, folder, "is not a .key file directly in that folder"));
     }
     read_key(&path, folder)
+}
+
+/// Whether two folders are the same: Windows paths compare without case, as its file system does.
+fn same_folder(a: &Path, b: &Path) -> bool {
+    if cfg!(windows) {
+        let parts = |p: &Path| -> Vec<String> {
+            p.components()
+                .map(|c| c.as_os_str().to_string_lossy().to_lowercase())
+                .collect()
+        };
+        parts(a) == parts(b)
+    } else {
+        a == b
+    }
 }
 
 /// The path of `Basic realm=<path>` (quotes allowed). Hand-written: one scheme and one
@@ -90,14 +104,25 @@ fn challenged_path(challenge: Option<&str>) -> Result<PathBuf, Error> {
 fn read_key(path: &Path, folder: &Path) -> Result<Secret, Error> {
     let metadata = std::fs::symlink_metadata(path).map_err(|e| unreadable(path, &e))?;
     if !metadata.file_type().is_file() {
-        return Err(refused(path, folder, "is a link or a folder, not a file"));
+        return Err(refused(
+            path,
+            folder,
+            "is not a regular file (a link, a folder or a pipe)",
+        ));
     }
     if metadata.len() > MAX_ARC_KEY_BYTES {
         return Err(refused(path, folder, "is larger than 4096 bytes"));
     }
+    // The checks above name the problem; the handle's own metadata is what counts, since the
+    // path may have changed in between.
+    let file = open_file_only(path).map_err(|e| unreadable(path, &e))?;
+    let opened = file.metadata().map_err(|e| unreadable(path, &e))?;
+    if !opened.is_file() || opened.len() > MAX_ARC_KEY_BYTES {
+        return Err(refused(path, folder, "changed while it was read"));
+    }
     let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|file| file.take(MAX_ARC_KEY_BYTES + 1).read_to_end(&mut bytes))
+    file.take(MAX_ARC_KEY_BYTES + 1)
+        .read_to_end(&mut bytes)
         .map_err(|e| unreadable(path, &e))?;
     let key = String::from_utf8(bytes)
         .ok()
@@ -112,6 +137,18 @@ fn read_key(path: &Path, folder: &Path) -> Result<Secret, Error> {
             )
         })?;
     Ok(Secret::new(key))
+}
+
+/// Opens `path` for reading without following a final link, and without waiting on a FIFO.
+fn open_file_only(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    options.open(path)
 }
 
 fn refused(path: &Path, folder: &Path, why: &str) -> Error {
@@ -185,7 +222,7 @@ pub(super) mod tests {
                 Err("not a .key file directly in that folder"),
             ),
             (
-                format!("Basic realm={d}/../aadip-arc-unit-{}-outside/x.key", std::process::id()),
+                format!("Basic realm={d}/../aadip-arc-{}-outside/x.key", std::process::id()),
                 Err("directly in that folder"),
             ),
             (format!("Basic realm={d}/sub/a.key"), Err("directly in that folder")),
@@ -206,10 +243,21 @@ pub(super) mod tests {
             ),
             ("Basic realm=".to_string(), Err("without the Azure Arc agent's")),
         ];
+        // A pipe would block a plain open until someone writes to it.
+        #[cfg(unix)]
+        let fifo = {
+            let fifo = dir.join("fifo.key");
+            let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+            assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+            fifo
+        };
         #[cfg(unix)]
         let cases = cases
             .into_iter()
-            .chain([(format!("Basic realm={}", link.display()), Err("a link or a folder"))])
+            .chain([
+                (format!("Basic realm={}", link.display()), Err("not a regular file")),
+                (format!("Basic realm={}", fifo.display()), Err("not a regular file")),
+            ])
             .collect::<Vec<_>>();
         for (challenge, expected) in cases {
             match (key(Some(&challenge), &dir), expected) {

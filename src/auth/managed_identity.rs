@@ -465,6 +465,13 @@ mod tests {
         let answer = arc_token(&first, &identity, &dir).unwrap();
         assert_eq!((answer.access_token.expose(), fake.requests()), ("at", 2));
         assert!(fake.sent.borrow()[0].0.contains("api-version=2020-06-01"));
+        assert_eq!(
+            fake.header(0, "Authorization"),
+            None,
+            "the first request carries no key"
+        );
+        assert_eq!(fake.header(1, "Authorization").as_deref(), Some("Basic arc-key"));
+        assert_eq!(fake.header(1, "Metadata").as_deref(), Some("true"));
         // A key the agent then refuses is said to be refused, and never quoted.
         let fake = Fake::at(1_000);
         fake.answer(401, "", &[("WWW-Authenticate", challenge.as_str())]);

@@ -52,7 +52,7 @@ impl Endpoint {
                 url: checked(ENDPOINT_VARIABLE, &url)?,
                 header: Secret::new(&header),
             }),
-            (Some(url), None, Some(_)) => Ok(Endpoint::Arc(checked(ENDPOINT_VARIABLE, &url)?)),
+            (Some(url), None, Some(_)) => Ok(Endpoint::Arc(loopback_only(ENDPOINT_VARIABLE, &url)?)),
             _ => match var(IMDS_VARIABLE) {
                 Some(base) => Ok(Endpoint::Imds(checked(IMDS_VARIABLE, base.trim_end_matches('/'))?)),
                 None => Ok(Endpoint::Imds(IMDS.to_string())),
@@ -116,6 +116,24 @@ fn checked(variable: &str, value: &str) -> Result<String, Error> {
             variable: variable.to_string(),
             reason: format!(
                 "is {value}, which is no https:// URL nor an http:// URL of a loopback address or of IMDS (169.254.169.254)."
+            ),
+        }),
+    }
+}
+
+/// The Arc agent's endpoint: it always listens on the machine itself (`http://localhost:40342`),
+/// and the key file's content goes there, so no other host is accepted, https or not.
+fn loopback_only(variable: &str, value: &str) -> Result<String, Error> {
+    let host = url::Url::parse(value)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
+        .and_then(|u| u.host_str().map(str::to_string));
+    match host {
+        Some(host) if is_loopback(&host) => Ok(value.to_string()),
+        _ => Err(Error::Environment {
+            variable: variable.to_string(),
+            reason: format!(
+                "is {value}, which is not the Azure Arc agent on this machine (http://localhost:40342): with IMDS_ENDPOINT set, only a loopback address is accepted, since the agent's key is sent there."
             ),
         }),
     }

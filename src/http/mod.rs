@@ -75,7 +75,7 @@ const CREDENTIAL_FIELDS: [&str; 5] = [
     "device_code",
     "code",
 ];
-/// Headers that carry a credential (an `Authorization` scheme word is dropped).
+/// Headers that carry a credential (the scheme word of `Authorization` is dropped).
 const CREDENTIAL_HEADERS: [&str; 2] = ["authorization", "x-identity-header"];
 
 impl<'a> Client<'a> {
@@ -104,8 +104,11 @@ impl<'a> Client<'a> {
             credentials.extend(values.map(|(_, v)| v.as_str()));
         }
         for (name, value) in &request.headers {
-            if CREDENTIAL_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+            let name = name.to_ascii_lowercase();
+            if name == "authorization" {
                 credentials.push(value.split_once(' ').map_or(value.as_str(), |(_, rest)| rest).trim());
+            } else if CREDENTIAL_HEADERS.contains(&name.as_str()) {
+                credentials.push(value.trim());
             }
         }
         // Each page of a listing carries the same bearer token: keep one copy.
@@ -445,6 +448,22 @@ mod client_tests {
             client.credentials_sent(),
             ["header.payload.signature", "eyJ.bearer.token"]
         );
+
+        // The managed-identity headers: the App Service secret whole, the Arc key without "Basic".
+        let endpoint = "http://127.0.0.1:41/msi/token";
+        let settings = client.settings.clone();
+        let destinations =
+            Destinations::new("https://l/t/oauth2/v2.0", "https://g/beta").with_managed_identity(endpoint);
+        let identity = Client::new(&fake, &settings, destinations);
+        for (name, value) in [
+            ("X-IDENTITY-HEADER", "app service secret"),
+            ("Authorization", "Basic arc-key-0123"),
+        ] {
+            fake.answer(200, "{}", &[]);
+            let request = HttpRequest::managed_identity(endpoint).header(name, value);
+            identity.send(&request, RetryPolicy::TOKEN).unwrap();
+        }
+        assert_eq!(identity.credentials_sent(), ["app service secret", "arc-key-0123"]);
     }
 
     #[test]

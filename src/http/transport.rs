@@ -1,7 +1,7 @@
 //! The real transport: a ureq agent with bounded timeouts and body size, no redirects, and the
 //! proxy variables used only when they can be (never a silent direct connection).
 
-use super::wire::{Body, HttpRequest, HttpResponse, Method, Transport, TransportError};
+use super::wire::{Audience, Body, HttpRequest, HttpResponse, Method, Transport, TransportError};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::{self, PemObject};
 use std::io::Read;
@@ -230,15 +230,25 @@ impl UreqTransport {
     }
 }
 
-/// The request's headers, and its own connect timeout when it has one.
+/// The request's headers, its own connect timeout when it has one, and no proxy for the
+/// managed-identity endpoint: IMDS and the Arc agent answer only direct requests, and its header
+/// secret or Arc key must not cross a proxy in plain http.
 fn with_headers<B>(mut builder: ureq::RequestBuilder<B>, request: &HttpRequest) -> ureq::RequestBuilder<B> {
     for (name, value) in &request.headers {
         builder = builder.header(name, value);
     }
-    match request.connect_timeout {
-        Some(limit) => builder.config().timeout_connect(Some(limit)).build(),
-        None => builder,
+    let direct = request.audience == Audience::ManagedIdentity;
+    if request.connect_timeout.is_none() && !direct {
+        return builder;
     }
+    let mut config = builder.config();
+    if let Some(limit) = request.connect_timeout {
+        config = config.timeout_connect(Some(limit));
+    }
+    if direct {
+        config = config.proxy(None);
+    }
+    config.build()
 }
 
 impl Transport for UreqTransport {

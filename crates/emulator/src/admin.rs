@@ -105,6 +105,9 @@ fn federated_token(body: &str) -> Outcome {
     } else {
         parse_body(body)?
     };
+    if !body.is_object() {
+        return Err((400, "the body must be a JSON object (or empty)".to_owned()));
+    }
     let text = |key: &str| match body.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if !s.is_empty() && s.len() <= 1024 => Ok(Some(s.clone())),

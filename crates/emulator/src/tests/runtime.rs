@@ -320,6 +320,47 @@ fn admin_token_routes() {
     assert_entra_error(&refreshed, 400, "invalid_grant", 50173);
 }
 
+/// The test issuer's tokens: the asked-for subject and lifetime, and every hostile body refused.
+#[test]
+fn admin_federated_tokens_are_bounded() {
+    let h = Harness::new();
+    let answer = h.admin(
+        "POST",
+        "federated-token",
+        r#"{"subject": "system:serviceaccount:a:b", "lifetime_secs": 120}"#,
+    );
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let body = answer.json();
+    let claims = claims(body["token"].as_str().expect("a token"));
+    assert_eq!(claims["sub"], "system:serviceaccount:a:b");
+    assert_eq!(claims["iss"], crate::config::TEST_FEDERATED_ISSUER);
+    assert_eq!(claims["aud"], json!([crate::config::FEDERATED_AUDIENCE]));
+    assert_eq!(claims["exp"].as_u64().unwrap() - claims["nbf"].as_u64().unwrap(), 120);
+    assert_eq!(
+        h.admin("POST", "federated-token", "").status,
+        200,
+        "an empty body takes the defaults"
+    );
+    let long = format!(r#"{{"subject": "{}"}}"#, "s".repeat(1025));
+    for hostile in [
+        r#"{"lifetime_secs": 0}"#,
+        r#"{"lifetime_secs": 86401}"#,
+        r#"{"lifetime_secs": 1e300}"#,
+        r#"{"lifetime_secs": -1}"#,
+        r#"{"lifetime_secs": "60"}"#,
+        r#"{"subject": ""}"#,
+        r#"{"subject": 5}"#,
+        long.as_str(),
+        "[]",
+        "5",
+        "not json",
+    ] {
+        let refused = h.admin("POST", "federated-token", hostile);
+        assert_eq!(refused.status, 400, "{hostile}: {}", refused.text);
+        assert!(refused.json()["token"].is_null());
+    }
+}
+
 #[test]
 fn admin_approves_and_denies() {
     let h = Harness::new();
