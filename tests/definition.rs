@@ -303,9 +303,9 @@ fn engine_environment(emu: &Emulator) -> Vec<(String, String)> {
     variables
 }
 
-/// Replays one fixture and checks its result as fixtures/README.md describes it.
-fn replay(file: &str, fixture: &Value, emu: &Emulator) {
-    let environment = engine_environment(emu);
+/// Replays one fixture, in `emu`'s [`engine_environment`], and checks its result as
+/// fixtures/README.md describes it.
+fn replay(file: &str, fixture: &Value, emu: &Emulator, environment: &[(String, String)]) {
     let environment: Vec<(&str, &str)> = environment.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let run = run_env(&aimed(fixture, emu), &environment);
     assert_eq!(run.exit, 0, "{file}: {:#}", run.result);
@@ -321,7 +321,8 @@ fn every_fixture_replays_against_the_emulator_and_shows_what_its_readme_says() {
             COMMANDS.iter().any(|c| c.name == command),
             "{file} names an unknown command"
         );
-        replay(&file, &fixture, &fixture_tenant());
+        let emu = fixture_tenant();
+        replay(&file, &fixture, &emu, &engine_environment(&emu));
         seen.push(command);
     }
     for command in COMMANDS {
@@ -340,12 +341,13 @@ fn every_fixture_replays_against_the_emulator_and_shows_what_its_readme_says() {
 #[test]
 fn fixtures_replay_in_a_loop_in_both_orders_against_one_emulator() {
     let emu = fixture_tenant();
+    let environment = engine_environment(&emu);
     let forward = fixtures();
     let backward: Vec<_> = forward.iter().rev().cloned().collect();
     for order in [&forward, &backward] {
         for _ in 0..2 {
             for (file, fixture) in order {
-                replay(file, fixture, &emu);
+                replay(file, fixture, &emu, &environment);
             }
         }
     }

@@ -70,13 +70,14 @@ def certificate_sign_in(info, credential):
     assert graph_answers(params["graph_endpoint"], result["access_token"]), "Graph refused the app token"
 
 
-def verified_claims(authority, token, audience, issuer=None):
+def verified_claims(authority, token, audience, check_issuer=False):
     """The claims of `token` once its RS256 signature verifies with the key its `kid` names in
-    the authority's published key set (and `aud`, `exp`, `iss` check out)."""
+    the authority's published key set (and `aud`, `exp` and, for an ID token, `iss` check out)."""
     discovery = requests.get(authority + "/v2.0/.well-known/openid-configuration", timeout=10).json()
     keys = jwt.PyJWKSet.from_dict(requests.get(discovery["jwks_uri"], timeout=10).json())
     kid = jwt.get_unverified_header(token)["kid"]
     key = next(k for k in keys.keys if k.key_id == kid)
+    issuer = discovery["issuer"] if check_issuer else None
     return jwt.decode(token, key.key, algorithms=["RS256"], audience=audience, issuer=issuer)
 
 
@@ -127,8 +128,7 @@ def check_device_code_and_refresh(info):
     assert "access_token" in result, result
     assert result.get("id_token_claims", {}).get("preferred_username"), result.get("id_token_claims")
     authority = params["azure_ad_endpoint"] + "/" + params["tenant_id"]
-    discovery = requests.get(authority + "/v2.0/.well-known/openid-configuration", timeout=10).json()
-    claims = verified_claims(authority, result["id_token"], params["app_id"], issuer=discovery["issuer"])
+    claims = verified_claims(authority, result["id_token"], params["app_id"], check_issuer=True)
     assert claims["preferred_username"] == result["id_token_claims"]["preferred_username"], claims
     verified_claims(authority, result["access_token"], audience_of(result["access_token"]))
     # The same header and signature over other claims (valid JSON): only the signature check
