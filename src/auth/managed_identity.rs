@@ -178,7 +178,7 @@ fn advice(identity: &ManagedIdentity, status: u16, said: &EndpointError) -> Stri
     }
     if text.contains("metadata header") {
         return format!(
-            "{sentence_kind} did not get the `Metadata: true` header this integration sends: a proxy in between removed it or forwarded the request, and IMDS answers only direct requests. Exclude the endpoint's host from the proxy (NO_PROXY), or uncheck Use system proxy settings."
+            "{sentence_kind} did not get the `Metadata: true` header this integration sends: something on the network in between (a transparent proxy, an appliance) removed it or forwarded the request, and IMDS answers only direct requests. This integration never sends managed-identity requests through the configured proxy; have the network let the engine reach the endpoint directly, exempt from any interception."
         );
     }
     if said.code.as_deref() == Some("invalid_resource") || text.contains("aadsts500011") {
@@ -189,7 +189,7 @@ fn advice(identity: &ManagedIdentity, status: u16, said: &EndpointError) -> Stri
             "{sentence_kind} refused the request's IDENTITY_HEADER: the engine's IDENTITY_ENDPOINT and IDENTITY_HEADER are stale or not this app's. Restart the engine so it gets the app's current values."
         ),
         (_, 401 | 403) => format!(
-            "{sentence_kind} refused the request: it answers only requests made directly on the host it serves. Check that no proxy carries the request (NO_PROXY, Use system proxy settings) and, on Arc, that IDENTITY_ENDPOINT is the agent's."
+            "{sentence_kind} refused the request: it answers only requests made directly on the host it serves. Check that nothing on the network forwards the request (this integration never uses the proxy for it) and, on Arc, that IDENTITY_ENDPOINT is the agent's."
         ),
         _ => format!(
             "{sentence_kind} issued no token. Check the managed identity assigned to this host and Managed Identities Client ID."
@@ -369,7 +369,7 @@ mod tests {
                 imds(),
                 400,
                 r#"{"error":"bad_request_102","error_description":"Required metadata header not specified"}"#.into(),
-                vec!["`Metadata: true`", "NO_PROXY"],
+                vec!["`Metadata: true`", "never sends managed-identity requests through the configured proxy"],
             ),
             (
                 imds(),
