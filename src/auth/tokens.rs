@@ -252,6 +252,26 @@ mod lifecycle_tests {
     }
 
     #[test]
+    fn only_a_boolean_true_marks_a_token_as_carrying_the_workload_permission() {
+        let context = |mark: Value| {
+            json!({"access_token": "cached", "valid_until": 9_999, "current_refresh_token": "rt1",
+                   "token_has_workload_scopes": mark})
+        };
+        for hostile in [json!("true"), json!(1), json!({}), Value::Null] {
+            let fake = Fake::at(5_000);
+            let session = session(&fake, context(hostile.clone()));
+            assert!(cached(&session, Permissions::Users).is_some(), "{hostile}");
+            assert!(cached(&session, Permissions::WorkloadIdentities).is_none(), "{hostile}");
+        }
+        let fake = Fake::at(5_000);
+        let session = session(&fake, context(json!(true)));
+        assert_eq!(
+            cached(&session, Permissions::WorkloadIdentities).map(|t| t.expose().to_string()),
+            Some("cached".into())
+        );
+    }
+
+    #[test]
     fn no_refresh_token_means_sign_in_first() {
         let fake = Fake::at(5_000);
         let mut session = session(
