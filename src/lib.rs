@@ -16,6 +16,7 @@ pub mod graph;
 pub mod http;
 pub mod output;
 pub mod params;
+pub mod redact;
 pub mod runtime;
 pub mod secret;
 pub mod session;
@@ -39,6 +40,47 @@ use session::Session;
 pub struct Outcome {
     pub result: ResultDocument,
     pub exit_code: i32,
+    /// Every credential the command knew (parameters, context, what it sent and received):
+    /// [`Outcome::to_json`] writes the result without any of them outside `context`.
+    pub credentials: Vec<String>,
+}
+
+impl Outcome {
+    /// The result as JSON text and the exit status: redacted, and at most
+    /// [`output::MAX_RESULT_BYTES`]. A larger result becomes an error entry (exit 1) with the
+    /// context kept and no incidents or cursor, so the host loses nothing.
+    pub fn to_json(&self, pretty: bool) -> (Vec<u8>, i32) {
+        let redactor = redact::Redactor::new(self.credentials.iter().map(String::as_str));
+        let (bytes, exit_code) = match self.result.to_json(&redactor, output::MAX_RESULT_BYTES) {
+            Ok(bytes) => (bytes, self.exit_code),
+            Err(output::TooLarge) => (self.too_large(&redactor), 1),
+        };
+        match pretty {
+            true => (indented(bytes), exit_code),
+            false => (bytes, exit_code),
+        }
+    }
+
+    fn too_large(&self, redactor: &redact::Redactor) -> Vec<u8> {
+        let error = Error::Incomplete(format!(
+            "The result was larger than {} MiB, the most this integration hands to the host, so nothing of it was kept (a fetch moved no cursor). Use a smaller limit or a narrower filter.",
+            output::MAX_RESULT_BYTES / (1024 * 1024)
+        ));
+        let mut result = ResultDocument::bare(vec![error_entry(&error)]);
+        result.context = self.result.context.clone();
+        result.context_changed = self.result.context_changed;
+        result.context_version = self.result.context_version.clone();
+        // The context is the host's, not a Graph answer: it fits unless the host sent a huge one.
+        result.to_json(redactor, usize::MAX).unwrap_or_default()
+    }
+}
+
+/// `--pretty`: the same JSON, indented (key order is kept: serde_json's preserve_order).
+fn indented(bytes: Vec<u8>) -> Vec<u8> {
+    match serde_json::from_slice::<Value>(&bytes) {
+        Ok(value) => serde_json::to_vec_pretty(&value).unwrap_or(bytes),
+        Err(_) => bytes,
+    }
 }
 
 /// Runs one envelope to completion. Never panics on bad input; every failure is a result.
@@ -48,10 +90,12 @@ pub fn run(input: &[u8], runtime: &dyn Runtime) -> Outcome {
         Err(error) => return failed(error, None, None),
     };
     let echo = Echo::of(&value);
-    match envelope::from_value(value) {
+    let mut outcome = match envelope::from_value(value) {
         Ok(envelope) => execute(envelope, runtime),
         Err(error) => failed(error, echo.context, echo.version),
-    }
+    };
+    outcome.credentials.extend(echo.credentials);
+    outcome
 }
 
 /// [`run`], with a panic (a bug) caught: it still becomes one result, exit 1, with the host's
@@ -59,26 +103,39 @@ pub fn run(input: &[u8], runtime: &dyn Runtime) -> Outcome {
 pub fn run_guarded(input: &[u8], runtime: &dyn Runtime) -> Outcome {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(input, runtime))).unwrap_or_else(|_| {
         let echo = Echo::from_bytes(input);
-        failed(
+        let mut outcome = failed(
             Error::Internal("the command stopped unexpectedly".into()),
             echo.context,
             echo.version,
-        )
+        );
+        outcome.credentials = echo.credentials;
+        outcome
     })
 }
 
-/// What a failed envelope still lets us hand back: the host's context and version.
+/// What a failed envelope still lets us hand back: the host's context and version, and the
+/// credentials its parameters and context hold (never to be quoted back).
 pub struct Echo {
     pub context: Option<Map<String, Value>>,
     pub version: Option<Value>,
+    pub credentials: Vec<String>,
 }
 
 impl Echo {
-    /// Picks the context (if it is an object) and the version out of a parsed envelope.
+    /// Picks the context (if it is an object), the version and the credentials out of a parsed
+    /// envelope.
     pub fn of(value: &Value) -> Echo {
+        let context = value.get("context").and_then(Value::as_object).cloned();
+        let mut credentials = value
+            .get("params")
+            .and_then(Value::as_object)
+            .map(params::credentials)
+            .unwrap_or_default();
+        credentials.extend(context.as_ref().map(known_secrets).unwrap_or_default());
         Echo {
-            context: value.get("context").and_then(Value::as_object).cloned(),
+            context,
             version: value.get("context_version").cloned(),
+            credentials,
         }
     }
 
@@ -88,6 +145,7 @@ impl Echo {
             Echo {
                 context: None,
                 version: None,
+                credentials: Vec::new(),
             },
             |v| Echo::of(&v),
         )
@@ -114,14 +172,11 @@ fn execute(envelope: Envelope, runtime: &dyn Runtime) -> Outcome {
     };
     let input_context = context.clone();
     let mut session = Session::new(config, context, runtime);
+    session.http.add_credentials(params::credentials(&params));
+    session.http.add_credentials(known_secrets(&input_context));
     session.last_run = last_run;
     let outcome = spec.run(&mut session, &arguments);
-    let mut secrets = known_secrets(&input_context);
-    secrets.extend(known_secrets(&session.context));
-    secrets.extend(session.config.client_secret.as_ref().map(|s| s.expose().to_string()));
-    secrets.extend(session.http.credentials_sent());
-    secrets.sort_unstable();
-    secrets.dedup();
+    session.http.add_credentials(known_secrets(&session.context));
     let mut result = ResultDocument::bare(Vec::new());
     result.context_changed = session.context != input_context;
     result.context = Some(session.context);
@@ -132,18 +187,24 @@ fn execute(envelope: Envelope, runtime: &dyn Runtime) -> Outcome {
     // bridge reads, declare no arguments and so never get this warning.
     let warning = spec.top_level_warning(&other_keys);
     finished.result.entries.splice(0..0, warning);
-    output::redact(&mut finished.result.entries, &secrets);
+    finished.credentials = session.http.credentials();
     finished
 }
 
-/// The secret values a context holds (tokens and the device code), for [`output::redact`].
+/// The secret values a context holds (tokens and the device code; `refresh_token` as older
+/// hosts named it), for redaction.
 fn known_secrets(context: &Map<String, Value>) -> Vec<String> {
     use auth::{device_code, tokens};
-    [tokens::ACCESS_TOKEN, tokens::REFRESH_TOKEN, device_code::DEVICE_CODE]
-        .iter()
-        .filter_map(|key| context.get(*key).and_then(Value::as_str))
-        .map(str::to_string)
-        .collect()
+    [
+        tokens::ACCESS_TOKEN,
+        tokens::REFRESH_TOKEN,
+        "refresh_token",
+        device_code::DEVICE_CODE,
+    ]
+    .iter()
+    .filter_map(|key| context.get(*key).and_then(Value::as_str))
+    .map(str::to_string)
+    .collect()
 }
 
 /// Puts the command's output, or its error entry, into the result.
@@ -158,13 +219,18 @@ fn finish(mut result: ResultDocument, outcome: Result<commands::CommandOutput, E
                 result.entries.push(error_entry(&error));
                 error.exit_code()
             });
-            Outcome { result, exit_code }
+            Outcome {
+                result,
+                exit_code,
+                credentials: Vec::new(),
+            }
         }
         Err(error) => {
             result.entries = vec![error_entry(&error)];
             Outcome {
                 result,
                 exit_code: error.exit_code(),
+                credentials: Vec::new(),
             }
         }
     }
@@ -178,6 +244,7 @@ pub fn failed(error: Error, context: Option<Map<String, Value>>, version: Option
     Outcome {
         result,
         exit_code: error.exit_code(),
+        credentials: Vec::new(),
     }
 }
 

@@ -120,19 +120,18 @@ fn run_catching_panics(input: &[u8]) -> Outcome {
     run_guarded(input, &System)
 }
 
-/// Writes the result straight to stdout (a listing's result is never held twice in memory).
+/// Writes the result (redacted, bounded: `Outcome::to_json`) to stdout and exits at once:
+/// a listing's entries are not worth freeing one by one just before the process ends.
 fn emit(outcome: &Outcome, pretty: bool) -> ExitCode {
-    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
-    let written = if pretty {
-        serde_json::to_writer_pretty(&mut stdout, &outcome.result)
-    } else {
-        serde_json::to_writer(&mut stdout, &outcome.result)
+    let (mut bytes, exit_code) = outcome.to_json(pretty);
+    bytes.push(b'\n');
+    let mut stdout = std::io::stdout().lock();
+    // Writing fails only when stdout does (a closed pipe): nothing more can be said.
+    let code = match stdout.write_all(&bytes).and_then(|()| stdout.flush()) {
+        Ok(()) => exit_code,
+        Err(_) => 1,
     };
-    // Writing these types fails only when stdout does (a closed pipe): nothing more can be said.
-    if written.is_err() || writeln!(stdout).and_then(|_| stdout.flush()).is_err() {
-        return ExitCode::from(1);
-    }
-    ExitCode::from(outcome.exit_code as u8)
+    std::process::exit(code)
 }
 
 fn print_text(text: &str) -> ExitCode {

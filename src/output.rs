@@ -1,5 +1,6 @@
 //! The result on stdout (docs/protocol.md §3): XSOAR entries and the result object.
 
+use crate::redact::Redactor;
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 use serde_json::value::RawValue;
@@ -49,32 +50,6 @@ impl Json {
             Json::Tree(value) => value.clone(),
             Json::Raw(raw) => serde_json::from_str(raw.get()).unwrap_or(Value::Null),
         }
-    }
-
-    /// Replaces each secret in the strings with `[redacted]`. Text without a backslash holds
-    /// every string as its plain characters, so a plain replacement finds each occurrence; it is
-    /// kept only when the result is still JSON. Otherwise (escapes, or a secret that also
-    /// matches outside a string) the text is parsed and its strings are scrubbed as a tree.
-    fn scrub(&mut self, secrets: &[&String]) {
-        let raw = match self {
-            Json::Tree(value) => return scrub_value(value, secrets),
-            Json::Raw(raw) => raw,
-        };
-        let text = raw.get();
-        if !secrets.iter().any(|s| text.contains(s.as_str())) && !text.contains('\\') {
-            return;
-        }
-        if !text.contains('\\') {
-            let mut replaced = text.to_string();
-            scrub_text(&mut replaced, secrets);
-            if let Ok(scrubbed) = RawValue::from_string(replaced) {
-                *raw = scrubbed;
-                return;
-            }
-        }
-        let mut tree = self.to_value();
-        scrub_value(&mut tree, secrets);
-        *self = Json::Tree(tree);
     }
 }
 
@@ -210,6 +185,96 @@ impl ResultDocument {
     }
 }
 
+/// The most a result may hold, written out: a host holds it in memory (the XSOAR bridge more
+/// than once), so no answer, however large or hostile, makes it larger.
+pub const MAX_RESULT_BYTES: usize = 64 * 1024 * 1024;
+
+/// A result that would be larger than the limit it was written with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooLarge;
+
+impl ResultDocument {
+    /// The result as JSON text, at most `limit` bytes, with every credential `redactor` knows
+    /// replaced everywhere but in `context` (which carries the tokens to the host). The keys
+    /// come in the order of the struct, as `Serialize` writes them.
+    pub fn to_json(&self, redactor: &Redactor, limit: usize) -> Result<Vec<u8>, TooLarge> {
+        let mut out = Capped::new(limit);
+        out.put(b"{\"entries\":")?;
+        out.put(&redactor.json(&Capped::json(&self.entries, limit)?))?;
+        if let Some(context) = &self.context {
+            out.put(b",\"context\":")?;
+            out.write_json(context)?;
+        }
+        out.put(b",\"context_changed\":")?;
+        out.write_json(&self.context_changed)?;
+        if let Some(version) = &self.context_version {
+            out.put(b",\"context_version\":")?;
+            out.write_json(version)?;
+        }
+        let mut rest = Capped::new(limit);
+        if let Some(incidents) = &self.incidents {
+            rest.put(b",\"incidents\":")?;
+            rest.write_json(incidents)?;
+        }
+        if let Some(last_run) = &self.last_run {
+            rest.put(b",\"last_run\":")?;
+            rest.write_json(last_run)?;
+        }
+        if let Some(scheduled) = &self.scheduled_command {
+            rest.put(b",\"scheduled_command\":")?;
+            rest.write_json(scheduled)?;
+        }
+        out.put(&redactor.json(&rest.bytes))?;
+        out.put(b"}")?;
+        Ok(out.bytes)
+    }
+}
+
+/// A buffer that refuses to grow past its limit.
+struct Capped {
+    bytes: Vec<u8>,
+    limit: usize,
+}
+
+impl Capped {
+    fn new(limit: usize) -> Self {
+        Capped {
+            bytes: Vec::new(),
+            limit,
+        }
+    }
+
+    /// `value` as JSON text, at most `limit` bytes.
+    fn json(value: &impl Serialize, limit: usize) -> Result<Vec<u8>, TooLarge> {
+        let mut out = Capped::new(limit);
+        out.write_json(value)?;
+        Ok(out.bytes)
+    }
+
+    fn write_json(&mut self, value: &impl Serialize) -> Result<(), TooLarge> {
+        // Writing these types fails only when the limit is reached.
+        serde_json::to_writer(&mut *self, value).map_err(|_| TooLarge)
+    }
+
+    fn put(&mut self, bytes: &[u8]) -> Result<(), TooLarge> {
+        std::io::Write::write_all(self, bytes).map_err(|_| TooLarge)
+    }
+}
+
+impl std::io::Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len().saturating_add(buf.len()) > self.limit {
+            return Err(std::io::Error::other("the result is larger than its limit"));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Text from an argument or a server quoted inside a title or a message: markdown punctuation is
 /// escaped and line breaks and other control characters become spaces, so the text can neither
 /// start a new markdown block nor add a link, an image or HTML.
@@ -226,42 +291,6 @@ pub fn quoted(text: &str) -> String {
         }
     }
     out
-}
-
-/// Replaces every known secret value in the entries' text and contents with `[redacted]`: a
-/// last line of defence against a server that echoes a secret back (values under 8 characters
-/// are too short to be told from ordinary text and are left alone).
-pub fn redact(entries: &mut [Entry], secrets: &[String]) {
-    let mut secrets: Vec<&String> = secrets.iter().filter(|s| s.len() >= 8).collect();
-    // Longest first: a secret that begins another must not leave the longer one's tail.
-    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    if secrets.is_empty() {
-        return;
-    }
-    for entry in entries {
-        scrub_text(&mut entry.human_readable, &secrets);
-        entry.contents.scrub(&secrets);
-        for (_, value) in &mut entry.entry_context {
-            value.scrub(&secrets);
-        }
-    }
-}
-
-fn scrub_text(text: &mut String, secrets: &[&String]) {
-    for secret in secrets {
-        if text.contains(secret.as_str()) {
-            *text = text.replace(secret.as_str(), "[redacted]");
-        }
-    }
-}
-
-fn scrub_value(value: &mut Value, secrets: &[&String]) {
-    match value {
-        Value::String(text) => scrub_text(text, secrets),
-        Value::Array(items) => items.iter_mut().for_each(|item| scrub_value(item, secrets)),
-        Value::Object(map) => map.values_mut().for_each(|item| scrub_value(item, secrets)),
-        _ => {}
-    }
 }
 
 /// Escapes text for a markdown table cell or inline text: backslashes, pipes, backticks, and
@@ -330,65 +359,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn known_secrets_are_redacted_everywhere_in_an_entry() {
-        let mut entries = vec![
-            Entry::error(
-                "AADSTS7000215: Invalid client secret provided: s3cr3t-value-123",
-                json!({"error_description": ["s3cr3t-value-123"], "n": 1}),
-            )
-            .with_context("X", json!({"k": "token s3cr3t-value-123"})),
-        ];
-        redact(&mut entries, &["s3cr3t-value-123".into(), "short".into()]);
-        let text = serde_json::to_string(&entries[0]).unwrap();
-        assert!(!text.contains("s3cr3t-value-123"), "{text}");
-        assert_eq!(text.matches("[redacted]").count(), 3, "{text}");
-    }
-
-    #[test]
-    fn a_secret_that_begins_another_does_not_leave_the_longer_ones_tail() {
-        let mut entries = vec![Entry::text("echo: refresh-0123-and-more-secret-tail")];
-        redact(
-            &mut entries,
-            &["refresh-0123".into(), "refresh-0123-and-more-secret-tail".into()],
-        );
-        assert_eq!(entries[0].human_readable, "echo: [redacted]");
-    }
-
     fn raw(text: &str) -> Json {
         Json::Raw(RawValue::from_string(text.to_string()).unwrap())
-    }
-
-    #[test]
-    fn secrets_are_redacted_from_graph_text_however_it_is_escaped() {
-        let secret = "s3cr3t-value-123".to_string();
-        let cases = [
-            // plain, in a value and in a key
-            r#"{"a":"x s3cr3t-value-123 y","s3cr3t-value-123":1}"#,
-            // a JSON escape inside the secret: only a parser sees it
-            r#"{"a":"\u0073\u0033cr3t-value-123"}"#,
-            // an escaped slash elsewhere in the text
-            r#"{"a":"s3cr3t-value-123","b":"x\/y"}"#,
-        ];
-        for text in cases {
-            let mut entries = vec![Entry::json(raw(text), "m").with_context("P", raw(text))];
-            redact(&mut entries, std::slice::from_ref(&secret));
-            let out = serde_json::to_string(&entries[0]).unwrap();
-            let decoded: Value = serde_json::from_str(&out).unwrap();
-            assert!(!decoded.to_string().contains(&secret), "{text} -> {out}");
-            assert!(out.contains("[redacted]"), "{text} -> {out}");
-        }
-    }
-
-    #[test]
-    fn a_secret_that_matches_outside_strings_leaves_valid_json() {
-        // Digits that also occur in a number: a plain replacement would break the JSON, so the
-        // text is scrubbed as a tree and the number stays.
-        let secret = "12345678".to_string();
-        let mut entries = vec![Entry::json(raw(r#"{"n":1234567890,"s":"a12345678b"}"#), "m")];
-        redact(&mut entries, &[secret]);
-        let out: Value = serde_json::from_str(&serde_json::to_string(&entries[0]).unwrap()).unwrap();
-        assert_eq!(out["Contents"], json!({"n": 1234567890u64, "s": "a[redacted]b"}));
     }
 
     #[test]

@@ -24,3 +24,44 @@ pub fn is_loopback(authority: &str) -> bool {
     let host = host.to_ascii_lowercase();
     host == "localhost" || host == "::1" || host.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
 }
+
+/// The credentials instance parameters hold, for redaction: the client secret (or the private
+/// key that `credentials.password` holds with a certificate), and each private key's base64
+/// body, line by line and as one run (an echo of the key would carry either).
+pub fn credentials(params: &Map<String, Value>) -> Vec<String> {
+    let password = match params.get("credentials") {
+        Some(Value::Object(c)) => c.get("password"),
+        _ => params.get("credentials.password"),
+    };
+    let values = [password, params.get("private_key"), params.get("certificate")];
+    let mut found = Vec::new();
+    for value in values.into_iter().flatten().filter_map(Value::as_str) {
+        let value = value.trim();
+        match value.contains("PRIVATE KEY-----") {
+            true => found.extend(private_key_bodies(value)),
+            false if !value.starts_with("-----BEGIN") => found.push(value.to_string()),
+            // A bundle of certificates alone holds nothing secret.
+            false => {}
+        }
+    }
+    found
+}
+
+/// The base64 lines of each `-----BEGIN … PRIVATE KEY-----` block, and each block's lines joined.
+fn private_key_bodies(pem: &str) -> Vec<String> {
+    let mut bodies = Vec::new();
+    let mut block: Option<Vec<&str>> = None;
+    for line in pem.lines().map(str::trim) {
+        match (&mut block, line) {
+            (None, l) if l.starts_with("-----BEGIN") && l.contains("PRIVATE KEY") => block = Some(Vec::new()),
+            (Some(lines), l) if l.starts_with("-----END") => {
+                bodies.extend(lines.iter().map(|l| l.to_string()));
+                bodies.push(lines.concat());
+                block = None;
+            }
+            (Some(lines), l) if !l.is_empty() && !l.contains(':') => lines.push(l),
+            _ => {}
+        }
+    }
+    bodies
+}

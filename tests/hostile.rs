@@ -308,23 +308,23 @@ fn next_link_of(run: &Run) -> String {
 }
 
 #[test]
-fn huge_items_on_endless_pages_stop_at_64_mib_with_the_items_and_the_link() {
+fn huge_items_on_endless_pages_stop_at_16_mib_with_the_items_and_the_link() {
     let login = tenant();
-    // Two MiB per page: the 64 MiB bound is reached on page 32, long before limit=40.
+    // Two MiB per page: the 16 MiB bound is reached on page 8, long before limit=40.
     let graph = endless_graph(json!([{"id": "big", "userDisplayName": "x".repeat(2 << 20)}]));
     let run = list_from(&graph, &login, "40");
-    // Not run.expect: on failure it would print the whole 200 MB result.
+    // Not run.expect: on failure it would print the whole 50 MB result.
     assert_eq!(run.exit, 1, "{}", run.stderr);
     let entries = run.result["entries"].as_array().expect("entries");
     assert_eq!(entries.len(), 2, "the listing, then the error");
     assert_eq!(entries[1]["Type"], 4);
     let message = entries[1]["Contents"].as_str().unwrap_or_default();
     assert!(
-        message.contains("64 MiB") && message.contains("32 of the 40"),
+        message.contains("16 MiB") && message.contains("8 of the 40"),
         "{message}"
     );
-    assert_eq!(entries[0]["Contents"]["value"].as_array().map(Vec::len), Some(32));
-    assert!(next_link_of(&run).contains("$skiptoken=32"), "{}", next_link_of(&run));
+    assert_eq!(entries[0]["Contents"]["value"].as_array().map(Vec::len), Some(8));
+    assert!(next_link_of(&run).contains("$skiptoken=8"), "{}", next_link_of(&run));
 }
 
 #[test]

@@ -65,10 +65,7 @@ pub fn send(session: &mut Session, request: HttpRequest, action: &str) -> Result
     if !refused {
         return Ok(response);
     }
-    session
-        .http
-        .runtime()
-        .log("Graph refused the access token; renewing it once");
+    session.http.log("Graph refused the access token; renewing it once");
     let token = tokens::renew(session, needs)?;
     send_with(session, &request, token.expose())
 }

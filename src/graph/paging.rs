@@ -20,7 +20,9 @@ const MAX_PAGES: usize = 10_000;
 
 /// Bytes of Graph answers one listing reads at most (the page that crosses it included), so a
 /// broken or hostile Graph that serves huge items cannot make one command produce gigabytes.
-pub const MAX_LISTING_BYTES: usize = 64 * 1024 * 1024;
+/// The result holds the items twice (the Graph document and the context) plus the table, so
+/// this keeps it well under `output::MAX_RESULT_BYTES`; 10,000 real detections are about 12 MiB.
+pub const MAX_LISTING_BYTES: usize = 16 * 1024 * 1024;
 
 /// Pages a listing may follow beyond one per wanted item (the smallest page that still makes
 /// progress): room for a few empty pages, which Graph serves while it works on a query.

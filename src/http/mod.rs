@@ -11,6 +11,7 @@ pub use transport::{ExtraRoots, NetSettings, SSL_CERT_FILE, UreqTransport, proxy
 pub use wire::{Audience, Body, HttpRequest, HttpResponse, Method, Transport, TransportError};
 
 use crate::error::Error;
+use crate::redact::Redactor;
 use crate::runtime::Runtime;
 use std::time::{Duration, Instant};
 use url::Url;
@@ -63,8 +64,11 @@ pub struct Client<'a> {
     settings: NetSettings,
     destinations: Destinations,
     runtime: &'a dyn Runtime,
-    /// Every credential a request carried (see [`Client::credentials_sent`]).
-    sent: std::cell::RefCell<Vec<String>>,
+    /// Every credential this command knows: those it started with and every one a request
+    /// carried (see [`Client::credentials`]).
+    credentials: std::cell::RefCell<Vec<String>>,
+    /// The redactor for `credentials`, rebuilt when one is added.
+    redactor: std::cell::RefCell<Option<std::rc::Rc<Redactor>>>,
 }
 
 /// Form fields that carry a credential.
@@ -86,15 +90,50 @@ impl<'a> Client<'a> {
             settings: settings.clone(),
             destinations,
             runtime,
-            sent: std::cell::RefCell::new(Vec::new()),
+            credentials: std::cell::RefCell::new(Vec::new()),
+            redactor: std::cell::RefCell::new(None),
         }
     }
 
-    /// Every credential value a request sent so far carried (secret, client assertion,
-    /// federated token, refresh token, device code, bearer token, managed-identity header or
-    /// Arc key): the result redacts them wherever an answer echoed one back.
-    pub fn credentials_sent(&self) -> Vec<String> {
-        self.sent.borrow().clone()
+    /// Every credential this command knows: those given with [`Client::add_credentials`] and
+    /// every value a request sent so far carried (secret, client assertion, federated token,
+    /// refresh token, device code, bearer token, managed-identity header or Arc key). Graph's
+    /// answers, the log and the result are redacted of all of them.
+    pub fn credentials(&self) -> Vec<String> {
+        self.credentials.borrow().clone()
+    }
+
+    /// Adds credentials to redact (the client secret, the private key, the context's tokens).
+    pub fn add_credentials<S: AsRef<str>>(&self, values: impl IntoIterator<Item = S>) {
+        let mut known = self.credentials.borrow_mut();
+        let mut added = false;
+        for value in values {
+            let value = value.as_ref();
+            if value.len() >= crate::redact::MIN_CREDENTIAL && !known.iter().any(|k| k == value) {
+                known.push(value.to_string());
+                added = true;
+            }
+        }
+        if added {
+            self.redactor.borrow_mut().take();
+        }
+    }
+
+    /// The redactor for every credential known now.
+    pub fn redactor(&self) -> std::rc::Rc<Redactor> {
+        let mut cached = self.redactor.borrow_mut();
+        cached
+            .get_or_insert_with(|| {
+                let known = self.credentials.borrow();
+                std::rc::Rc::new(Redactor::new(known.iter().map(String::as_str)))
+            })
+            .clone()
+    }
+
+    /// One line for stderr, with every known credential redacted (a next link's path could
+    /// carry one).
+    pub fn log(&self, line: &str) {
+        self.runtime.log(&self.redactor().text(line));
     }
 
     fn remember_credentials(&self, request: &HttpRequest) {
@@ -111,13 +150,8 @@ impl<'a> Client<'a> {
                 credentials.push(value.trim());
             }
         }
-        // Each page of a listing carries the same bearer token: keep one copy.
-        let mut sent = self.sent.borrow_mut();
-        for credential in credentials {
-            if !credential.is_empty() && !sent.iter().any(|s| s == credential) {
-                sent.push(credential.to_string());
-            }
-        }
+        // Each page of a listing carries the same bearer token: kept once.
+        self.add_credentials(credentials);
     }
 
     /// The runtime (clock) this client sleeps with.
@@ -145,7 +179,9 @@ impl<'a> Client<'a> {
         for attempt in 1..=policy.max_attempts {
             let outcome = self.attempt(transport, request, &host);
             let (wait, last) = match outcome {
-                Ok(response) if !(policy.retry_status)(response.status) => return self.final_response(response, &host),
+                Ok(response) if !(policy.retry_status)(response.status) => {
+                    return self.final_response(response, &host, request.audience);
+                }
                 Ok(response) => (
                     retry_after(&response, self.runtime.now()),
                     Some(format!("HTTP {}", response.status)),
@@ -158,8 +194,7 @@ impl<'a> Client<'a> {
                 return Err(self.gave_up(host, attempt, waited, last));
             }
             let last = last.as_deref().unwrap_or("no answer within the request timeout");
-            self.runtime
-                .log(&format!("{last} from {host}; retrying in {wait:.1} s"));
+            self.log(&format!("{last} from {host}; retrying in {wait:.1} s"));
             self.runtime.sleep(Duration::from_secs_f64(wait));
             waited += wait;
         }
@@ -218,7 +253,7 @@ impl<'a> Client<'a> {
             .as_ref()
             .map_or_else(ToString::to_string, |r| r.status.to_string());
         let method = if request.method == Method::Get { "GET" } else { "POST" };
-        self.runtime.log(&format!(
+        self.log(&format!(
             "{method} {host}{} -> {status} ({} ms)",
             path_of(&request.url),
             started.elapsed().as_millis()
@@ -226,7 +261,21 @@ impl<'a> Client<'a> {
         outcome
     }
 
-    fn final_response(&self, response: HttpResponse, host: &str) -> Result<HttpResponse, Error> {
+    /// A final answer: redirects refused; Graph's body redacted of every known credential
+    /// before anything reads it (so no key, value, table header, incident or cursor made from it
+    /// can carry one). Token answers are not: they hold the tokens this command needs.
+    fn final_response(
+        &self,
+        mut response: HttpResponse,
+        host: &str,
+        audience: Audience,
+    ) -> Result<HttpResponse, Error> {
+        if audience == Audience::Graph {
+            let redactor = self.redactor();
+            if let std::borrow::Cow::Owned(body) = redactor.json_str(&response.body) {
+                response.body = body;
+            }
+        }
         if (300..400).contains(&response.status) {
             return Err(Error::Unexpected {
                 host: host.to_string(),
@@ -444,10 +493,7 @@ mod client_tests {
                 .header("Authorization", "Bearer eyJ.bearer.token");
             client.send(&page, RetryPolicy::GRAPH).unwrap();
         }
-        assert_eq!(
-            client.credentials_sent(),
-            ["header.payload.signature", "eyJ.bearer.token"]
-        );
+        assert_eq!(client.credentials(), ["header.payload.signature", "eyJ.bearer.token"]);
 
         // The managed-identity headers: the App Service secret whole, the Arc key without "Basic".
         let endpoint = "http://127.0.0.1:41/msi/token";
@@ -463,7 +509,7 @@ mod client_tests {
             let request = HttpRequest::managed_identity(endpoint).header(name, value);
             identity.send(&request, RetryPolicy::TOKEN).unwrap();
         }
-        assert_eq!(identity.credentials_sent(), ["app service secret", "arc-key-0123"]);
+        assert_eq!(identity.credentials(), ["app service secret", "arc-key-0123"]);
     }
 
     #[test]

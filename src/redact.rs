@@ -1,0 +1,476 @@
+//! Redaction: every credential a command knows, in each form text can carry it (as it is,
+//! JSON-escaped once or twice, percent-encoded), found in one pass over the text and replaced
+//! with `[redacted]`. The last line of defence against a server that echoes a credential back,
+//! applied to Graph's answers as they arrive, to log lines and to the whole result.
+//!
+//! One pass: an Aho-Corasick automaton over the first [`PREFIX`] bytes of every form (cheap to
+//! build, however long a token is), each hit then compared with the whole forms sharing that
+//! prefix. JSON text gets a second look only where it could hide a credential: a string with an
+//! escape that decodes to a character some credential contains (every `\u` escape does) is
+//! decoded, scrubbed and written back.
+
+use aho_corasick::AhoCorasick;
+use percent_encoding::{AsciiSet, CONTROLS, NON_ALPHANUMERIC, utf8_percent_encode};
+use std::borrow::Cow;
+
+/// What a credential is replaced with.
+pub const REDACTED: &str = "[redacted]";
+
+/// Credentials shorter than this are too short to tell from ordinary text and are left alone.
+pub const MIN_CREDENTIAL: usize = 8;
+
+/// Bytes of each form the automaton looks for; a hit is then compared with the whole form.
+const PREFIX: usize = 16;
+
+/// RFC 3986's unreserved characters stay; everything else is encoded (a strict encoder).
+const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+/// `application/x-www-form-urlencoded` (the WHATWG set; a space becomes `+`).
+const FORM: &AsciiSet = &NON_ALPHANUMERIC.remove(b'*').remove(b'-').remove(b'.').remove(b'_');
+/// A path segment as the WHATWG URL standard encodes it (`+`, `=`, `:`, `@` ... stay).
+const PATH_SEGMENT: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}')
+    .add(b'/')
+    .add(b'%');
+/// A query as the WHATWG URL standard encodes it.
+const QUERY: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b'#').add(b'<').add(b'>');
+
+/// The credentials of one command and the automaton that finds them.
+#[derive(Default)]
+pub struct Redactor {
+    /// Every form of every credential.
+    forms: Vec<Vec<u8>>,
+    /// Per automaton pattern (a distinct prefix), the forms starting with it, longest first.
+    groups: Vec<Vec<usize>>,
+    searcher: Option<AhoCorasick>,
+    /// ASCII characters some credential contains: a JSON escape that decodes to one of them
+    /// could hide a credential from the plain search.
+    ascii: u128,
+}
+
+impl std::fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Redactor").field("forms", &self.forms.len()).finish()
+    }
+}
+
+impl Redactor {
+    /// A redactor for these credentials (those under [`MIN_CREDENTIAL`] bytes are ignored).
+    pub fn new<'a>(credentials: impl IntoIterator<Item = &'a str>) -> Redactor {
+        let mut redactor = Redactor::default();
+        let mut forms: Vec<Vec<u8>> = Vec::new();
+        for credential in credentials.into_iter().filter(|c| c.len() >= MIN_CREDENTIAL) {
+            for b in credential.bytes().filter(u8::is_ascii) {
+                redactor.ascii |= 1 << b;
+            }
+            forms.extend(forms_of(credential));
+        }
+        forms.sort_unstable();
+        forms.dedup();
+        redactor.index(forms);
+        redactor
+    }
+
+    /// True when there is nothing to redact.
+    pub fn is_empty(&self) -> bool {
+        self.forms.is_empty()
+    }
+
+    fn index(&mut self, forms: Vec<Vec<u8>>) {
+        let mut prefixes: Vec<&[u8]> = Vec::new();
+        let mut groups: Vec<Vec<usize>> = Vec::new();
+        for (n, form) in forms.iter().enumerate() {
+            let prefix = &form[..form.len().min(PREFIX)];
+            match prefixes.iter().position(|p| *p == prefix) {
+                Some(group) => groups[group].push(n),
+                None => {
+                    prefixes.push(prefix);
+                    groups.push(vec![n]);
+                }
+            }
+        }
+        for group in &mut groups {
+            group.sort_by_key(|&n| std::cmp::Reverse(forms[n].len()));
+        }
+        // Building can fail only on absurd pattern sets; without an automaton nothing would
+        // be found, so an empty pattern list is the only acceptable failure.
+        self.searcher = (!prefixes.is_empty())
+            .then(|| AhoCorasick::new(&prefixes).ok())
+            .flatten();
+        self.groups = groups;
+        self.forms = forms;
+    }
+
+    /// Where a credential occurs in `text`: sorted, non-overlapping byte ranges.
+    fn spans(&self, text: &[u8]) -> Vec<(usize, usize)> {
+        let Some(searcher) = &self.searcher else {
+            return Vec::new();
+        };
+        let mut spans: Vec<(usize, usize)> = Vec::new();
+        for hit in searcher.find_overlapping_iter(text) {
+            let start = hit.start();
+            let rest = &text[start..];
+            let group = &self.groups[hit.pattern().as_usize()];
+            if let Some(form) = group.iter().map(|&n| &self.forms[n]).find(|f| rest.starts_with(f)) {
+                spans.push((start, start + form.len()));
+            }
+        }
+        merge(spans)
+    }
+
+    /// `text` with every credential replaced.
+    pub fn text<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        match self.bytes(text.as_bytes()) {
+            Cow::Borrowed(_) => Cow::Borrowed(text),
+            Cow::Owned(bytes) => Cow::Owned(into_string(bytes)),
+        }
+    }
+
+    /// [`Redactor::text`] on bytes.
+    pub fn bytes<'a>(&self, text: &'a [u8]) -> Cow<'a, [u8]> {
+        let spans = self.spans(text);
+        if spans.is_empty() {
+            return Cow::Borrowed(text);
+        }
+        let mut out = Vec::with_capacity(text.len());
+        let mut at = 0;
+        for (start, end) in spans {
+            out.extend_from_slice(&text[at..start]);
+            out.extend_from_slice(REDACTED.as_bytes());
+            at = end;
+        }
+        out.extend_from_slice(&text[at..]);
+        Cow::Owned(out)
+    }
+
+    /// JSON text with every credential in its strings (keys included) replaced, however the
+    /// strings are escaped; the result is still the same JSON apart from those strings. Text that
+    /// is not JSON is scrubbed as plain text. A credential found outside any string (digits
+    /// inside a number) is left, so that the JSON stays valid.
+    pub fn json<'a>(&self, text: &'a [u8]) -> Cow<'a, [u8]> {
+        if self.is_empty() {
+            return Cow::Borrowed(text);
+        }
+        if !looks_like_json(text) {
+            return self.bytes(text);
+        }
+        let spans = self.spans(text);
+        if spans.is_empty() && !self.has_hiding_escape(text) {
+            return Cow::Borrowed(text);
+        }
+        let Some(strings) = strings_of(text) else {
+            return self.bytes(text);
+        };
+        self.rewrite(text, &strings, &spans)
+    }
+
+    /// [`Redactor::json`] on a string.
+    pub fn json_str<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        match self.json(text.as_bytes()) {
+            Cow::Borrowed(_) => Cow::Borrowed(text),
+            Cow::Owned(bytes) => Cow::Owned(into_string(bytes)),
+        }
+    }
+
+    /// True when some escape in `text` decodes to a character a credential contains (any
+    /// `\u` escape may), so a credential could hide behind it.
+    fn has_hiding_escape(&self, text: &[u8]) -> bool {
+        let mut at = 0;
+        while let Some(found) = memchr::memchr(b'\\', &text[at..]) {
+            let slash = at + found;
+            match text.get(slash + 1) {
+                Some(&escaped) if self.hides(escaped) => return true,
+                Some(_) => at = slash + 2,
+                None => return false,
+            }
+        }
+        false
+    }
+
+    /// Whether the escape `\` + `escaped` may decode to a character of a credential.
+    fn hides(&self, escaped: u8) -> bool {
+        let decoded = match escaped {
+            b'u' => return true,
+            b'b' => 0x08,
+            b'f' => 0x0c,
+            b'n' => b'\n',
+            b'r' => b'\r',
+            b't' => b'\t',
+            other => other,
+        };
+        !decoded.is_ascii() || self.ascii & (1 << decoded) != 0
+    }
+
+    /// Writes `text` again with each string that holds (or may hide) a credential scrubbed.
+    fn rewrite<'a>(&self, text: &'a [u8], strings: &[JsonString], spans: &[(usize, usize)]) -> Cow<'a, [u8]> {
+        let mut out: Option<Vec<u8>> = None;
+        let mut copied = 0;
+        let mut hits = spans.iter().peekable();
+        for string in strings {
+            let mut plain_hits: Vec<(usize, usize)> = Vec::new();
+            while let Some(&&(start, end)) = hits.peek() {
+                if start > string.end {
+                    break;
+                }
+                hits.next();
+                // A hit that is not wholly inside this string's quotes is structure (or a
+                // number): left alone, so the text stays JSON.
+                if start > string.start && end <= string.end {
+                    plain_hits.push((start, end));
+                }
+            }
+            // Escapes around a hit, or one that may hide a credential: decode, scrub, write back.
+            let careful = string.escaped && (!plain_hits.is_empty() || self.hides_in(text, string));
+            let replacement = if careful {
+                self.scrub_escaped(&text[string.start..=string.end])
+            } else if plain_hits.is_empty() {
+                None
+            } else {
+                Some(replace_spans(text, string, &plain_hits))
+            };
+            if let Some(replacement) = replacement {
+                let out = out.get_or_insert_with(|| Vec::with_capacity(text.len()));
+                out.extend_from_slice(&text[copied..string.start]);
+                out.extend_from_slice(&replacement);
+                copied = string.end + 1;
+            }
+        }
+        match out {
+            None => Cow::Borrowed(text),
+            Some(mut out) => {
+                out.extend_from_slice(&text[copied..]);
+                Cow::Owned(out)
+            }
+        }
+    }
+
+    fn hides_in(&self, text: &[u8], string: &JsonString) -> bool {
+        self.has_hiding_escape(&text[string.start..=string.end])
+    }
+
+    /// A string literal with escapes, decoded, scrubbed and written back; `None` when it holds
+    /// no credential (it then stays exactly as it was).
+    fn scrub_escaped(&self, literal: &[u8]) -> Option<Vec<u8>> {
+        let decoded: String = serde_json::from_slice(literal).ok()?;
+        match self.text(&decoded) {
+            Cow::Borrowed(_) => None,
+            Cow::Owned(scrubbed) => serde_json::to_vec(&scrubbed).ok(),
+        }
+    }
+}
+
+/// JSON text starts with an object, an array or a string (what Graph and the result hold).
+fn looks_like_json(text: &[u8]) -> bool {
+    let first = text.iter().find(|b| !b.is_ascii_whitespace());
+    matches!(first, Some(b'{' | b'[' | b'"'))
+}
+
+/// A string literal of JSON text: the byte offsets of its quotes, and whether it has escapes.
+struct JsonString {
+    start: usize,
+    end: usize,
+    escaped: bool,
+}
+
+/// Every string literal of `text`, in order; `None` when a string is not closed (not JSON).
+fn strings_of(text: &[u8]) -> Option<Vec<JsonString>> {
+    let mut strings = Vec::new();
+    let mut at = 0;
+    while let Some(found) = memchr::memchr(b'"', &text[at..]) {
+        let start = at + found;
+        let mut escaped = false;
+        let mut scan = start + 1;
+        let end = loop {
+            let next = scan + memchr::memchr2(b'"', b'\\', text.get(scan..)?)?;
+            if text[next] == b'"' {
+                break next;
+            }
+            escaped = true;
+            scan = next + 2;
+        };
+        strings.push(JsonString { start, end, escaped });
+        at = end + 1;
+    }
+    Some(strings)
+}
+
+/// The literal `string` of `text` with `hits` (inside it, no escapes around) replaced.
+fn replace_spans(text: &[u8], string: &JsonString, hits: &[(usize, usize)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(string.end + 1 - string.start);
+    let mut at = string.start;
+    for &(start, end) in hits {
+        out.extend_from_slice(&text[at..start]);
+        out.extend_from_slice(REDACTED.as_bytes());
+        at = end;
+    }
+    out.extend_from_slice(&text[at..=string.end]);
+    out
+}
+
+/// Sorts ranges and joins those that overlap or touch.
+fn merge(mut spans: Vec<(usize, usize)>) -> Vec<(usize, usize)> {
+    spans.sort_unstable();
+    let mut merged: Vec<(usize, usize)> = Vec::with_capacity(spans.len());
+    for (start, end) in spans {
+        match merged.last_mut() {
+            Some(last) if start <= last.1 => last.1 = last.1.max(end),
+            _ => merged.push((start, end)),
+        }
+    }
+    merged
+}
+
+/// Replacing whole credentials (valid UTF-8) in UTF-8 text keeps it UTF-8; lossy only in theory.
+fn into_string(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// The forms a credential may take in text: as it is; JSON-escaped (also with `\/`), and that
+/// escaped again (a JSON document inside a JSON string, as an incident's rawJSON); and
+/// percent-encoded by a strict, a form, a path and a query encoder, with upper- and lower-case
+/// hex digits.
+fn forms_of(credential: &str) -> Vec<Vec<u8>> {
+    let json = json_escaped(credential);
+    let json_slash = json.replace('/', "\\/");
+    let mut forms = vec![
+        json_escaped(&json),
+        json_escaped(&json_slash),
+        json,
+        json_slash,
+        credential.to_string(),
+    ];
+    for set in [NON_ALPHANUMERIC, COMPONENT, FORM, PATH_SEGMENT, QUERY] {
+        let mut encoded = utf8_percent_encode(credential, set).to_string();
+        if std::ptr::eq(set, FORM) {
+            encoded = encoded.replace("%20", "+");
+        }
+        forms.push(lower_hex(&encoded));
+        forms.push(encoded);
+    }
+    forms.into_iter().map(String::into_bytes).collect()
+}
+
+/// The inside of the JSON string literal serde_json writes for `text`.
+fn json_escaped(text: &str) -> String {
+    let quoted = serde_json::to_string(text).unwrap_or_default();
+    quoted
+        .strip_prefix('"')
+        .and_then(|q| q.strip_suffix('"'))
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// `%2B%2F` → `%2b%2f`: the hex digits of percent escapes in lower case.
+fn lower_hex(encoded: &str) -> String {
+    let mut out = String::with_capacity(encoded.len());
+    let mut escape = 0;
+    for c in encoded.chars() {
+        if c == '%' {
+            escape = 2;
+            out.push(c);
+        } else if escape > 0 {
+            escape -= 1;
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    const SECRET: &str = "s3cr3t+v/lue=12~x";
+
+    fn redactor() -> Redactor {
+        Redactor::new([SECRET, "eyJhbGciOiJSUzI1NiJ9.payload.signature", "short"])
+    }
+
+    #[test]
+    fn every_form_of_a_credential_is_found_in_plain_text() {
+        let cases = [
+            "as is: s3cr3t+v/lue=12~x.",
+            "strict: s3cr3t%2Bv%2Flue%3D12%7Ex",
+            "lower: s3cr3t%2bv%2flue%3d12%7ex",
+            "component: s3cr3t%2Bv%2Flue%3D12~x",
+            "form: s3cr3t%2Bv%2Flue%3D12%7Ex",
+            "path: s3cr3t+v%2Flue=12~x",
+            "json slash: s3cr3t+v\\/lue=12~x",
+        ];
+        for case in cases {
+            let out = redactor().text(case).into_owned();
+            assert!(
+                out.ends_with(REDACTED) || out.contains("[redacted]."),
+                "{case} -> {out}"
+            );
+            assert!(!out.contains("s3cr3t"), "{case} -> {out}");
+        }
+        assert_eq!(redactor().text("short and plain"), "short and plain");
+    }
+
+    #[test]
+    fn credentials_in_keys_values_and_escapes_of_json_are_replaced() {
+        let token = "eyJhbGciOiJSUzI1NiJ9.payload.signature";
+        let cases = [
+            format!(r#"{{"{token}":1,"a":"x {token} y"}}"#),
+            // every character \u-escaped: only decoding finds it
+            format!(
+                r#"{{"a":"{}"}}"#,
+                token
+                    .chars()
+                    .map(|c| format!("\\u{:04x}", c as u32))
+                    .collect::<String>()
+            ),
+            // an escaped quote next to it, and an escaped slash in the secret
+            format!(r#"{{"a":"\"{token}\"","b":"s3cr3t+v\/lue=12~x"}}"#),
+            // a JSON document inside a JSON string (an incident's rawJSON)
+            serde_json::to_string(&json!({"raw": json!({"k": SECRET}).to_string()})).unwrap(),
+        ];
+        for text in cases {
+            let out = redactor().json(text.as_bytes()).into_owned();
+            let value: Value = serde_json::from_slice(&out).unwrap_or_else(|e| panic!("{text}: {e}"));
+            let shown = value.to_string();
+            assert!(!shown.contains(token) && !shown.contains("s3cr3t"), "{text} -> {shown}");
+            assert!(shown.contains(REDACTED), "{text} -> {shown}");
+        }
+    }
+
+    #[test]
+    fn json_without_a_credential_is_returned_as_it_came() {
+        let text = br#"{"additionalInfo":"[{\"Key\":\"userAgent\"}]","n":1,"e":"\u00e9"}"#;
+        assert!(matches!(redactor().json(text), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn a_credential_inside_a_number_leaves_valid_json() {
+        let redactor = Redactor::new(["12345678"]);
+        let out = redactor.json(br#"{"n":1234567890,"s":"a12345678b"}"#);
+        let value: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(value, json!({"n": 1234567890u64, "s": "a[redacted]b"}));
+    }
+
+    #[test]
+    fn overlapping_and_nested_credentials_leave_no_tail() {
+        let redactor = Redactor::new(["refresh-0123", "refresh-0123-and-more-secret-tail"]);
+        assert_eq!(
+            redactor.text("echo: refresh-0123-and-more-secret-tail"),
+            "echo: [redacted]"
+        );
+    }
+
+    #[test]
+    fn text_that_is_not_json_is_scrubbed_as_text() {
+        let out = redactor().json(format!("<html>{SECRET}").as_bytes()).into_owned();
+        assert_eq!(out, b"<html>[redacted]");
+    }
+}
