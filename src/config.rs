@@ -319,7 +319,7 @@ fn endpoints(params: &Map<String, Value>) -> Result<Endpoints, Error> {
         .map(|u| checked_url("azure_ad_endpoint", &u))
         .transpose()?;
     let chosen = text(params, "azure_cloud")
-        .map(|name| cloud::by_name(&name).ok_or_else(|| Error::parameter("azure_cloud", unknown_cloud(&name))))
+        .map(|name| cloud::by_name(&name).ok_or_else(|| Error::parameter("azure_cloud", unknown_cloud(&name, params))))
         .transpose()?;
     let graph = text(params, "graph_endpoint")
         .map(|u| checked_url("graph_endpoint", &u))
@@ -383,9 +383,13 @@ fn conflicts(from_endpoint: Cloud, chosen: Cloud) -> bool {
     from_endpoint.login != cloud::WORLDWIDE.login && from_endpoint.login != chosen.login
 }
 
-fn unknown_cloud(name: &str) -> String {
+fn unknown_cloud(name: &str, params: &Map<String, Value>) -> String {
     let names: Vec<&str> = cloud::CLOUDS.iter().map(|c| c.name).collect();
-    format!("\"{name}\" is not a cloud; expected one of {}.", names.join(", "))
+    format!(
+        "{} is not a cloud; expected one of {}.",
+        crate::params::shown(name, params),
+        names.join(", ")
+    )
 }
 
 fn closed_cloud() -> Error {

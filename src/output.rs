@@ -293,6 +293,33 @@ pub fn quoted(text: &str) -> String {
     out
 }
 
+/// Most characters of a server's sentence a message quotes; the whole sentence stays in the
+/// entry's `Contents`.
+pub const MAX_SERVER_CHARS: usize = 4000;
+
+/// A server's sentence inside a message: [`quoted`], and past [`MAX_SERVER_CHARS`] cut at the
+/// last space before it, so a credential in it is either whole (and then redacted with the
+/// result) or not there at all, never a prefix that redaction could not recognise.
+pub fn server_text(text: &str) -> String {
+    let text = text.trim();
+    let cut = match text.char_indices().nth(MAX_SERVER_CHARS) {
+        None => return quoted(text),
+        Some((end, _)) => &text[..end],
+    };
+    let whole_words = cut.rfind(char::is_whitespace).map_or("", |space| &cut[..space]);
+    format!("{}…", quoted(whole_words.trim_end()))
+}
+
+/// A server's code or identifier (`invalid_grant`, a request id) inside a message: as code when
+/// it is one plain word, else as [`server_text`].
+pub fn server_word(text: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':');
+    match !text.is_empty() && text.len() <= 200 && text.chars().all(plain) {
+        true => format!("`{text}`"),
+        false => server_text(text),
+    }
+}
+
 /// Escapes text for a markdown table cell or inline text: backslashes, pipes, backticks, and
 /// line breaks (as `<br>`), in one pass.
 pub fn escape_markdown(text: &str) -> String {

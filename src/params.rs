@@ -65,3 +65,28 @@ fn private_key_bodies(pem: &str) -> Vec<String> {
     }
     bodies
 }
+
+/// Most characters of a parameter's value a message quotes.
+const SHOWN_CHARS: usize = 24;
+
+/// A parameter's value for a message: at most [`SHOWN_CHARS`] characters of it, markdown-inert,
+/// and nothing at all of a value of several lines (PEM text pasted in the wrong place) or of one
+/// that shares its first 8 characters with a credential of the instance.
+pub fn shown(value: &str, params: &Map<String, Value>) -> String {
+    let value = value.trim();
+    if value.contains(['\n', '\r']) {
+        return "(a value of several lines, not shown)".to_string();
+    }
+    let start: String = value.chars().take(crate::redact::MIN_CREDENTIAL).collect();
+    let secret = credentials(params)
+        .iter()
+        .any(|c| c.contains(&start) || start.contains(c.as_str()));
+    if secret && !start.is_empty() {
+        return "(not shown: it looks like a credential of this instance)".to_string();
+    }
+    let mut cut: String = value.chars().take(SHOWN_CHARS).collect();
+    if cut.len() < value.len() {
+        cut.push('…');
+    }
+    format!("\"{}\"", crate::output::quoted(&cut))
+}

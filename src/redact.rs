@@ -332,20 +332,23 @@ fn into_string(bytes: Vec<u8>) -> String {
     String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
-/// The forms a credential may take in text: as it is; JSON-escaped (also with `\/`), and that
-/// escaped again (a JSON document inside a JSON string, as an incident's rawJSON); and
+/// The forms a credential may take in text: as it is; markdown-escaped as messages quote a
+/// server's words and as table cells are written; each of those JSON-escaped (also with `\/`),
+/// and escaped again (a JSON document inside a JSON string, as an incident's rawJSON); and
 /// percent-encoded by a strict, a form, a path and a query encoder, with upper- and lower-case
 /// hex digits.
 fn forms_of(credential: &str) -> Vec<Vec<u8>> {
-    let json = json_escaped(credential);
-    let json_slash = json.replace('/', "\\/");
-    let mut forms = vec![
-        json_escaped(&json),
-        json_escaped(&json_slash),
-        json,
-        json_slash,
+    let mut forms = Vec::new();
+    let shown = [
         credential.to_string(),
+        crate::output::quoted(credential),
+        crate::output::escape_markdown(credential),
     ];
+    for text in shown {
+        let json = json_escaped(&text);
+        let json_slash = json.replace('/', "\\/");
+        forms.extend([json_escaped(&json), json_escaped(&json_slash), json, json_slash, text]);
+    }
     for set in [NON_ALPHANUMERIC, COMPONENT, FORM, PATH_SEGMENT, QUERY] {
         let mut encoded = utf8_percent_encode(credential, set).to_string();
         if std::ptr::eq(set, FORM) {

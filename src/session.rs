@@ -13,6 +13,8 @@ pub struct Session<'a> {
     pub context: Map<String, Value>,
     /// fetch-incidents' cursor as the host persisted it.
     pub last_run: Option<Map<String, Value>>,
+    /// Graph refused a token once and it was renewed: a command renews at most once.
+    pub renewed_after_refusal: bool,
 }
 
 impl<'a> Session<'a> {
@@ -35,6 +37,7 @@ impl<'a> Session<'a> {
             http,
             context,
             last_run: None,
+            renewed_after_refusal: false,
         }
     }
 

@@ -24,8 +24,8 @@ impl EntraError {
             correlation_id: text("correlation_id"),
             timestamp: text("timestamp"),
             error_uri: text("error_uri"),
-            app_id: config.app_id.clone(),
-            tenant: config.tenant_segment().to_string(),
+            app_id: crate::output::quoted(&config.app_id),
+            tenant: crate::output::quoted(config.tenant_segment()),
         })
     }
 }
@@ -107,7 +107,7 @@ mod tests {
             let message = error(flow, name, code).to_string();
             assert!(message.contains(needle), "{name} {code}: {message}");
             assert!(
-                message.contains(&format!("AADSTS{code}")) && message.contains("Trace ID: t"),
+                message.contains(&format!("AADSTS{code}")) && message.contains("Trace ID: `t`"),
                 "{message}"
             );
             assert!(message.contains(": Something happened."), "{message}");

@@ -1,6 +1,7 @@
 //! Entra ID's OAuth error, as plain data the error enum holds, and what a person should do
 //! about each one. Reading it from an answer is `auth::entra_error`'s job.
 
+use crate::output::{server_text, server_word};
 use serde_json::{Value, json};
 use std::fmt;
 
@@ -127,20 +128,26 @@ impl EntraError {
 
 impl fmt::Display for EntraError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Entra's words are its own: quoted, so they cannot add a link, an image or HTML.
         let code = self.code().map(|c| format!(", AADSTS{c}")).unwrap_or_default();
         write!(
             f,
             "{}: Entra ID answered {} ({}{code})",
             self.flow.attempt(),
             self.status,
-            self.error
+            server_word(&self.error)
         )?;
         if let Some(said) = self.said() {
-            write!(f, ": {said}")?;
+            write!(f, ": {}", server_text(&said))?;
         }
         write!(f, "\n\n{}", self.advice())?;
         if let (Some(trace), Some(correlation)) = (&self.trace_id, &self.correlation_id) {
-            write!(f, "\n\nTrace ID: {trace} · Correlation ID: {correlation}")?;
+            write!(
+                f,
+                "\n\nTrace ID: {} · Correlation ID: {}",
+                server_word(trace),
+                server_word(correlation)
+            )?;
         }
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! Microsoft Graph's error, as plain data the error enum holds, and what to do about it.
 //! Reading it from an answer is `graph`'s job.
 
+use crate::output::{server_text, server_word};
 use serde_json::{Value, json};
 use std::fmt;
 
@@ -50,17 +51,20 @@ impl GraphError {
 
 impl fmt::Display for GraphError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Graph's words are its own: quoted, so they cannot add a link, an image or HTML.
         write!(
             f,
             "{} failed: Microsoft Graph answered {} ({})",
-            self.action, self.status, self.code
+            self.action,
+            self.status,
+            server_word(&self.code)
         )?;
         if !self.message.is_empty() {
-            write!(f, ": {}", self.message)?;
+            write!(f, ": {}", server_text(&self.message))?;
         }
         write!(f, "\n\n{}", self.advice())?;
         if let Some(id) = &self.request_id {
-            write!(f, "\n\nRequest ID: {id}")?;
+            write!(f, "\n\nRequest ID: {}", server_word(id))?;
         }
         Ok(())
     }

@@ -43,7 +43,9 @@ pub fn not_json(session: &Session, response: &HttpResponse) -> Error {
     crate::http::unexpected_answer(&session.config.graph, response, "a body that is not complete JSON")
 }
 
-/// Sends with a valid token; when Graph refuses the token (401), renews it once and retries once.
+/// Sends with a valid token; when Graph refuses the token (401), renews it and retries once.
+/// A command renews at most once: a Graph that refuses every token would otherwise cost one
+/// sign-in per page, so a later 401 is returned as it is (the error says the token is refused).
 pub fn send(session: &mut Session, request: HttpRequest, action: &str) -> Result<HttpResponse, Error> {
     // Callers check user-given links first; this keeps a token from even being renewed for a
     // URL the HTTP client would refuse to send to.
@@ -62,9 +64,10 @@ pub fn send(session: &mut Session, request: HttpRequest, action: &str) -> Result
     let token = tokens::access_token(session, needs)?;
     let response = send_with(session, &request, token.expose())?;
     let refused = response.status == 401 && GraphError::parse(action, &response).is_some_and(|e| e.is_bad_token());
-    if !refused {
+    if !refused || session.renewed_after_refusal {
         return Ok(response);
     }
+    session.renewed_after_refusal = true;
     session.http.log("Graph refused the access token; renewing it once");
     let token = tokens::renew(session, needs)?;
     send_with(session, &request, token.expose())

@@ -298,7 +298,9 @@ fn network_error(host: &str, error: TransportError) -> Error {
 /// An answer from `base`'s host that is not what the caller needed: quotes only the status,
 /// the content type and the size, never the body (a cut-off token answer could hold a token).
 pub fn unexpected_answer(base: &str, response: &HttpResponse, what: &str) -> Error {
-    let kind = response.header("content-type").unwrap_or("no content type");
+    let kind = response
+        .header("content-type")
+        .map_or_else(|| "no content type".to_string(), crate::output::server_text);
     Error::Unexpected {
         host: origin(base),
         status: response.status,
