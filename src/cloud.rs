@@ -65,6 +65,30 @@ pub fn by_login(login: &str) -> Option<Cloud> {
     }
 }
 
+/// Login hosts of the national clouds, with the two aliases [`by_login`] accepts.
+fn login_hosts() -> impl Iterator<Item = &'static str> {
+    let aliases = ["https://login.windows.net", "https://login.partner.microsoftonline.cn"];
+    CLOUDS.iter().map(|c| c.login).chain(aliases)
+}
+
+/// True when `url` is a national cloud's login host (https, default port; any path).
+pub fn is_cloud_login(url: &str) -> bool {
+    login_hosts().any(|host| same_host(url, host))
+}
+
+/// True when `url` is a national cloud's Graph host (https, default port; any path).
+pub fn is_cloud_graph(url: &str) -> bool {
+    CLOUDS.iter().any(|c| same_host(url, c.graph))
+}
+
+/// Same scheme, host and port as the host URL `host`.
+fn same_host(url: &str, host: &str) -> bool {
+    match (url::Url::parse(url), url::Url::parse(host)) {
+        (Ok(url), Ok(host)) => url.origin() == host.origin(),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,5 +114,24 @@ mod tests {
             Some("China")
         );
         assert_eq!(by_login("http://127.0.0.1:8765"), None);
+    }
+
+    #[test]
+    fn cloud_hosts_are_told_from_others() {
+        let cases = [
+            ("https://login.microsoftonline.us", true, false),
+            ("https://LOGIN.microsoftonline.com/", true, false),
+            ("https://login.windows.net", true, false),
+            ("https://dod-graph.microsoft.us", false, true),
+            ("https://graph.microsoft.com:443/v1.0", false, true),
+            ("https://graph.microsoft.com:8443", false, false),
+            ("http://graph.microsoft.com", false, false),
+            ("https://graph.microsoft.com.evil.example", false, false),
+            ("https://graph.example.test", false, false),
+            ("https://login.example.com", false, false),
+        ];
+        for (url, login, graph) in cases {
+            assert_eq!((is_cloud_login(url), is_cloud_graph(url)), (login, graph), "{url}");
+        }
     }
 }

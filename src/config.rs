@@ -153,6 +153,7 @@ impl Config {
                 .collect(),
         };
         config.check_mode()?;
+        config.check_engine_identity(params)?;
         Ok(config)
     }
 
@@ -214,6 +215,42 @@ impl Config {
     /// `{graph}/{api_version}`.
     pub fn graph_root(&self) -> String {
         format!("{}/{}", self.graph, self.api_version)
+    }
+
+    /// The engine's own identity (its managed identity, or a federated token from a file on
+    /// the engine) signs in every instance of that engine, so anyone who may edit one instance
+    /// could point its endpoints at a host of theirs and collect it. It goes only to the login
+    /// and Graph hosts of a national cloud, or to loopback (the emulator), unless the instance
+    /// says otherwise with `engine_identity_to_custom_hosts`. A federated token file named by the
+    /// parameter counts as the engine's too: the file is on the engine, whoever names it.
+    fn check_engine_identity(&self, params: &Map<String, Value>) -> Result<(), Error> {
+        let (identity, login_too) = match self.mode {
+            AuthMode::ManagedIdentity => ("the engine's managed identity token", false),
+            AuthMode::ClientCredentials if self.certificate.is_none() && self.federated_token.is_some() => {
+                ("the engine's federated token", true)
+            }
+            _ => return Ok(()),
+        };
+        if flag(params, "engine_identity_to_custom_hosts")? {
+            return Ok(());
+        }
+        let allowed = |url: &str, is_cloud: fn(&str) -> bool| is_cloud(url) || is_loopback_url(url);
+        let refused = |parameter: &str, url: &str, what: &str| {
+            Error::parameter(
+                parameter,
+                format!(
+                    "{identity} would go to {}, which is not a Microsoft {what} host of a national cloud or this machine, so nothing was sent. Clear {parameter} (azure_cloud picks the hosts), or, if you run that host and trust it with the engine's identity, check Send the engine's identity to custom endpoints (engine_identity_to_custom_hosts).",
+                    crate::http::origin(url),
+                ),
+            )
+        };
+        if login_too && !allowed(&self.login, cloud::is_cloud_login) {
+            return Err(refused("azure_ad_endpoint", &self.login, "login"));
+        }
+        if !allowed(&self.graph, cloud::is_cloud_graph) {
+            return Err(refused("graph_endpoint", &self.graph, "Graph"));
+        }
+        Ok(())
     }
 
     fn check_mode(&self) -> Result<(), Error> {
@@ -399,6 +436,13 @@ fn closed_cloud() -> Error {
     )
 }
 
+/// True when `url`'s host is loopback (`localhost`, `127.x.x.x`, `[::1]`).
+fn is_loopback_url(url: &str) -> bool {
+    url.split_once("://")
+        .map(|(_, rest)| rest.split('/').next().unwrap_or_default())
+        .is_some_and(is_loopback)
+}
+
 /// Accepts `https://host[:port][/path]`, or `http://` to a loopback host only; trims a trailing `/`.
 pub fn checked_url(name: &str, url: &str) -> Result<String, Error> {
     let url = url.trim().trim_end_matches('/');
@@ -571,6 +615,39 @@ mod tests {
             let message = hosts(params.clone()).expect_err("must fail");
             assert!(message.contains(needle), "{params}: {message}");
         }
+    }
+
+    #[test]
+    fn only_the_engines_identity_is_kept_to_cloud_and_loopback_hosts() {
+        let custom = json!({"azure_cloud": "US GCC", "graph_endpoint": "https://graph.example.test"});
+        let with = |extra: Value| {
+            let mut params = custom.clone();
+            params
+                .as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            config(params).map(|c| c.mode).map_err(|e| e.to_string())
+        };
+        // The instance's own secret may go where the instance says.
+        let secret = json!({"client_credentials": "true", "tenant_id": "t", "credentials": {"password": "s"}});
+        assert_eq!(with(secret), Ok(AuthMode::ClientCredentials));
+        // The engine's identity may not, unless the parameter named for it says so.
+        let identity = json!({"use_managed_identities": "true"});
+        let refused = with(identity.clone()).unwrap_err();
+        assert!(
+            refused.contains("`graph_endpoint`") && refused.contains("engine_identity_to_custom_hosts"),
+            "{refused}"
+        );
+        let mut allowed = identity.clone();
+        allowed["engine_identity_to_custom_hosts"] = json!("true");
+        assert_eq!(with(allowed), Ok(AuthMode::ManagedIdentity));
+        let mut gcc_high = identity;
+        gcc_high["graph_endpoint"] = json!("https://graph.microsoft.us");
+        assert_eq!(
+            with(gcc_high),
+            Ok(AuthMode::ManagedIdentity),
+            "another cloud's Graph host"
+        );
     }
 
     #[test]

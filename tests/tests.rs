@@ -30,6 +30,8 @@ mod demo;
 mod hostile;
 // No envelope breaks the binary (property test).
 mod property;
+// The engine's own identity goes only to national clouds and loopback.
+mod engine_identity;
 // Redaction where the attack found gaps: keys, incidents, logs, encodings, config errors, markdown.
 mod redaction;
 // Planted secrets through every fixture and failure mode.
