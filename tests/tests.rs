@@ -34,6 +34,8 @@ mod property;
 mod engine_identity;
 // Redaction where the attack found gaps: keys, incidents, logs, encodings, config errors, markdown.
 mod redaction;
+// What is written stays bounded: the result cap, a fetch in parts.
+mod bounds;
 // Planted secrets through every fixture and failure mode.
 mod secrets;
 // Fixtures replay and integration.yml against the command table.

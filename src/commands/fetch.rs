@@ -144,14 +144,28 @@ fn select(
     Ok(selection.into_sorted())
 }
 
-/// The `limit` earliest of both kinds together, in time order. Each kind keeps a prefix of its
-/// own order, so each cursor advances past exactly what was emitted and nothing is lost.
+/// Bytes of detections one fetch hands over at most (each becomes an incident's rawJSON):
+/// 1,000 real detections are about 2 MB, so only a broken or hostile Graph reaches it, and the
+/// result then stays well under `output::MAX_RESULT_BYTES`. The rest comes with the next fetch.
+const MAX_FETCH_BYTES: usize = 16 * 1024 * 1024;
+
+/// The `limit` earliest of both kinds together, in time order, at most [`MAX_FETCH_BYTES`] of
+/// them (at least one). Each kind keeps a prefix of its own order, so each cursor advances past
+/// exactly what was emitted and nothing is lost.
 fn earliest(users: Vec<Candidate>, principals: Vec<Candidate>, limit: usize) -> Vec<(Candidate, Kind)> {
     let users = users.into_iter().map(|c| (c, Kind::User));
     let principals = principals.into_iter().map(|c| (c, Kind::ServicePrincipal));
     let mut all: Vec<(Candidate, Kind)> = users.chain(principals).collect();
     all.sort_by(|a, b| a.0.cmp(&b.0));
-    all.truncate(limit);
+    let mut bytes = 0usize;
+    let within_budget = all
+        .iter()
+        .take_while(|(c, _)| {
+            bytes = bytes.saturating_add(c.detection.len());
+            bytes <= MAX_FETCH_BYTES
+        })
+        .count();
+    all.truncate(limit.min(within_budget.max(1)));
     all
 }
 
@@ -236,11 +250,13 @@ impl Ord for Candidate {
 }
 
 /// The `limit` earliest detections not emitted before, each once, kept while pages stream by:
-/// memory holds one page and `limit` detections, however many pages the window has. Only a
-/// detection that is kept is copied out of its page.
+/// memory holds one page and `limit` detections of at most [`MAX_FETCH_BYTES`] together,
+/// however many pages the window has and however large Graph makes them. Only a detection that
+/// is kept is copied out of its page.
 struct Selection {
     limit: usize,
     kept: BinaryHeap<Candidate>,
+    bytes: usize,
 }
 
 impl Selection {
@@ -248,6 +264,16 @@ impl Selection {
         Selection {
             limit,
             kept: BinaryHeap::new(),
+            bytes: 0,
+        }
+    }
+
+    /// Drops the latest kept detections while more than `limit`, or more than the byte budget
+    /// (the earliest one always stays).
+    fn trim(&mut self) {
+        while self.kept.len() > self.limit || (self.bytes > MAX_FETCH_BYTES && self.kept.len() > 1) {
+            let Some(latest) = self.kept.pop() else { return };
+            self.bytes = self.bytes.saturating_sub(latest.detection.len());
         }
     }
 
@@ -268,10 +294,9 @@ impl Selection {
             }
             let id = id.into_owned();
             let detection = detection.text.to_string();
+            self.bytes = self.bytes.saturating_add(detection.len());
             self.kept.push(Candidate { instant, id, detection });
-            if self.kept.len() > self.limit {
-                self.kept.pop();
-            }
+            self.trim();
         }
     }
 
