@@ -30,9 +30,11 @@ use config::Config;
 use envelope::Envelope;
 use error::Error;
 use output::{Entry, ResultDocument};
+use redact::Redactor;
 use runtime::Runtime;
 use serde_json::{Map, Value};
 use session::Session;
+use std::rc::Rc;
 
 /// How an invocation ends: the [`ResultDocument`] to print and the exit status to leave with.
 /// (A command handler returns a [`commands::CommandOutput`]; [`run`] turns it into this.)
@@ -40,9 +42,9 @@ use session::Session;
 pub struct Outcome {
     pub result: ResultDocument,
     pub exit_code: i32,
-    /// Every credential the command knew (parameters, context, what it sent and received):
-    /// [`Outcome::to_json`] writes the result without any of them outside `context`.
-    pub credentials: Vec<String>,
+    /// Knows every credential the command knew (parameters, context, what it sent and
+    /// received): [`Outcome::to_json`] writes the result without any of them outside `context`.
+    pub redactor: Rc<Redactor>,
 }
 
 impl Outcome {
@@ -50,10 +52,10 @@ impl Outcome {
     /// [`output::MAX_RESULT_BYTES`]. A larger result becomes an error entry (exit 1) with the
     /// context kept and no incidents or cursor, so the host loses nothing.
     pub fn to_json(&self, pretty: bool) -> (Vec<u8>, i32) {
-        let redactor = redact::Redactor::new(self.credentials.iter().map(String::as_str));
-        let (bytes, exit_code) = match self.result.to_json(&redactor, output::MAX_RESULT_BYTES) {
+        let redactor = &self.redactor;
+        let (bytes, exit_code) = match self.result.to_json(redactor, output::MAX_RESULT_BYTES) {
             Ok(bytes) => (bytes, self.exit_code),
-            Err(output::TooLarge) => (self.too_large(&redactor), 1),
+            Err(output::TooLarge) => (self.too_large(redactor), 1),
         };
         match pretty {
             true => (indented(bytes), exit_code),
@@ -61,7 +63,7 @@ impl Outcome {
         }
     }
 
-    fn too_large(&self, redactor: &redact::Redactor) -> Vec<u8> {
+    fn too_large(&self, redactor: &Redactor) -> Vec<u8> {
         let error = Error::Incomplete(format!(
             "The result was larger than {} MiB, the most this integration hands to the host, so nothing of it was kept (a fetch moved no cursor). Use a smaller limit or a narrower filter.",
             output::MAX_RESULT_BYTES / (1024 * 1024)
@@ -90,27 +92,17 @@ pub fn run(input: &[u8], runtime: &dyn Runtime) -> Outcome {
         Err(error) => return failed(error, None, None),
     };
     let echo = Echo::of(&value);
-    let mut outcome = match envelope::from_value(value) {
+    match envelope::from_value(value) {
         Ok(envelope) => execute(envelope, runtime),
-        Err(error) => failed(error, echo.context, echo.version),
-    };
-    outcome.credentials.extend(echo.credentials);
-    outcome
+        Err(error) => echo.failed(error),
+    }
 }
 
 /// [`run`], with a panic (a bug) caught: it still becomes one result, exit 1, with the host's
 /// context and version intact.
 pub fn run_guarded(input: &[u8], runtime: &dyn Runtime) -> Outcome {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(input, runtime))).unwrap_or_else(|_| {
-        let echo = Echo::from_bytes(input);
-        let mut outcome = failed(
-            Error::Internal("the command stopped unexpectedly".into()),
-            echo.context,
-            echo.version,
-        );
-        outcome.credentials = echo.credentials;
-        outcome
-    })
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(input, runtime)))
+        .unwrap_or_else(|_| Echo::from_bytes(input).failed(Error::Internal("the command stopped unexpectedly".into())))
 }
 
 /// What a failed envelope still lets us hand back: the host's context and version, and the
@@ -137,6 +129,14 @@ impl Echo {
             version: value.get("context_version").cloned(),
             credentials,
         }
+    }
+
+    /// The result for `error`: the host's context and version back, redacted of the envelope's
+    /// credentials.
+    pub fn failed(self, error: Error) -> Outcome {
+        let mut outcome = failed(error, self.context, self.version);
+        outcome.redactor = Rc::new(Redactor::new(self.credentials.iter().map(String::as_str)));
+        outcome
     }
 
     /// From raw stdin bytes, for the panic path.
@@ -168,7 +168,16 @@ fn execute(envelope: Envelope, runtime: &dyn Runtime) -> Outcome {
     });
     let (spec, arguments, config) = match prepared {
         Ok(ready) => ready,
-        Err(error) => return failed(error, Some(context), context_version),
+        Err(error) => {
+            let mut credentials = params::credentials(&params);
+            credentials.extend(known_secrets(&context));
+            let echo = Echo {
+                context: Some(context),
+                version: context_version,
+                credentials,
+            };
+            return echo.failed(error);
+        }
     };
     let input_context = context.clone();
     let mut session = Session::new(config, context, runtime);
@@ -187,7 +196,7 @@ fn execute(envelope: Envelope, runtime: &dyn Runtime) -> Outcome {
     // bridge reads, declare no arguments and so never get this warning.
     let warning = spec.top_level_warning(&other_keys);
     finished.result.entries.splice(0..0, warning);
-    finished.credentials = session.http.credentials();
+    finished.redactor = session.http.redactor();
     finished
 }
 
@@ -222,7 +231,7 @@ fn finish(mut result: ResultDocument, outcome: Result<commands::CommandOutput, E
             Outcome {
                 result,
                 exit_code,
-                credentials: Vec::new(),
+                redactor: Rc::default(),
             }
         }
         Err(error) => {
@@ -230,7 +239,7 @@ fn finish(mut result: ResultDocument, outcome: Result<commands::CommandOutput, E
             Outcome {
                 result,
                 exit_code: error.exit_code(),
-                credentials: Vec::new(),
+                redactor: Rc::default(),
             }
         }
     }
@@ -244,7 +253,7 @@ pub fn failed(error: Error, context: Option<Map<String, Value>>, version: Option
     Outcome {
         result,
         exit_code: error.exit_code(),
-        credentials: Vec::new(),
+        redactor: Rc::default(),
     }
 }
 

@@ -9,7 +9,7 @@
 //! escape that decodes to a character some credential contains (every `\u` escape does) is
 //! decoded, scrubbed and written back.
 
-use aho_corasick::AhoCorasick;
+use aho_corasick::{AhoCorasick, AhoCorasickKind};
 use percent_encoding::{AsciiSet, CONTROLS, NON_ALPHANUMERIC, utf8_percent_encode};
 use std::borrow::Cow;
 
@@ -70,7 +70,7 @@ impl Redactor {
             for b in credential.bytes().filter(u8::is_ascii) {
                 redactor.ascii |= 1 << b;
             }
-            forms.extend(forms_of(credential));
+            forms_of(credential, &mut forms);
         }
         forms.sort_unstable();
         forms.dedup();
@@ -101,8 +101,14 @@ impl Redactor {
         }
         // Building can fail only on absurd pattern sets; without an automaton nothing would
         // be found, so an empty pattern list is the only acceptable failure.
+        // A contiguous NFA: a DFA searches no faster on texts this size and costs far more to build.
         self.searcher = (!prefixes.is_empty())
-            .then(|| AhoCorasick::new(&prefixes).ok())
+            .then(|| {
+                AhoCorasick::builder()
+                    .kind(Some(AhoCorasickKind::ContiguousNFA))
+                    .build(&prefixes)
+                    .ok()
+            })
             .flatten();
         self.groups = groups;
         self.forms = forms;
@@ -336,38 +342,46 @@ fn into_string(bytes: Vec<u8>) -> String {
 /// server's words and as table cells are written; each of those JSON-escaped (also with `\/`),
 /// and escaped again (a JSON document inside a JSON string, as an incident's rawJSON); and
 /// percent-encoded by a strict, a form, a path and a query encoder, with upper- and lower-case
-/// hex digits.
-fn forms_of(credential: &str) -> Vec<Vec<u8>> {
-    let mut forms = Vec::new();
-    let shown = [
-        credential.to_string(),
-        crate::output::quoted(credential),
-        crate::output::escape_markdown(credential),
-    ];
-    for text in shown {
-        let json = json_escaped(&text);
-        let json_slash = json.replace('/', "\\/");
-        forms.extend([json_escaped(&json), json_escaped(&json_slash), json, json_slash, text]);
+/// hex digits. Most credentials (tokens: letters, digits, `-._`) have few distinct forms, so
+/// each is made only when it differs from the text it comes from.
+fn forms_of(credential: &str, forms: &mut Vec<Vec<u8>>) {
+    let quoted = crate::output::quoted(credential);
+    let cell = crate::output::escape_markdown(credential);
+    for text in [credential, quoted.as_str(), cell.as_str()] {
+        forms.push(text.as_bytes().to_vec());
+        let json = json_escaped(text);
+        let slashed = text.contains('/').then(|| json.replace('/', "\\/"));
+        for escaped in [Some(json.as_ref()), slashed.as_deref()].into_iter().flatten() {
+            if escaped != text {
+                forms.push(escaped.as_bytes().to_vec());
+            }
+            let twice = json_escaped(escaped);
+            if twice != escaped {
+                forms.push(twice.as_bytes().to_vec());
+            }
+        }
     }
     for set in [NON_ALPHANUMERIC, COMPONENT, FORM, PATH_SEGMENT, QUERY] {
-        let mut encoded = utf8_percent_encode(credential, set).to_string();
+        let Cow::Owned(mut encoded) = Cow::from(utf8_percent_encode(credential, set)) else {
+            continue;
+        };
         if std::ptr::eq(set, FORM) {
             encoded = encoded.replace("%20", "+");
         }
-        forms.push(lower_hex(&encoded));
-        forms.push(encoded);
+        forms.push(lower_hex(&encoded).into_bytes());
+        forms.push(encoded.into_bytes());
     }
-    forms.into_iter().map(String::into_bytes).collect()
 }
 
-/// The inside of the JSON string literal serde_json writes for `text`.
-fn json_escaped(text: &str) -> String {
+/// The inside of the JSON string literal serde_json writes for `text` (itself when nothing in
+/// it needs escaping, the common case).
+fn json_escaped(text: &str) -> Cow<'_, str> {
+    if !text.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        return Cow::Borrowed(text);
+    }
     let quoted = serde_json::to_string(text).unwrap_or_default();
-    quoted
-        .strip_prefix('"')
-        .and_then(|q| q.strip_suffix('"'))
-        .unwrap_or_default()
-        .to_string()
+    let inside = quoted.strip_prefix('"').and_then(|q| q.strip_suffix('"'));
+    Cow::Owned(inside.unwrap_or_default().to_string())
 }
 
 /// `%2B%2F` → `%2b%2f`: the hex digits of percent escapes in lower case.
