@@ -219,8 +219,7 @@ fn settle(state: &mut State, body: &str, approve: bool) -> Outcome {
 fn request_log(state: &State) -> Value {
     let entries: Vec<Value> = state
         .log
-        .iter()
-        .zip(state.statuses.iter().map(Some).chain(std::iter::repeat(None)))
+        .entries()
         .map(|(request, status)| json!({"method": request.method, "path": request.path, "status": status}))
         .collect();
     json!({"requests": entries})
