@@ -1,5 +1,5 @@
 //! Serving under stress, over raw connections: an idle spell, dripping and silent clients,
-//! oversized requests, the request log's bounds and the connection cap.
+//! oversized requests, the request log's bounds, the connection cap and the admin Host check.
 //! Timeouts here are hang guards (a frozen emulator fails the test instead of blocking it);
 //! how fast anything is belongs to the bench.
 
@@ -302,4 +302,46 @@ fn past_the_connection_cap_a_client_gets_503_and_capacity_comes_back() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Issue 16: admin GETs ignored Host, so a DNS-rebinding page could read the tenant and its secret.
+#[test]
+fn admin_routes_answer_only_loopback_host_names_with_this_port() {
+    let h = Harness::new();
+    let port: u32 = address(&h.emulator)
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("a port");
+    let secret = h.config.apps[1].client_secret.clone().expect("a secret");
+    #[rustfmt::skip]
+    let cases = [
+        (format!("127.0.0.1:{port}"), 200),
+        (format!("localhost:{port}"), 200),
+        (format!("LocalHost:{port}"), 200),
+        (format!("[::1]:{port}"), 200),
+        ("127.0.0.1".to_owned(), 200),
+        (format!("evil.example:{port}"), 403),
+        ("evil.example".to_owned(), 403),
+        (format!("127.0.0.1.evil.example:{port}"), 403),
+        (format!("localhost.evil.example:{port}"), 403),
+        (format!("127.0.0.1:{}", port + 1), 403),
+        (format!("127.0.0.1:{}", port + 65536), 403),
+        (format!("user@127.0.0.1:{port}"), 403),
+        ("127.0.0.1:".to_owned(), 403),
+        (String::new(), 403),
+    ];
+    for (host, status) in &cases {
+        let answer = exchange(&mut connect(&h.emulator), &get("/_emulator/tenant", host)).expect("an answer");
+        assert_eq!(answer.status, *status, "Host: {host}: {}", answer.body);
+        assert_eq!(answer.body.contains(&secret), *status == 200, "Host: {host}");
+    }
+    let no_host = exchange(&mut connect(&h.emulator), "GET /_emulator/tenant HTTP/1.0\r\n\r\n");
+    assert_eq!(no_host.expect("an answer").status, 403, "no Host at all");
+    let rebound_post = format!(
+        "POST /_emulator/faults HTTP/1.1\r\nHost: evil.example:{port}\r\nContent-Type: application/json\r\nContent-Length: 20\r\n\r\n{{\"latency_ms\": 1000}}"
+    );
+    let answer = exchange(&mut connect(&h.emulator), &rebound_post).expect("an answer");
+    assert_eq!(answer.status, 403, "{}", answer.body);
+    assert_eq!(h.emulator.faults().latency_ms, 0, "nothing changed");
 }
