@@ -165,6 +165,21 @@ fn no_envelope_breaks_the_binary() {
         .expect("every envelope gives a valid result");
 }
 
+/// Issue 16: the shared emulator stopped accepting connections after 10 s without one, so a case
+/// that came after a pause found it dead. A list through it still works after 15 s idle.
+#[test]
+fn the_shared_emulator_serves_after_15_s_idle() {
+    let list = envelope(
+        "azure-ad-identity-protection-risky-user-list",
+        json!({"limit": "1"}),
+        &app_params(&EMULATOR),
+        json!({}),
+    );
+    run(&list).expect(0, 1);
+    std::thread::sleep(Duration::from_secs(15));
+    run(&list).expect(0, 1).says(&["Risky Users"]);
+}
+
 /// The fast structural check and the compiled schema agree on every envelope.
 #[test]
 fn the_fast_check_agrees_with_the_schema() {

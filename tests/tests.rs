@@ -26,6 +26,8 @@ mod service_principals;
 mod fetch;
 // The README's main job: the demo on the built-in emulator.
 mod demo;
+// The emulator as people run it: serving after an idle spell, and after running out of descriptors.
+mod emulator_serving;
 // Servers that misbehave on purpose: garbage, floods, bombs, drips.
 mod hostile;
 // No envelope breaks the binary (property test).

@@ -1,6 +1,7 @@
 //! The loopback-only admin endpoint under `/_emulator/`: change faults and the tenant while
 //! the emulator runs, settle device codes, read the request log. Every answer is JSON; requests
-//! from a peer that is not loopback get 403. Admin requests are not recorded in the request log.
+//! from a peer that is not loopback, or whose Host is not a loopback name, get 403. Admin
+//! requests are not recorded in the request log.
 
 use serde_json::{Map, Value, json};
 
@@ -23,6 +24,12 @@ pub(crate) fn is_admin_path(path: &str) -> bool {
 pub(crate) fn handle(state: &mut State, request: &RecordedRequest, loopback: bool) -> Reply {
     if !loopback {
         return error(403, "the admin endpoint only answers loopback peers");
+    }
+    if !names_loopback(request, port_of(&state.base_url)) {
+        return error(
+            403,
+            "the admin endpoint only answers requests for Host 127.0.0.1, localhost or [::1] with its port",
+        );
     }
     if let Some(refusal) = cross_site(request) {
         return error(403, refusal);
@@ -65,6 +72,38 @@ fn cross_site(request: &RecordedRequest) -> Option<&'static str> {
         .header("Content-Type")
         .is_some_and(|kind| kind.trim().to_ascii_lowercase().starts_with("application/json"));
     (request.method.eq_ignore_ascii_case("POST") && !json).then_some("admin POSTs need Content-Type: application/json")
+}
+
+/// Whether the request's Host is a loopback name, with this emulator's port if it has one. A
+/// DNS-rebinding page reaches 127.0.0.1 under its own name, which its browser sends as Host, so
+/// the name is what keeps it out. The port may be left out, as clients do for a scheme's default
+/// (an emulator on port 80 or 443); when given, it must be this emulator's.
+fn names_loopback(request: &RecordedRequest, port: Option<u16>) -> bool {
+    let Some(authority) = request
+        .header("Host")
+        .and_then(|host| host.trim().parse::<http::uri::Authority>().ok())
+    else {
+        return false;
+    };
+    let name = authority.host();
+    let loopback_name = ["127.0.0.1", "localhost", "[::1]"]
+        .iter()
+        .any(|loopback| loopback.eq_ignore_ascii_case(name));
+    // Without user info, the authority is the name, then nothing or `:port`.
+    let port_ok = match authority.as_str().strip_prefix(name) {
+        Some("") => true,
+        Some(rest) => rest
+            .strip_prefix(':')
+            .and_then(|given| given.parse::<u16>().ok())
+            .is_some_and(|given| Some(given) == port),
+        None => false,
+    };
+    loopback_name && port_ok
+}
+
+/// The port of `http://127.0.0.1:PORT`.
+fn port_of(base_url: &str) -> Option<u16> {
+    base_url.rsplit_once(':').and_then(|(_, port)| port.parse().ok())
 }
 
 fn error(status: u16, message: &str) -> Reply {
@@ -219,8 +258,7 @@ fn settle(state: &mut State, body: &str, approve: bool) -> Outcome {
 fn request_log(state: &State) -> Value {
     let entries: Vec<Value> = state
         .log
-        .iter()
-        .zip(state.statuses.iter().map(Some).chain(std::iter::repeat(None)))
+        .entries()
         .map(|(request, status)| json!({"method": request.method, "path": request.path, "status": status}))
         .collect();
     json!({"requests": entries})

@@ -45,6 +45,15 @@ pub(crate) fn verify(assertion: &str, expected: &Expected<'_>, seen: &mut HashSe
         return Err(malformed("it does not have three segments"));
     };
     let header = json_segment(header).ok_or_else(|| malformed("its header is not base64url JSON"))?;
+    if header.contains_key("crit") {
+        // RFC 7515 §4.1.11: extensions listed in crit must be understood, and this emulator
+        // understands none. Entra's code for a JWT whose format it refuses is 50027
+        // (InvalidJwtToken, "token format isn't proper": learn.microsoft.com/entra/
+        // identity-platform/reference-error-codes).
+        return Err(malformed(
+            "its header lists critical extensions (crit), which are not supported",
+        ));
+    }
     let claims = json_segment(claims).ok_or_else(|| malformed("its payload is not base64url JSON"))?;
     let signature =
         base64url_decode(signature.trim_end_matches('=')).ok_or_else(|| malformed("its signature is not base64url"))?;
@@ -158,22 +167,41 @@ fn check_claims(claims: &Map<String, Value>, expected: &Expected<'_>) -> Result<
             ),
         ));
     }
-    // NumericDate may have a fraction (RFC 7519 §2); MSAL for Python sends one.
     check_time(claims, expected.now)
+}
+
+/// The latest NumericDate accepted: the end of the year 9999, the last an ISO 8601 date writes.
+const LATEST_DATE: u64 = 253_402_300_799;
+
+/// A NumericDate claim (RFC 7519 §2) in whole seconds, `Ok(None)` when absent. A fraction is
+/// dropped (MSAL for Python sends one, and Entra accepts it); a value that is not a number, is
+/// negative or is past [`LATEST_DATE`] makes the JWT malformed.
+fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<u64>, Rejection> {
+    let Some(value) = claims.get(name) else { return Ok(None) };
+    let seconds = match value.as_u64() {
+        Some(whole) => Some(whole),
+        None => value
+            .as_f64()
+            .filter(|f| (0.0..=LATEST_DATE as f64).contains(f))
+            .map(|f| f.trunc() as u64),
+    };
+    match seconds {
+        Some(seconds) if seconds <= LATEST_DATE => Ok(Some(seconds)),
+        _ => Err(malformed(&format!(
+            "its {name} claim is not a NumericDate from 0 to {LATEST_DATE}"
+        ))),
+    }
 }
 
 /// `nbf` and `exp` hold at `now`, give or take [`SKEW_SECS`].
 fn check_time(claims: &Map<String, Value>, now: u64) -> Result<(), Rejection> {
-    let time = |name: &str| {
-        let value = claims.get(name)?;
-        value
-            .as_u64()
-            .or_else(|| value.as_f64().filter(|f| f.is_finite() && *f >= 0.0).map(|f| f as u64))
+    let exp = numeric_date(claims, "exp")?.ok_or_else(|| malformed("it has no numeric exp claim"))?;
+    let nbf = numeric_date(claims, "nbf")?.unwrap_or(0);
+    // Bounded dates cannot overflow here; checked all the same, so no bound change can wrap.
+    let (Some(latest), Some(skewed_now)) = (exp.checked_add(SKEW_SECS), now.checked_add(SKEW_SECS)) else {
+        return Err(malformed("its time range overflows"));
     };
-    let (Some(exp), nbf) = (time("exp"), time("nbf").unwrap_or(0)) else {
-        return Err(malformed("it has no numeric exp claim"));
-    };
-    if now > exp.saturating_add(SKEW_SECS) || now.saturating_add(SKEW_SECS) < nbf {
+    if now > latest || skewed_now < nbf {
         return Err(reject(
             700024,
             format!(
@@ -405,6 +433,72 @@ mod tests {
             check(&token, &keyless, now, &mut seen),
             Err(50166),
             "no keys for the issuer"
+        );
+    }
+
+    /// Issue 16: `exp` of 2^63 or 1e308 made a token that never expires, and `crit` was ignored.
+    #[test]
+    fn hostile_dates_and_critical_extensions_are_malformed() {
+        use crate::config::{FEDERATED_AUDIENCE, TEST_FEDERATED_ISSUER, TEST_FEDERATED_SUBJECT};
+        let app = app();
+        let now = 1_800_000_000_u64;
+        let issuer_key = include_str!("certs/issuer-key.pem");
+        let issuer_header = json!({"alg": "RS256", "kid": "emulator-issuer-1"});
+        let federated = |header: &Value, exp: Value, nbf: Value| {
+            let claims = json!({"iss": TEST_FEDERATED_ISSUER, "sub": TEST_FEDERATED_SUBJECT, "aud": [FEDERATED_AUDIENCE], "nbf": nbf, "exp": exp});
+            sign(issuer_key, header, &claims)
+        };
+        let der = &certificates_from_text(TEST_APP_CERTIFICATE).unwrap()[0];
+        let sha1 = json!({"alg": "RS256", "x5t": b64(digest(&SHA1_FOR_LEGACY_USE_ONLY, der).as_ref())});
+        let client = |header: &Value, jti: &str, exp: Value| {
+            let mut claims = claims(&app, jti, now);
+            claims["exp"] = exp;
+            sign(KEY, header, &claims)
+        };
+        let mut critical = issuer_header.clone();
+        critical["crit"] = json!(["exp"]);
+        let mut critical_client = sha1.clone();
+        critical_client["crit"] = json!([]);
+        let hostile_dates = [
+            json!(9_223_372_036_854_775_808_u64),
+            json!(1e308),
+            json!(-1),
+            json!("x"),
+            json!(null),
+            json!(253_402_300_800_u64),
+        ];
+        let mut cases = Vec::new();
+        for (n, exp) in hostile_dates.iter().enumerate() {
+            cases.push((
+                format!("federated exp {exp}"),
+                federated(&issuer_header, exp.clone(), json!(now)),
+            ));
+            cases.push((
+                format!("federated nbf {exp}"),
+                federated(&issuer_header, json!(now + 60), exp.clone()),
+            ));
+            cases.push((
+                format!("client exp {exp}"),
+                client(&sha1, &format!("exp-{n}"), exp.clone()),
+            ));
+        }
+        cases.push((
+            "federated crit".to_owned(),
+            federated(&critical, json!(now + 60), json!(now)),
+        ));
+        cases.push((
+            "client crit".to_owned(),
+            client(&critical_client, "crit", json!(now + 60)),
+        ));
+        let mut seen = HashSet::new();
+        for (name, token) in &cases {
+            assert_eq!(check(token, &app, now, &mut seen), Err(50027), "{name}");
+        }
+        let fine = federated(&issuer_header, json!(now as f64 + 60.5), json!(now));
+        assert_eq!(
+            check(&fine, &app, now, &mut seen),
+            Ok(()),
+            "a fractional NumericDate is fine"
         );
     }
 

@@ -33,6 +33,7 @@ mod admin;
 mod assertion;
 pub mod cli;
 mod config;
+mod connection;
 mod device_login;
 mod discovery;
 mod errors;
@@ -47,6 +48,7 @@ mod pem;
 mod request;
 mod samples;
 mod script;
+mod server;
 mod signing;
 mod state;
 mod tenant_file;
@@ -56,12 +58,10 @@ mod wire;
 #[cfg(test)]
 mod tests;
 
-use std::io::{self, Read};
+use std::io;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::Duration;
 
 pub use config::{
     AppRegistration, CERTIFICATE_APP_ID, FEDERATED_AUDIENCE, FederatedCredential, IDENTITY_PROTECTION_PERMISSIONS,
@@ -104,18 +104,18 @@ pub struct ServeOptions {
     pub fixture_credentials: bool,
 }
 
-/// A running emulator. Dropping it stops the server thread.
+/// A running emulator. Dropping it stops the server: no new connection is accepted, open ones
+/// are closed, and a CA file it wrote in a private folder is deleted.
 pub struct Emulator {
     state: Arc<Mutex<State>>,
-    server: Arc<tiny_http::Server>,
-    stopping: Arc<AtomicBool>,
     base_url: String,
-    workers: Vec<JoinHandle<()>>,
-    front: Option<tls::Front>,
+    /// Held for its `Drop`, which stops serving.
+    _server: server::Server,
+    ca_file: Option<tls::CaFile>,
 }
 
 impl Emulator {
-    /// Starts a tenant on `127.0.0.1` with a free port, serving requests on a background thread.
+    /// Starts a tenant on `127.0.0.1` with a free port, serving requests on background threads.
     pub fn start(config: TenantConfig) -> io::Result<Emulator> {
         Emulator::serve(ServeOptions {
             tenant: config,
@@ -125,19 +125,13 @@ impl Emulator {
 
     /// Starts a tenant as `options` say, serving requests on background threads.
     pub fn serve(options: ServeOptions) -> io::Result<Emulator> {
-        // With TLS, tiny_http listens on a free loopback port behind the front.
-        let server = bind(if options.tls { 0 } else { options.port })?;
-        let front = match options.tls {
-            true => Some(tls::Front::start(
-                options.port,
-                (std::net::Ipv4Addr::LOCALHOST, port_of(&server)?).into(),
-                options.ca_out.clone(),
-            )?),
+        let tls = options.tls.then(tls::server_config).transpose()?;
+        let listener = server::bind(options.port)?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let base_url = format!("{scheme}://127.0.0.1:{}", listener.local_addr()?.port());
+        let ca_file = match options.tls {
+            true => Some(tls::CaFile::write(options.ca_out.clone())?),
             false => None,
-        };
-        let base_url = match &front {
-            Some(front) => format!("https://127.0.0.1:{}", front.port()),
-            None => format!("http://127.0.0.1:{}", port_of(&server)?),
         };
         let mut state = State::new(options.tenant, base_url.clone());
         state.auto_approve = options.auto_approve;
@@ -147,16 +141,12 @@ impl Emulator {
         }
         state.set_faults(options.faults);
         let state = Arc::new(Mutex::new(state));
-        let server = Arc::new(server);
-        let stopping = Arc::new(AtomicBool::new(false));
-        let workers = spawn_workers(&server, &state, &stopping)?;
+        let server = server::Server::start(listener, tls, state.clone())?;
         Ok(Emulator {
             state,
-            server,
-            stopping,
             base_url,
-            workers,
-            front,
+            _server: server,
+            ca_file,
         })
     }
 
@@ -239,7 +229,7 @@ impl Emulator {
 
     /// The CA certificate (PEM) a client must trust when serving TLS; `None` for plain HTTP.
     pub fn ca_file(&self) -> Option<PathBuf> {
-        self.front.as_ref().map(|front| front.ca_file().to_path_buf())
+        self.ca_file.as_ref().map(|file| file.path().to_path_buf())
     }
 
     /// Accepts the placeholder credentials of the envelopes in `fixtures/` from now on.
@@ -269,12 +259,12 @@ impl Emulator {
 
     /// Every request received so far, in order (scripted ones too).
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.lock().log.clone()
+        self.lock().log.requests()
     }
 
     /// Forgets the recorded requests.
     pub fn clear_requests(&self) {
-        self.lock().clear_log();
+        self.lock().log.clear();
     }
 
     /// Queues a canned answer; answers for the same request are used first-in, first-out.
@@ -357,19 +347,6 @@ impl Emulator {
     }
 }
 
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        self.front.take();
-        self.stopping.store(true, Ordering::SeqCst);
-        for _ in &self.workers {
-            self.server.unblock();
-        }
-        for worker in self.workers.drain(..) {
-            let _ = worker.join();
-        }
-    }
-}
-
 impl std::fmt::Debug for Emulator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Emulator")
@@ -383,103 +360,17 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
     state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// A tiny_http server on `127.0.0.1:port` (0: a free port).
-/// Listens on `127.0.0.1:port` with TCP_NODELAY, which accepted sockets inherit: tiny_http
-/// writes a response in several segments, and with Nagle a request on a kept-alive connection
-/// would wait ~40 ms for the client's delayed ACK.
-fn bind(port: u16) -> io::Result<tiny_http::Server> {
-    use socket2::{Domain, Socket, Type};
-    let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;
-    socket.set_reuse_address(true)?;
-    socket.set_tcp_nodelay(true)?;
-    socket.set_read_timeout(Some(READ_TIMEOUT))?;
-    socket.bind(&std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, port)).into())?;
-    socket.listen(128)?;
-    tiny_http::Server::from_listener(std::net::TcpListener::from(socket), None).map_err(io::Error::other)
-}
+/// The emulated tenant answers each complete request the server reads.
+impl server::App for Mutex<State> {
+    fn reply(&self, request: RecordedRequest, loopback: bool) -> Reply {
+        handle(&mut lock(self), request, loopback)
+    }
 
-fn port_of(server: &tiny_http::Server) -> io::Result<u16> {
-    server
-        .server_addr()
-        .to_ip()
-        .map(|addr| addr.port())
-        .ok_or_else(|| io::Error::other("the emulator is not listening on an IP address"))
-}
-
-/// Requests answered at once: one slow or idle client holds one worker, never the emulator.
-const WORKERS: usize = 8;
-/// A client that stops sending (an announced body that never comes, an idle kept-alive
-/// connection) is dropped after this long; accepted sockets inherit it from the listener.
-const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-/// Largest request body read; the rest of a larger one is not read.
-const MAX_REQUEST_BODY: u64 = 1024 * 1024;
-
-fn spawn_workers(
-    server: &Arc<tiny_http::Server>,
-    state: &Arc<Mutex<State>>,
-    stopping: &Arc<AtomicBool>,
-) -> io::Result<Vec<JoinHandle<()>>> {
-    (0..WORKERS)
-        .map(|n| {
-            let (server, state, stopping) = (server.clone(), state.clone(), stopping.clone());
-            std::thread::Builder::new()
-                .name(format!("entra-graph-emulator-{n}"))
-                .spawn(move || serve(&server, &state, &stopping))
-        })
-        .collect()
-}
-
-/// Answers requests (each worker one at a time) until the handle is dropped.
-fn serve(server: &tiny_http::Server, state: &Mutex<State>, stopping: &AtomicBool) {
-    while !stopping.load(Ordering::SeqCst) {
-        if let Ok(request) = server.recv() {
-            answer(request, state);
+    fn served(&self, what: &str, status: u16, took: Duration) {
+        if lock(self).log_requests {
+            eprintln!("{what} {status} {}ms", took.as_millis());
         }
     }
-}
-
-fn answer(mut request: tiny_http::Request, state: &Mutex<State>) {
-    let started = Instant::now();
-    let loopback = request.remote_addr().is_some_and(|peer| peer.ip().is_loopback());
-    let recorded = record(&mut request);
-    let (method, path) = (recorded.method.clone(), raw_path(request.url()).to_owned());
-    let (reply, log) = {
-        let mut state = lock(state);
-        (handle(&mut state, recorded, loopback), state.log_requests)
-    };
-    if let Some(delay) = reply.delay {
-        std::thread::sleep(delay);
-    }
-    let status = reply.status;
-    // The client may have gone away (e.g. after a timeout); nothing to do about it.
-    let _ = request.respond(to_response(reply));
-    if log {
-        let (method, path) = (formats::printable(&method), formats::printable(&path));
-        eprintln!("{method} {path} {status} {}ms", started.elapsed().as_millis());
-    }
-}
-
-/// The path of a request target, without its query (which may carry codes or tokens).
-fn raw_path(url: &str) -> &str {
-    url.split(['?', '#']).next().unwrap_or(url)
-}
-
-fn record(request: &mut tiny_http::Request) -> RecordedRequest {
-    let mut body = Vec::new();
-    // A broken body stays partial; it is recorded as received.
-    let _ = Read::take(request.as_reader(), MAX_REQUEST_BODY).read_to_end(&mut body);
-    let headers = request
-        .headers()
-        .iter()
-        .map(|h| (h.field.as_str().as_str().to_owned(), h.value.as_str().to_owned()))
-        .collect();
-    let method = request.method().as_str().to_owned();
-    RecordedRequest::new(
-        &method,
-        request.url(),
-        headers,
-        String::from_utf8_lossy(&body).into_owned(),
-    )
 }
 
 /// Answers an admin request, or logs the request and answers it.
@@ -487,9 +378,9 @@ fn handle(state: &mut State, request: RecordedRequest, loopback: bool) -> Reply 
     if admin::is_admin_path(&request.path) {
         return admin::handle(state, &request, loopback);
     }
-    state.remember(request.clone());
+    state.log.remember(request.clone());
     let reply = answer_logged(state, &request);
-    state.statuses.push(reply.status);
+    state.log.answered(reply.status);
     reply
 }
 
@@ -540,14 +431,4 @@ fn route(state: &mut State, request: &RecordedRequest) -> Reply {
         [_, "discovery", "v2.0", "keys"] => discovery::keys(),
         _ => graph::not_found(request),
     }
-}
-
-fn to_response(reply: Reply) -> tiny_http::Response<io::Cursor<Vec<u8>>> {
-    let mut response = tiny_http::Response::from_data(reply.body).with_status_code(reply.status);
-    for (name, value) in &reply.headers {
-        if let Ok(header) = tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()) {
-            response.add_header(header);
-        }
-    }
-    response
 }

@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use super::config::TenantConfig;
 use super::faults::{Fault, FaultPlan};
-use super::request::RecordedRequest;
+use super::request::{RecordedRequest, RequestLog};
 use super::script::ScriptedAnswer;
 use super::wire::{Reply, now};
 
@@ -93,14 +93,13 @@ pub(crate) struct RefreshGrant {
 pub(crate) struct State {
     pub config: TenantConfig,
     pub base_url: String,
-    pub log: Vec<RecordedRequest>,
+    /// Every request received but the admin ones, with its status once answered.
+    pub log: RequestLog,
     pub scripts: VecDeque<ScriptedAnswer>,
     pub device_codes: Vec<DeviceCodeGrant>,
     pub access_tokens: HashMap<String, AccessGrant>,
     pub refresh_tokens: HashMap<String, RefreshGrant>,
     pub slow_down_next_poll: bool,
-    /// The HTTP status of each `log` entry, in the same order.
-    pub statuses: Vec<u16>,
     /// Faults to inject (its `slow_down` lives in `slow_down_next_poll`).
     pub faults: FaultPlan,
     /// Graph and token requests counted since the fault plan was set.
@@ -113,39 +112,18 @@ pub(crate) struct State {
     pub assertion_ids: HashSet<String>,
 }
 
-/// Requests the log keeps (the oldest go first), and the body text kept of each.
-const LOG_KEPT: usize = 10_000;
-const LOGGED_BODY_BYTES: usize = 64 * 1024;
-
 impl State {
-    /// Adds a request to the log, its body cut to [`LOGGED_BODY_BYTES`] and the log to
-    /// [`LOG_KEPT`] requests, so a long-running emulator's memory stays bounded.
-    pub fn remember(&mut self, mut request: RecordedRequest) {
-        if request.body.len() > LOGGED_BODY_BYTES {
-            let mut end = LOGGED_BODY_BYTES;
-            while !request.body.is_char_boundary(end) {
-                end -= 1;
-            }
-            request.body.truncate(end);
-        }
-        if self.log.len() >= LOG_KEPT {
-            self.log.drain(..self.log.len() + 1 - LOG_KEPT);
-        }
-        self.log.push(request);
-    }
-
     /// Fresh state for a tenant served at `base_url`.
     pub fn new(config: TenantConfig, base_url: String) -> Self {
         State {
             config,
             base_url,
-            log: Vec::new(),
+            log: RequestLog::default(),
             scripts: VecDeque::new(),
             device_codes: Vec::new(),
             access_tokens: HashMap::new(),
             refresh_tokens: HashMap::new(),
             slow_down_next_poll: false,
-            statuses: Vec::new(),
             faults: FaultPlan::default(),
             fault_counter: 0,
             auto_approve: false,
@@ -176,12 +154,6 @@ impl State {
     pub fn next_fault(&mut self) -> Option<Fault> {
         self.fault_counter += 1;
         self.faults.fault_for(self.fault_counter)
-    }
-
-    /// Forgets the request log.
-    pub fn clear_log(&mut self) {
-        self.log.clear();
-        self.statuses.clear();
     }
 
     /// The first scripted answer matching the request, used once; used-up answers are dropped.

@@ -10,7 +10,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use formats::time::{iso8601, iso8601_graph, parse_timestamp};
 use serde_json::Value;
 
-/// An HTTP answer the server thread turns into a `tiny_http` response.
+/// An HTTP answer, which the connection's thread writes (`connection.rs`).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Reply {
     /// HTTP status code.

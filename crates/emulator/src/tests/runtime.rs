@@ -443,7 +443,8 @@ fn admin_request_log_has_no_secrets_or_queries() {
 #[test]
 fn admin_refuses_peers_that_are_not_loopback() {
     let mut state = State::new(TenantConfig::default(), "http://127.0.0.1:1".to_owned());
-    let request = RecordedRequest::new("GET", "/_emulator/faults", Vec::new(), String::new());
+    let host = vec![("Host".to_owned(), "127.0.0.1:1".to_owned())];
+    let request = RecordedRequest::new("GET", "/_emulator/faults", host, String::new());
     let cases = [(false, 403), (true, 200)];
     for (loopback, status) in cases {
         assert_eq!(handle(&mut state, request.clone(), loopback).status, status);
