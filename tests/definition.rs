@@ -117,14 +117,6 @@ fn integration_yml_lists_every_parameter_the_code_reads_and_no_other() {
     }
 }
 
-/// Points a fixture at the in-process emulator: only the endpoints change.
-fn aimed(fixture: &Value, emu: &azure_ad_identity_protection::emulator::Emulator) -> Value {
-    let mut envelope = fixture.clone();
-    envelope["params"]["azure_ad_endpoint"] = json!(emu.base_url());
-    envelope["params"]["graph_endpoint"] = json!(emu.base_url());
-    envelope
-}
-
 /// The items of a list result.
 fn items(run: &Run) -> Vec<Value> {
     run.entry()["Contents"]["value"].as_array().cloned().unwrap_or_default()
@@ -253,61 +245,16 @@ fn shows_what_the_readme_says(file: &str, fixture: &Value, run: &Run) {
     }
 }
 
-/// Every envelope in fixtures/, as (file name, envelope), in file-name order.
-fn fixtures() -> Vec<(String, Value)> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures");
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).expect("fixtures/") {
-        let path = entry.expect("entry").path();
-        if path.extension().is_none_or(|e| e != "json") {
-            continue;
-        }
-        let fixture: Value =
-            serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("fixture is JSON");
-        let file = path.file_name().and_then(|f| f.to_str()).unwrap_or_default();
-        found.push((file.to_string(), fixture));
-    }
-    found.sort_by(|a, b| a.0.cmp(&b.0));
-    found
-}
-
 /// The emulator the standalone `emulator` subcommand serves: seed 1, 300 users, 3000
 /// detections, the fixtures' placeholder credentials.
 fn fixture_tenant() -> Emulator {
-    let emu = Emulator::start(TenantConfig::generated(1, 300, 3000)).expect("emulator starts");
-    emu.seed_fixture_credentials();
-    emu
-}
-
-/// The engine environment every replay has, as fixtures/README.md's replay sets it: IMDS is the
-/// emulator's (`AZURE_POD_IDENTITY_AUTHORITY_HOST`), which only the managed-identity fixture
-/// contacts (tests/managed_identity.rs shows the other modes never do); and
-/// `AZURE_FEDERATED_TOKEN_FILE` holds a fresh token of the emulator's test issuer, which only the
-/// federated fixture uses (tests/certificate.rs shows a secret or a certificate wins over it).
-fn engine_environment(emu: &Emulator) -> Vec<(String, String)> {
-    let environment = emu.managed_identity_environment();
-    let variables = environment.as_object().expect("an object of variables");
-    let mut variables: Vec<(String, String)> = variables
-        .iter()
-        .map(|(name, value)| (name.clone(), value.as_str().expect("a string").to_string()))
-        .collect();
-    let dir = std::env::temp_dir().join(format!("aadip-fixtures-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let file = dir.join(format!(
-        "federated-token-{}",
-        emu.base_url().rsplit(':').next().unwrap_or("0")
-    ));
-    let subject = azure_ad_identity_protection::emulator::TEST_FEDERATED_SUBJECT;
-    std::fs::write(&file, federated_token(emu, subject)).expect("token file");
-    variables.push(("AZURE_FEDERATED_TOKEN_FILE".into(), file.display().to_string()));
-    variables
+    fixture_tenant_with(FIXTURE_TENANT.clone())
 }
 
 /// Replays one fixture, in `emu`'s [`engine_environment`], and checks its result as
 /// fixtures/README.md describes it.
 fn replay(file: &str, fixture: &Value, emu: &Emulator, environment: &[(String, String)]) {
-    let environment: Vec<(&str, &str)> = environment.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let run = run_env(&aimed(fixture, emu), &environment);
+    let run = run_env(&aimed(fixture, emu), &as_vars(environment));
     assert_eq!(run.exit, 0, "{file}: {:#}", run.result);
     shows_what_the_readme_says(file, fixture, &run);
 }
