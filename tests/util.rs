@@ -527,6 +527,15 @@ pub fn now() -> u64 {
         .as_secs()
 }
 
+/// What `azure-ad-auth-test` answers when Graph (the emulator `emu`, default `beta`) accepted
+/// the token of `credential` ("the certificate of app …").
+pub fn auth_test_success(credential: &str, emu: &Emulator) -> String {
+    format!(
+        "✅ Success! Using {credential}, Microsoft Graph answered the risky users list at {}/beta.",
+        emu.base_url()
+    )
+}
+
 /// Runs a command with the client-credentials parameters and no context.
 pub fn command(emu: &Emulator, name: &str, args: Value) -> Run {
     run(&envelope(name, args, &app_params(emu), json!({})))
