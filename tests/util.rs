@@ -1,7 +1,7 @@
 //! Shared test support: run the compiled binary on an envelope and check the result.
 
 use assert_cmd::Command;
-use azure_ad_identity_protection::auth::managed_identity::IMDS_VARIABLE;
+pub use azure_ad_identity_protection::auth::managed_identity::IMDS_VARIABLE;
 use azure_ad_identity_protection::emulator::{Emulator, RecordedRequest, TenantConfig};
 use serde_json::{Map, Value, json};
 use std::sync::LazyLock;
@@ -78,6 +78,12 @@ pub fn isolated() -> std::process::Command {
         .env("RUST_BACKTRACE", "0")
         .env(IMDS_VARIABLE, REFUSING_IMDS);
     command
+}
+
+/// Whether the tests run in CI (`CI=true`, as .ci/run and CI services set it): there a missing
+/// prerequisite is a failure, never a skip.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|value| value == "true")
 }
 
 /// [`isolated`] as an assert_cmd command (stdin, timeout).
