@@ -3,7 +3,9 @@
 
 use crate::util::*;
 use azure_ad_identity_protection::auth::assertion::{CertificateCredential, JWT_BEARER};
-use azure_ad_identity_protection::emulator::{Emulator, TEST_APP_CERTIFICATE, TEST_APP_KEY, TenantConfig};
+use azure_ad_identity_protection::emulator::{
+    CERTIFICATE_APP_ID, Emulator, TEST_APP_CERTIFICATE, TEST_APP_KEY, TenantConfig,
+};
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
 
@@ -24,6 +26,11 @@ fn thumbprint() -> String {
         .expect("base64 certificate");
     let sha1 = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, &der);
     sha1.as_ref().iter().map(|b| format!("{b:02X}")).collect()
+}
+
+/// How auth-test names the certificate app's certificate.
+fn by_certificate() -> String {
+    format!("the certificate of app {CERTIFICATE_APP_ID}")
 }
 
 /// The emulator's certificate params with `certificate` replaced by `change`'s parameters.
@@ -81,7 +88,8 @@ fn thumbprint_and_key_sign_in_with_rs256_and_x5t() {
         json!({"certificate_thumbprint": thumbprint(), "private_key": TEST_APP_KEY}),
     );
     let run = auth_test(&params);
-    run.expect(0, 1).says(&["Success"]);
+    run.expect(0, 1);
+    assert_eq!(run.text(), auth_test_success(&by_certificate(), &emu));
     assert_key_not_shown(&run);
     let (header, claims) = sent_assertion(&emu);
     assert_eq!(header["alg"], "RS256");
@@ -101,7 +109,8 @@ fn thumbprint_and_key_sign_in_with_rs256_and_x5t() {
 fn a_pem_bundle_signs_in_with_ps256_and_x5t_s256() {
     let emu = tenant();
     let run = auth_test(&emu.certificate_params());
-    run.expect(0, 1).says(&["Success"]);
+    run.expect(0, 1);
+    assert_eq!(run.text(), auth_test_success(&by_certificate(), &emu));
     assert_key_not_shown(&run);
     let (header, _) = sent_assertion(&emu);
     assert_eq!(header["alg"], "PS256");
@@ -114,7 +123,8 @@ fn xsoar_credentials_field_with_a_pkcs1_key() {
     let emu = tenant();
     let given = json!({"credentials_certificate": {"identifier": thumbprint(), "password": KEY_PKCS1}});
     let run = auth_test(&cert_params(&emu, given));
-    run.expect(0, 1).says(&["Success"]);
+    run.expect(0, 1);
+    assert_eq!(run.text(), auth_test_success(&by_certificate(), &emu));
     assert_key_not_shown(&run);
     assert_eq!(sent_assertion(&emu).0["alg"], "RS256");
 }
@@ -124,7 +134,9 @@ fn the_certificate_wins_over_a_secret() {
     let emu = tenant();
     let mut params = emu.certificate_params();
     params["credentials"] = json!({"identifier": "", "password": "a-secret-that-must-not-be-sent"});
-    auth_test(&params).expect(0, 1);
+    let run = auth_test(&params);
+    run.expect(0, 1);
+    assert_eq!(run.text(), auth_test_success(&by_certificate(), &emu));
     let request = requests_to(&emu, TOKEN).pop().expect("a token request");
     assert!(
         !request.body.contains("a-secret-that-must-not-be-sent"),
@@ -262,7 +274,10 @@ fn a_federated_token_file_is_the_assertion_and_is_read_each_time() {
     let first = federated_token(&emu, TEST_FEDERATED_SUBJECT);
     let path = token_file("param", &first);
     let params = cert_params(&emu, json!({"federated_token_file": path}));
-    auth_test(&params).expect(0, 1).says(&["Success"]);
+    let run = auth_test(&params);
+    run.expect(0, 1);
+    let by_file = format!("a federated token from `federated_token_file` for app {CERTIFICATE_APP_ID}");
+    assert_eq!(run.text(), auth_test_success(&by_file, &emu));
     let rotated = federated_token(&emu, TEST_FEDERATED_SUBJECT);
     assert_ne!(rotated, first, "each token has its own jti");
     std::fs::write(&path, &rotated).expect("rotate");
@@ -292,15 +307,22 @@ fn the_engine_variable_is_used_only_when_nothing_else_is_configured() {
     let vars = [("AZURE_FEDERATED_TOKEN_FILE", path)];
     let params = cert_params(&emu, json!({}));
     let run = run_env(&envelope("azure-ad-auth-test", json!({}), &params, json!({})), &vars);
-    run.expect(0, 1).says(&["Success"]);
+    run.expect(0, 1);
+    let by_variable = format!("a federated token from `AZURE_FEDERATED_TOKEN_FILE` for app {CERTIFICATE_APP_ID}");
+    assert_eq!(run.text(), auth_test_success(&by_variable, &emu));
     assert!(requests_to(&emu, TOKEN)[0].form_value("client_assertion").is_some());
 
     let with_secret = app_params(&emu);
-    run_env(
+    let run = run_env(
         &envelope("azure-ad-auth-test", json!({}), &with_secret, json!({})),
         &vars,
-    )
-    .expect(0, 1);
+    );
+    run.expect(0, 1);
+    let secret_app = with_secret["app_id"].as_str().expect("app id");
+    assert_eq!(
+        run.text(),
+        auth_test_success(&format!("the client secret of app {secret_app}"), &emu)
+    );
     let last = requests_to(&emu, TOKEN).pop().expect("a token request");
     assert!(last.form_value("client_secret").is_some() && last.form_value("client_assertion").is_none());
 }
@@ -346,7 +368,16 @@ fn test_module_and_auth_start_test_the_certificate() {
     run(&envelope("azure-ad-auth-start", json!({}), &params, json!({})))
         .expect(0, 1)
         .says(&["Success"]);
-    assert_eq!(requests_to(&emu, TOKEN).len(), 2);
+    let completed = run(&envelope("azure-ad-auth-complete", json!({}), &params, json!({})));
+    completed.expect(0, 1);
+    assert_eq!(
+        completed.text(),
+        format!(
+            "✅ Authorization completed successfully. Client-credentials mode needs no sign-in; a token was obtained with {}.",
+            by_certificate()
+        )
+    );
+    assert_eq!(requests_to(&emu, TOKEN).len(), 3);
     assert!(requests_to(&emu, "/devicecode").is_empty());
     sent_assertion(&emu);
 }

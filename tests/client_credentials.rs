@@ -45,7 +45,12 @@ fn auth_test_reuses_then_renews_application_tokens() {
     let emu = tenant();
     let params = app_params(&emu);
     let first = run(&envelope("azure-ad-auth-test", json!({}), &params, json!({})));
-    first.expect(0, 1).says(&["Success"]);
+    first.expect(0, 1);
+    let app = params["app_id"].as_str().expect("app id");
+    assert_eq!(
+        first.text(),
+        auth_test_success(&format!("the client secret of app {app}"), &emu)
+    );
     let second = run(&envelope(
         "azure-ad-auth-test",
         json!({}),

@@ -1,6 +1,8 @@
 use crate::util::*;
 use azure_ad_identity_protection::commands::{ArgKind, COMMANDS};
-use azure_ad_identity_protection::emulator::{Emulator, TenantConfig};
+use azure_ad_identity_protection::emulator::{
+    CERTIFICATE_APP_ID, Emulator, RecordedRequest, TEST_APP_CERTIFICATE, TEST_APP_KEY, TenantConfig,
+};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use yaml_rust2::{Yaml, YamlLoader};
@@ -71,58 +73,224 @@ fn integration_yml_matches_the_command_table() {
     assert_eq!(yml_commands(), table_commands());
 }
 
-/// The instance parameters src/config.rs (and the certificate parameters src/auth/assertion.rs)
-/// reads, found in its source: the names passed to its readers (`text(params, ..)`,
-/// `flag(params, ..)`, `params.get(..)`, the fetch lists' `list(..)`).
-fn parameters_the_code_reads() -> std::collections::BTreeSet<String> {
-    let sources = [
-        include_str!("../src/config.rs"),
-        include_str!("../src/auth/assertion.rs"),
-    ];
-    let source = sources.concat();
-    let mut names = std::collections::BTreeSet::new();
-    for reader in ["(params, \"", "params.get(\"", "list(\""] {
-        for (at, _) in source.match_indices(reader) {
-            let rest = &source[at + reader.len()..];
-            let name = rest.split('"').next().unwrap_or_default();
-            // `credentials.password` is the flattened form some hosts send for `credentials`.
-            names.insert(name.split('.').next().unwrap_or_default().to_string());
-        }
-    }
-    names
+/// How a test sees that the binary reads an instance parameter, through a real run against the
+/// emulator (docs/protocol.md §4: an invalid parameter is exit 2 naming it, before any request).
+enum Probe {
+    /// This value is refused with exit 2 naming the parameter, and nothing is sent.
+    Refused(Value),
+    /// With this value the emulator receives what the function finds in its request log.
+    Sent(Value, fn(&[RecordedRequest]) -> bool),
+    /// Declared for XSOAR's own use or kept for compatibility: any value changes nothing.
+    Unused,
+}
+
+fn form_has(requests: &[RecordedRequest], field: &str, value: &str) -> bool {
+    requests.iter().any(|r| r.form_value(field).as_deref() == Some(value))
+}
+
+fn filter_has(requests: &[RecordedRequest], needle: &str) -> bool {
+    requests
+        .iter()
+        .any(|r| r.query_value("$filter").is_some_and(|f| f.contains(needle)))
+}
+
+fn asked(requests: &[RecordedRequest], suffix: &str) -> bool {
+    requests.iter().any(|r| r.path.ends_with(suffix))
+}
+
+/// Every instance parameter, written out from README.md (*Instance parameters*, *Install in
+/// Cortex XSOAR*) and docs/protocol.md §4, with the command that reads it and how a run shows
+/// that it does.
+fn documented_parameters() -> Vec<(&'static str, &'static str, Probe)> {
+    use Probe::*;
+    let bundle = json!(format!("{TEST_APP_CERTIFICATE}{TEST_APP_KEY}"));
+    let (auth, fetch) = ("azure-ad-auth-test", "fetch-incidents");
+    let probe_app = "11111111-1111-4111-8111-111111111111";
+    vec![
+        (
+            "app_id",
+            auth,
+            Sent(json!(probe_app), |r| {
+                form_has(r, "client_id", "11111111-1111-4111-8111-111111111111")
+            }),
+        ),
+        ("subscription_id", auth, Unused),
+        ("azure_ad_endpoint", auth, Refused(json!("ftp://login.example"))),
+        ("azure_cloud", auth, Refused(json!("Mars"))),
+        ("graph_endpoint", auth, Refused(json!("ftp://graph.example"))),
+        ("api_version", auth, Refused(json!("v9"))),
+        ("client_credentials", auth, Refused(json!("perhaps"))),
+        (
+            "tenant_id",
+            auth,
+            Sent(json!("contoso.onmicrosoft.com"), |r| {
+                asked(r, "/contoso.onmicrosoft.com/oauth2/v2.0/token")
+            }),
+        ),
+        (
+            "credentials",
+            auth,
+            Sent(json!({"identifier": "", "password": "a-probe-secret"}), |r| {
+                form_has(r, "client_secret", "a-probe-secret")
+            }),
+        ),
+        (
+            "credentials_certificate",
+            auth,
+            Refused(json!({"identifier": "12AB", "password": TEST_APP_KEY})),
+        ),
+        ("certificate_thumbprint", auth, Refused(json!("12AB"))),
+        (
+            "private_key",
+            auth,
+            Sent(bundle.clone(), |r| {
+                r.iter().any(|r| r.form_value("client_assertion").is_some())
+            }),
+        ),
+        (
+            "certificate",
+            auth,
+            Sent(bundle, |r| r.iter().any(|r| r.form_value("client_assertion").is_some())),
+        ),
+        (
+            "federated_token_file",
+            auth,
+            Refused(json!("/nonexistent/federated-token")),
+        ),
+        (
+            "use_managed_identities",
+            auth,
+            Sent(json!("true"), |r| asked(r, "/metadata/identity/oauth2/token")),
+        ),
+        (
+            "managed_identities_client_id",
+            auth,
+            Sent(json!("probe-identity"), |r| {
+                r.iter()
+                    .any(|r| r.query_value("client_id").as_deref() == Some("probe-identity"))
+            }),
+        ),
+        ("insecure", auth, Refused(json!("perhaps"))),
+        ("ca_file", auth, Refused(json!("not a certificate"))),
+        ("proxy", auth, Refused(json!("perhaps"))),
+        ("request_timeout", auth, Refused(json!("0"))),
+        ("isFetch", fetch, Unused),
+        ("incidentType", fetch, Unused),
+        ("first_fetch", fetch, Refused(json!("someday"))),
+        ("max_fetch", fetch, Refused(json!("0"))),
+        (
+            "fetch_filter_expression",
+            fetch,
+            Sent(json!("riskLevel eq 'high'"), |r| filter_has(r, "riskLevel eq 'high'")),
+        ),
+        (
+            "fetch_user_id",
+            fetch,
+            Sent(json!("probe-user-id"), |r| filter_has(r, "userId eq 'probe-user-id'")),
+        ),
+        (
+            "fetch_user_principal_name",
+            fetch,
+            Sent(json!("probe@contoso.com"), |r| {
+                filter_has(r, "userPrincipalName eq 'probe@contoso.com'")
+            }),
+        ),
+        (
+            "fetch_service_principal_detections",
+            fetch,
+            Sent(json!("true"), |r| asked(r, "/servicePrincipalRiskDetections")),
+        ),
+    ]
 }
 
 #[test]
-fn integration_yml_lists_every_parameter_the_code_reads_and_no_other() {
+fn integration_yml_declares_exactly_the_documented_parameters() {
     let yml = integration_yml();
-    let declared: Vec<String> = yml["configuration"]
+    let declared: std::collections::BTreeSet<String> = yml["configuration"]
         .as_vec()
         .expect("configuration")
         .iter()
         .filter_map(|p| p["name"].as_str().map(str::to_string))
         .collect();
-    let read = parameters_the_code_reads();
-    assert!(read.len() >= 15, "the source scan found too few: {read:?}");
-    for name in &read {
-        assert!(declared.contains(name), "{name} missing from integration.yml");
-    }
-    // Declared but not read by the binary: XSOAR's own fetch switches, and subscription_id,
-    // accepted for compatibility and unused (README).
-    let not_read = ["isFetch", "incidentType", "subscription_id"];
-    for name in &declared {
+    let documented: std::collections::BTreeSet<String> = documented_parameters()
+        .iter()
+        .map(|(name, ..)| name.to_string())
+        .collect();
+    assert_eq!(declared, documented);
+    // docs/protocol.md §4 names every parameter the binary reads (XSOAR's own isFetch and
+    // incidentType are not the binary's).
+    let protocol = include_str!("../docs/protocol.md");
+    let section = protocol
+        .split("\n## 4.")
+        .nth(1)
+        .and_then(|s| s.split("\n## 5.").next())
+        .expect("§4");
+    for (name, ..) in documented_parameters()
+        .iter()
+        .filter(|(name, ..)| !["isFetch", "incidentType"].contains(name))
+    {
         assert!(
-            read.contains(name) || not_read.contains(&name.as_str()),
-            "{name} is declared but never read"
+            section.contains(&format!("`{name}")),
+            "docs/protocol.md §4 does not name {name}"
         );
     }
 }
 
-/// Points a fixture at the in-process emulator: only the endpoints change.
-fn aimed(fixture: &Value, emu: &azure_ad_identity_protection::emulator::Emulator) -> Value {
-    let mut envelope = fixture.clone();
-    envelope["params"]["azure_ad_endpoint"] = json!(emu.base_url());
-    envelope["params"]["graph_endpoint"] = json!(emu.base_url());
-    envelope
+/// Client credentials against `emu` (from 2020 for a fetch), with `name` set to `value`; a
+/// certificate replaces the secret and names the certificate app; managed identity needs the switch.
+fn probe_params(emu: &Emulator, command: &str, name: &str, value: Value) -> Value {
+    let mut params = app_params(emu);
+    if command == "fetch-incidents" {
+        params["first_fetch"] = json!("2020-01-01");
+    }
+    match name {
+        "private_key" | "certificate" => {
+            params["app_id"] = json!(CERTIFICATE_APP_ID);
+            params.as_object_mut().map(|p| p.remove("credentials"));
+        }
+        "certificate_thumbprint" => params["private_key"] = json!(TEST_APP_KEY),
+        "managed_identities_client_id" => params["use_managed_identities"] = json!("true"),
+        _ => {}
+    }
+    params[name] = value;
+    params
+}
+
+/// Each documented parameter is read by the binary: a run against the emulator shows it.
+#[test]
+fn the_binary_reads_every_documented_parameter() {
+    for (name, command, probe) in documented_parameters() {
+        let emu = tenant();
+        let environment = engine_environment(&emu);
+        let run_with = |value: Value| {
+            let params = probe_params(&emu, command, name, value);
+            run_env(
+                &envelope(command, json!({}), &params, json!({})),
+                &as_vars(&environment),
+            )
+        };
+        match probe {
+            Probe::Refused(value) => {
+                run_with(value)
+                    .expect(2, 4)
+                    .says(&[&format!("instance parameter `{name}`")]);
+                assert!(emu.requests().is_empty(), "{name}: sent before the parameter check");
+            }
+            Probe::Sent(value, shows) => {
+                run_with(value);
+                let paths: Vec<String> = emu.requests().into_iter().map(|r| r.path).collect();
+                assert!(
+                    shows(&emu.requests()),
+                    "{name}: the emulator saw no sign of it in {paths:?}"
+                );
+            }
+            Probe::Unused => {
+                let plain = run_with(Value::Null);
+                let with = run_with(json!("anything at all"));
+                assert_eq!((plain.exit, with.exit), (0, 0), "{name}: {:#}", with.result);
+            }
+        }
+    }
 }
 
 /// The items of a list result.
@@ -253,61 +421,16 @@ fn shows_what_the_readme_says(file: &str, fixture: &Value, run: &Run) {
     }
 }
 
-/// Every envelope in fixtures/, as (file name, envelope), in file-name order.
-fn fixtures() -> Vec<(String, Value)> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures");
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).expect("fixtures/") {
-        let path = entry.expect("entry").path();
-        if path.extension().is_none_or(|e| e != "json") {
-            continue;
-        }
-        let fixture: Value =
-            serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("fixture is JSON");
-        let file = path.file_name().and_then(|f| f.to_str()).unwrap_or_default();
-        found.push((file.to_string(), fixture));
-    }
-    found.sort_by(|a, b| a.0.cmp(&b.0));
-    found
-}
-
 /// The emulator the standalone `emulator` subcommand serves: seed 1, 300 users, 3000
 /// detections, the fixtures' placeholder credentials.
 fn fixture_tenant() -> Emulator {
-    let emu = Emulator::start(TenantConfig::generated(1, 300, 3000)).expect("emulator starts");
-    emu.seed_fixture_credentials();
-    emu
-}
-
-/// The engine environment every replay has, as fixtures/README.md's replay sets it: IMDS is the
-/// emulator's (`AZURE_POD_IDENTITY_AUTHORITY_HOST`), which only the managed-identity fixture
-/// contacts (tests/managed_identity.rs shows the other modes never do); and
-/// `AZURE_FEDERATED_TOKEN_FILE` holds a fresh token of the emulator's test issuer, which only the
-/// federated fixture uses (tests/certificate.rs shows a secret or a certificate wins over it).
-fn engine_environment(emu: &Emulator) -> Vec<(String, String)> {
-    let environment = emu.managed_identity_environment();
-    let variables = environment.as_object().expect("an object of variables");
-    let mut variables: Vec<(String, String)> = variables
-        .iter()
-        .map(|(name, value)| (name.clone(), value.as_str().expect("a string").to_string()))
-        .collect();
-    let dir = std::env::temp_dir().join(format!("aadip-fixtures-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let file = dir.join(format!(
-        "federated-token-{}",
-        emu.base_url().rsplit(':').next().unwrap_or("0")
-    ));
-    let subject = azure_ad_identity_protection::emulator::TEST_FEDERATED_SUBJECT;
-    std::fs::write(&file, federated_token(emu, subject)).expect("token file");
-    variables.push(("AZURE_FEDERATED_TOKEN_FILE".into(), file.display().to_string()));
-    variables
+    fixture_tenant_with(FIXTURE_TENANT.clone())
 }
 
 /// Replays one fixture, in `emu`'s [`engine_environment`], and checks its result as
 /// fixtures/README.md describes it.
 fn replay(file: &str, fixture: &Value, emu: &Emulator, environment: &[(String, String)]) {
-    let environment: Vec<(&str, &str)> = environment.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let run = run_env(&aimed(fixture, emu), &environment);
+    let run = run_env(&aimed(fixture, emu), &as_vars(environment));
     assert_eq!(run.exit, 0, "{file}: {:#}", run.result);
     shows_what_the_readme_says(file, fixture, &run);
 }

@@ -1,4 +1,4 @@
-use crate::util::binary;
+use crate::util::{HANG_GUARD, binary, isolated};
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Output, Stdio};
 use std::sync::LazyLock;
@@ -110,10 +110,9 @@ fn the_device_login_link_says_the_emulator_stops() {
 #[test]
 fn help_prints_usage_without_starting_anything() {
     for flag in ["--help", "-h", "help"] {
-        let started = Instant::now();
         let output = binary()
             .args(["demo", flag])
-            .timeout(Duration::from_secs(10))
+            .timeout(HANG_GUARD)
             .output()
             .expect("demo --help runs");
         let stdout = String::from_utf8_lossy(&output.stdout);
@@ -126,11 +125,6 @@ fn help_prints_usage_without_starting_anything() {
             assert!(stdout.contains(needle), "{flag}: missing {needle} in {stdout}");
         }
         assert!(!stdout.contains("Emulator at"), "{flag} started the demo: {stdout}");
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "{flag} took {:?}",
-            started.elapsed()
-        );
     }
 }
 
@@ -139,7 +133,7 @@ fn help_prints_usage_without_starting_anything() {
 fn unknown_flags_are_refused_before_anything_runs() {
     let output = binary()
         .args(["demo", "--bogus"])
-        .timeout(Duration::from_secs(10))
+        .timeout(HANG_GUARD)
         .output()
         .expect("demo --bogus runs");
     assert_eq!(output.status.code(), Some(2));
@@ -155,12 +149,9 @@ struct Running(Child);
 
 impl Running {
     fn start(flags: &[&str]) -> Running {
-        let program = assert_cmd::cargo::cargo_bin("azure-ad-identity-protection");
-        let child = std::process::Command::new(program)
+        let child = isolated()
             .arg("demo")
             .args(flags)
-            .env_clear()
-            .env("RUST_BACKTRACE", "0")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -211,9 +202,8 @@ fn demo_into_head_exits_quietly() {
     }
 }
 
-/// Issue 10: `--keep` keeps the emulator, and its /devicelogin page, up after the steps.
-#[test]
-fn keep_serves_the_device_login_page_after_the_steps() {
+/// `demo --keep` and the base URL it prints once its steps are done.
+fn kept_demo() -> (Running, String) {
     let mut demo = Running::start(&["--keep"]);
     let stdout = demo.0.stdout.take().expect("stdout piped");
     let (sender, receiver) = std::sync::mpsc::channel();
@@ -224,15 +214,22 @@ fn keep_serves_the_device_login_page_after_the_steps() {
             }
         }
     });
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let deadline = Instant::now() + HANG_GUARD;
     let base = loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let line = receiver.recv_timeout(left).expect("a base URL line within 120 s");
+        let line = receiver
+            .recv_timeout(left)
+            .expect("a base URL line before the hang guard");
         if let Some(url) = line.trim_start().strip_prefix("base URL:") {
             break url.trim().to_string();
         }
     };
     assert!(base.starts_with("http://127.0.0.1:"), "{base}");
+    (demo, base)
+}
+
+/// The status of `GET {base}/devicelogin` on a new connection.
+fn device_login_status(base: &str) -> u16 {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .proxy(None)
         .http_status_as_error(false)
@@ -242,6 +239,24 @@ fn keep_serves_the_device_login_page_after_the_steps() {
         .get(format!("{base}/devicelogin"))
         .call()
         .expect("the page answers");
-    assert_eq!(response.status().as_u16(), 200);
+    response.status().as_u16()
+}
+
+/// Issue 10: `--keep` keeps the emulator, and its /devicelogin page, up after the steps.
+#[test]
+fn keep_serves_the_device_login_page_after_the_steps() {
+    let (mut demo, base) = kept_demo();
+    assert_eq!(device_login_status(&base), 200);
+    assert_eq!(demo.0.try_wait().expect("poll demo"), None, "demo --keep keeps running");
+}
+
+/// Issue 16: the kept emulator stopped serving after 10 s without a new connection, so a person
+/// who read the README for a minute found it dead. It serves after 15 idle seconds.
+#[test]
+fn keep_serves_after_15_idle_seconds() {
+    let (mut demo, base) = kept_demo();
+    assert_eq!(device_login_status(&base), 200);
+    std::thread::sleep(Duration::from_secs(15));
+    assert_eq!(device_login_status(&base), 200, "after 15 idle seconds");
     assert_eq!(demo.0.try_wait().expect("poll demo"), None, "demo --keep keeps running");
 }

@@ -1,5 +1,5 @@
 use crate::util::*;
-use azure_ad_identity_protection::emulator::{AppRegistration, Emulator, ScriptedAnswer};
+use azure_ad_identity_protection::emulator::{AppRegistration, Emulator, ScriptedAnswer, TenantConfig};
 
 type Act = fn(&Emulator);
 use serde_json::{Value, json};
@@ -13,6 +13,16 @@ fn start(emu: &Emulator, context: Value) -> Run {
         &device_params(emu),
         context,
     ))
+}
+
+/// The claims of a JWT, decoded without checking its signature (the emulator checks that).
+fn jwt_claims(token: &str) -> Value {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).expect("a JWT");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url");
+    serde_json::from_slice(&bytes).expect("JSON claims")
 }
 
 fn complete(emu: &Emulator, args: Value, context: &Value) -> Run {
@@ -98,14 +108,62 @@ fn full_sign_in_stores_tokens_and_drops_the_device_code() {
     assert_eq!(request.form_value("client_secret"), None);
 
     let context = run.context();
-    assert!(context["access_token"].as_str().is_some_and(|t| !t.is_empty()));
-    assert!(context["current_refresh_token"].as_str().is_some_and(|t| !t.is_empty()));
+    // The access token is one the emulator signed for its signed-in user and this app.
+    let access = context["access_token"].as_str().expect("an access token").to_string();
+    let claims = jwt_claims(&access);
+    let user = TenantConfig::default().user;
+    assert_eq!(
+        (claims["upn"].as_str(), claims["oid"].as_str(), claims["appid"].as_str()),
+        (
+            Some(user.user_principal_name.as_str()),
+            Some(user.object_id.as_str()),
+            Some("4ffef4a4-601f-4393-a789-432f3f3b8470")
+        ),
+        "{claims:?}"
+    );
+    // valid_until is the token's expiry less the README's margin: 5 minutes, at most a tenth of
+    // the lifetime (3599 s here, so 300 s).
     let valid_until = context["valid_until"].as_u64().expect("valid_until is a number");
+    let expires = claims["exp"].as_u64().expect("exp");
     assert!(
-        valid_until > now() + 3000 && valid_until < now() + 3600,
-        "{valid_until}"
+        valid_until.abs_diff(expires - 300) <= 2,
+        "valid_until {valid_until}, exp {expires}"
     );
     assert_eq!(context["token_owner"]["auth_mode"], "device_code");
+    assert_eq!(
+        run.text(),
+        format!(
+            "✅ Authorization completed successfully. Signed in as {} (tenant {}).",
+            user.user_principal_name,
+            TenantConfig::default().tenant_id
+        )
+    );
+
+    // Graph accepts the stored access token as it is: the emulator issued it.
+    let mut stored = context.as_object().cloned().expect("a context");
+    let before = emu.requests().len();
+    let auth_test = |context: &serde_json::Map<String, Value>| {
+        crate::util::run(&envelope(
+            "azure-ad-auth-test",
+            json!({}),
+            &device_params(&emu),
+            json!(context),
+        ))
+    };
+    auth_test(&stored).expect(0, 1);
+    let sent: Vec<_> = emu.requests().into_iter().skip(before).collect();
+    assert_eq!(sent.len(), 1, "no token request with a fresh token");
+    assert_eq!(
+        sent[0].header("Authorization"),
+        Some(format!("Bearer {access}").as_str())
+    );
+    // And the emulator redeems the stored refresh token: it issued that one too.
+    let refresh = context["current_refresh_token"].as_str().expect("a refresh token");
+    stored.insert("valid_until".into(), json!(now() - 1));
+    let before = emu.requests().len();
+    auth_test(&stored).expect(0, 1);
+    let refreshed = &emu.requests()[before];
+    assert_eq!(refreshed.form_value("refresh_token").as_deref(), Some(refresh));
     for key in [
         "device_code",
         "user_code",

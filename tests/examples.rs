@@ -16,7 +16,10 @@
 //! `target/release/azure-ad-identity-protection`, a link to the binary cargo built for these tests;
 //! `cargo` on `PATH` is a shim that runs `cargo run --release -- ARGS` as that binary and refuses
 //! anything else. The environment is cleared but for `PATH`; `HOME` and `TMPDIR` are temporary
-//! folders, so `mktemp -d` lands there. After a block its working folder must be as before:
+//! folders, so `mktemp -d` lands there; `AZURE_POD_IDENTITY_AUTHORITY_HOST` is a loopback port that
+//! refuses (as every test's, tests/util.rs), so an example that forgets to point the
+//! managed-identity fixture at the emulator fails instead of asking 169.254.169.254, and every
+//! request the binary logs in a block must go to loopback. After a block its working folder must be as before:
 //! examples write their results under `mktemp -d`, never into the checkout.
 //!
 //! One test runs every block in turn, so nothing in this crate competes for port 8765; when
@@ -221,6 +224,7 @@ fn run_against_the_emulator(example: &Example) {
         emulator.stderr()
     );
     assert_same_listing(&before, &listing(&sandbox.work()), &example.at);
+    crate::util::assert_loopback_only(&std::fs::read_to_string(&block.stderr).unwrap_or_default());
     eprintln!("{}: ran against the emulator", example.at);
 }
 
@@ -348,7 +352,8 @@ impl Sandbox {
     }
 
     /// Spawns `command` in its own process group, stderr to `{name}.err`, with a cleared
-    /// environment but for `PATH` (the cargo shim first), `HOME`, `TMPDIR` and the shim's `BINARY`.
+    /// environment but for `PATH` (the cargo shim first), `HOME`, `TMPDIR`, the shim's `BINARY`
+    /// and IMDS on loopback.
     fn spawn(&self, mut command: Command, name: &str, stdout: Stdio) -> Started {
         let path = std::env::var_os("PATH").unwrap_or_default();
         let mut dirs = vec![self.root.join("bin")];
@@ -361,6 +366,7 @@ impl Sandbox {
             .env("TMPDIR", self.root.join("tmp"))
             .env("BINARY", BINARY)
             .env("RUST_BACKTRACE", "0")
+            .env("AZURE_POD_IDENTITY_AUTHORITY_HOST", crate::util::REFUSING_IMDS)
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(Stdio::from(std::fs::File::create(&stderr).expect("create a log file")))

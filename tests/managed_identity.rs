@@ -423,3 +423,54 @@ fn the_managed_identity_endpoint_is_reached_without_the_proxy() {
         panic!("the proxy got a connection: {seen}");
     }
 }
+
+/// No test may send a packet off loopback: every run of the binary gets IMDS at a loopback port
+/// that refuses (tests/util.rs `isolated()`), so the managed-identity fixture, run with nothing
+/// of its own, asks 127.0.0.1 and fails at once instead of contacting 169.254.169.254.
+#[test]
+fn a_run_without_an_imds_of_its_own_asks_a_loopback_port_that_refuses() {
+    let fixture = include_str!("../fixtures/azure-ad-auth-test-managed-identity.json");
+    let emu = tenant();
+    let envelope = aimed(&serde_json::from_str(fixture).expect("JSON"), &emu);
+    let run = run(&envelope);
+    run.expect(1, 4)
+        .says(&["no managed identity endpoint (not an Azure VM/AKS/Arc?)"]);
+    let asked = format!("GET {REFUSING_IMDS}{IMDS_PATH} -> connection refused");
+    assert!(run.stderr.contains(&asked), "{asked:?} missing in:\n{}", run.stderr);
+    assert!(emu.requests().is_empty(), "nothing reached the emulator");
+}
+
+/// The shared run check fails a run whose stderr shows a request off loopback.
+#[test]
+fn the_run_check_refuses_a_request_off_loopback() {
+    let lines = [
+        (
+            "azure-ad-identity-protection: POST http://127.0.0.1:8765/t/oauth2/v2.0/token -> 200 (3 ms)",
+            true,
+        ),
+        (
+            "azure-ad-identity-protection: GET http://localhost:1/beta/x -> 200 (3 ms)",
+            true,
+        ),
+        (
+            "azure-ad-identity-protection: GET http://[::1]:1/beta/x -> 200 (3 ms)",
+            true,
+        ),
+        (
+            "azure-ad-identity-protection: GET http://169.254.169.254/metadata/identity/oauth2/token -> connection timed out (3000 ms)",
+            false,
+        ),
+        (
+            "azure-ad-identity-protection: POST https://login.microsoftonline.com/t/oauth2/v2.0/token -> 200 (9 ms)",
+            false,
+        ),
+        (
+            "azure-ad-identity-protection: GET http://127.0.0.1.example.com/x -> 200 (1 ms)",
+            false,
+        ),
+    ];
+    for (line, allowed) in lines {
+        let checked = std::panic::catch_unwind(|| assert_loopback_only(line));
+        assert_eq!(checked.is_ok(), allowed, "{line}");
+    }
+}

@@ -123,16 +123,21 @@ fn a_terminal_on_stdin_gets_a_one_line_hint_and_a_pipe_does_not() {
     let piped = run_raw(json!({"command": "azure-ad-auth-reset", "params": {}}).to_string());
     assert!(!piped.stderr.contains(hint), "no hint in a pipe: {}", piped.stderr);
     let Some(script) = which_script() else {
+        assert!(
+            !in_ci(),
+            "CI=true: `script` is not installed (Debian package bsdutils, util-linux elsewhere), so no terminal \
+             can be given to the binary; .ci/run installs it"
+        );
         println!("skipped: `script` (util-linux) is not installed, so no terminal can be given to the binary");
         return;
     };
     // `script` gives the binary a pseudo-terminal as stdin; its own stdin is empty, so the
     // terminal reports end of input and the binary finishes with an empty-stdin error.
-    let program = assert_cmd::cargo::cargo_bin("azure-ad-identity-protection");
     let output = assert_cmd::Command::new(script)
-        .args(["-qec", &program.display().to_string(), "/dev/null"])
+        .args(["-qec", PROGRAM, "/dev/null"])
         .env_clear()
         .env("PATH", "/usr/bin:/bin")
+        .env(IMDS_VARIABLE, REFUSING_IMDS)
         .write_stdin(Vec::new())
         .timeout(std::time::Duration::from_secs(30))
         .output()

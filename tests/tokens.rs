@@ -59,15 +59,51 @@ fn an_expired_token_is_refreshed_and_the_refresh_token_rotates() {
     assert_ne!(run.context()["access_token"], context["access_token"]);
 }
 
+/// With strict rotation (a used refresh token is invalid afterwards), each invocation must send
+/// the refresh token the previous one stored, store the new one, and use the new access token.
 #[test]
 fn strict_rotation_works_across_invocations() {
     let emu = tenant_with(|c| c.rotate_refresh_tokens_strictly = true);
     let mut context = signed_in(&emu, &device_params(&emu));
-    for _ in 0..3 {
+    let mut spent = Vec::new();
+    for round in 1..=3 {
+        let stored = context["current_refresh_token"]
+            .as_str()
+            .expect("a refresh token")
+            .to_string();
         context.insert("valid_until".into(), json!(now() - 1));
+        let before = emu.requests().len();
         let run = auth_test(&emu, &context);
         run.expect(0, 1);
-        context = run.context().as_object().cloned().unwrap();
+        let sent: Vec<_> = emu.requests().into_iter().skip(before).collect();
+        let paths: Vec<&str> = sent
+            .iter()
+            .map(|r| r.path.rsplit('/').next().unwrap_or_default())
+            .collect();
+        assert_eq!(paths, ["token", "riskyUsers"], "round {round}: one refresh, then Graph");
+        assert_eq!(sent[0].form_value("grant_type").as_deref(), Some("refresh_token"));
+        assert_eq!(
+            sent[0].form_value("refresh_token"),
+            Some(stored.clone()),
+            "round {round}"
+        );
+        let new = run.context();
+        let rotated = new["current_refresh_token"].as_str().expect("a new refresh token");
+        assert!(
+            rotated != stored && !spent.contains(&rotated.to_string()),
+            "round {round}: not rotated"
+        );
+        let bearer = format!("Bearer {}", new["access_token"].as_str().expect("an access token"));
+        assert_eq!(sent[1].header("Authorization"), Some(bearer.as_str()), "round {round}");
+        spent.push(stored);
+        context = new.as_object().cloned().expect("a context");
+    }
+    // Each spent token is refused now, as Entra refuses a reused one under strict rotation.
+    for old in spent {
+        let mut stale = context.clone();
+        stale.insert("current_refresh_token".into(), json!(old));
+        stale.insert("valid_until".into(), json!(now() - 1));
+        auth_test(&emu, &stale).expect(1, 4).says(&["AADSTS70000"]);
     }
 }
 

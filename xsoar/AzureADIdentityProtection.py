@@ -33,12 +33,14 @@ EXIT_OK, EXIT_FAILED, EXIT_UNUSABLE = 0, 1, 2
 
 # The binary's per-request budget (instance parameter request_timeout, 1-600 s, default 60).
 DEFAULT_REQUEST_TIMEOUT = 60
-# Worst case of one command that needs one token request and one Graph request, every retry
-# taken: a token 5 attempts + 70 s of backoff (Azure IMDS's budget, the largest; the token
-# endpoint's is 3 + 30 s), Graph 6 attempts + 60 s of backoff.
+# The binary's worst case for a command that is not a long listing (docs/protocol.md section 1),
+# every retry taken, each attempt a whole request_timeout t: a token (at most 6 t + 70 s: Azure
+# Arc's challenge and key requests, 3 attempts and 30 s of backoff each, or IMDS's 5 attempts
+# and 70 s; Entra's token endpoint is 3 t + 30 s), a Graph request (6 t + 60 s), and after a
+# Graph 401 one more token and Graph request: 2 (6 t + 70) + 2 (6 t + 60) = 24 t + 260 seconds.
 # The process timeout sits a little above it; longer listings on a failing Graph are cut there.
-TOKEN_ATTEMPTS, TOKEN_BACKOFF = 5, 70
-GRAPH_ATTEMPTS, GRAPH_BACKOFF = 6, 60
+ATTEMPTS_PER_COMMAND = 24
+BACKOFF_PER_COMMAND = 260
 TIMEOUT_MARGIN = 30
 
 # Versioned compare-and-set of the integration context, as set_to_integration_context_with_retries.
@@ -75,9 +77,7 @@ def process_timeout(params):
     except ValueError:
         request_timeout = DEFAULT_REQUEST_TIMEOUT  # the binary itself reports the bad parameter
     request_timeout = min(max(request_timeout, 1), 600)
-    token = TOKEN_ATTEMPTS * request_timeout + TOKEN_BACKOFF
-    graph = GRAPH_ATTEMPTS * request_timeout + GRAPH_BACKOFF
-    return token + graph + TIMEOUT_MARGIN
+    return ATTEMPTS_PER_COMMAND * request_timeout + BACKOFF_PER_COMMAND + TIMEOUT_MARGIN
 
 
 def read_context():

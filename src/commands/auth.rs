@@ -3,8 +3,9 @@
 use super::Arguments;
 use super::CommandOutput;
 use crate::auth::device_code::{self, Pending, Poll};
+use crate::auth::federation::{FederatedTokenFile, TOKEN_FILE_VARIABLE};
 use crate::auth::{MAX_DEVICE_CODE_LIFETIME_SECS, TokenResponse, client_credentials, managed_identity, tokens};
-use crate::config::AuthMode;
+use crate::config::{AuthMode, Config};
 use crate::error::Error;
 use crate::graph::client;
 use crate::graph::query::Query;
@@ -27,7 +28,7 @@ pub fn test(session: &mut Session, _: &Arguments) -> Result<CommandOutput, Error
     let who = match session.config.mode {
         AuthMode::DeviceCode => tokens::signed_in_as(&session.context)
             .map_or("a delegated sign-in".to_string(), |u| format!("the sign-in of {u}")),
-        AuthMode::ClientCredentials => format!("the client secret of app {}", session.config.app_id),
+        AuthMode::ClientCredentials => app_credential(&session.config),
         AuthMode::ManagedIdentity => "the engine's managed identity".to_string(),
     };
     let valid_until = tokens::stored_valid_until(&session.context).map(iso8601);
@@ -37,6 +38,20 @@ pub fn test(session: &mut Session, _: &Arguments) -> Result<CommandOutput, Error
         session.config.graph_root()
     );
     Ok(CommandOutput::entry(Entry::json(contents, markdown)))
+}
+
+/// The credential the app signs in with, in the order client_credentials tries them: the
+/// certificate, else a federated token (named by where its file comes from), else the secret.
+fn app_credential(config: &Config) -> String {
+    let app = &config.app_id;
+    match (&config.certificate, &config.federated_token) {
+        (Some(_), _) => format!("the certificate of app {app}"),
+        (None, Some(file)) if FederatedTokenFile::from_environment().as_ref() == Some(file) => {
+            format!("a federated token from `{TOKEN_FILE_VARIABLE}` for app {app}")
+        }
+        (None, Some(_)) => format!("a federated token from `federated_token_file` for app {app}"),
+        (None, None) => format!("the client secret of app {app}"),
+    }
 }
 
 /// Lists one risky user: proves the token, the permission and the licence in one request.
@@ -97,13 +112,14 @@ fn auth_context(pending: &Pending) -> Value {
 pub fn complete(session: &mut Session, args: &Arguments) -> Result<CommandOutput, Error> {
     if session.config.mode != AuthMode::DeviceCode {
         tokens::access_token(session, tokens::Permissions::Users)?;
-        return Ok(CommandOutput::entry(Entry::text(
-            if session.config.mode == AuthMode::ManagedIdentity {
-                "✅ Authorization completed successfully. Managed-identity mode needs no sign-in; a token was obtained from the engine's managed identity."
-            } else {
-                "✅ Authorization completed successfully. Client-credentials mode needs no sign-in; a token was obtained with the client secret."
-            },
-        )));
+        let markdown = match session.config.mode {
+            AuthMode::ManagedIdentity => "✅ Authorization completed successfully. Managed-identity mode needs no sign-in; a token was obtained from the engine's managed identity.".to_string(),
+            _ => format!(
+                "✅ Authorization completed successfully. Client-credentials mode needs no sign-in; a token was obtained with {}.",
+                app_credential(&session.config)
+            ),
+        };
+        return Ok(CommandOutput::entry(Entry::text(markdown)));
     }
     if device_code::stored(&session.context).is_none()
         && (tokens::cached(session, tokens::Permissions::Users).is_some() || tokens::has_refresh_token(session))

@@ -25,6 +25,23 @@ import msal
 import requests
 
 
+class CheckFailed(Exception):
+    """A check that did not hold (raised by `check`, which, unlike `assert`, python -O keeps)."""
+
+
+def check(condition, what, seen=None):
+    """Fails with `what` (the expectation, in words) and what was seen instead, if any."""
+    if not condition:
+        raise CheckFailed(what if seen is None else "%s; got %r" % (what, seen))
+
+
+def token_of(result, what):
+    """The access token of an MSAL result, or a failure naming `what` and MSAL's error."""
+    check(isinstance(result, dict) and "access_token" in result, "MSAL got no access token for " + what,
+          {k: result.get(k) for k in ("error", "error_description")} if isinstance(result, dict) else result)
+    return result["access_token"]
+
+
 def start_emulator(binary):
     args = [binary, "emulator", "--port", "0", "--tls", "--auto-approve", "--device-code-interval", "1"]
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -50,11 +67,11 @@ def check_client_credentials(info):
         instance_discovery=False,
     )
     result = app.acquire_token_for_client(scopes=[params["graph_endpoint"] + "/.default"])
-    assert "access_token" in result, result
-    assert graph_answers(params["graph_endpoint"], result["access_token"]), "Graph refused the app token"
+    token = token_of(result, "the app with its secret")
+    check(graph_answers(params["graph_endpoint"], token), "Graph accepts the app token")
     authority = params["azure_ad_endpoint"] + "/" + params["tenant_id"]
-    token = result["access_token"]
-    assert verified_claims(authority, token, audience_of(token))["appid"] == params["app_id"]
+    appid = verified_claims(authority, token, audience_of(token)).get("appid")
+    check(appid == params["app_id"], "the app token's appid is the app id " + params["app_id"], appid)
 
 
 def certificate_sign_in(info, credential):
@@ -66,8 +83,8 @@ def certificate_sign_in(info, credential):
         instance_discovery=False,
     )
     result = app.acquire_token_for_client(scopes=[params["graph_endpoint"] + "/.default"])
-    assert "access_token" in result, result
-    assert graph_answers(params["graph_endpoint"], result["access_token"]), "Graph refused the app token"
+    token = token_of(result, "the certificate app with " + ", ".join(sorted(credential)))
+    check(graph_answers(params["graph_endpoint"], token), "Graph accepts the certificate app's token")
 
 
 def verified_claims(authority, token, audience, check_issuer=False):
@@ -123,13 +140,16 @@ def check_device_code_and_refresh(info):
     )
     scopes = [graph + "/IdentityRiskyUser.Read.All", graph + "/IdentityRiskEvent.Read.All"]
     flow = app.initiate_device_flow(scopes=scopes)
-    assert "user_code" in flow and "/devicelogin" in flow["message"], flow
+    check("user_code" in flow and "/devicelogin" in flow.get("message", ""),
+          "the device flow has a user code and a message naming /devicelogin", flow)
     result = app.acquire_token_by_device_flow(flow)
-    assert "access_token" in result, result
-    assert result.get("id_token_claims", {}).get("preferred_username"), result.get("id_token_claims")
+    token_of(result, "the device-code sign-in")
+    check(result.get("id_token_claims", {}).get("preferred_username"),
+          "the ID token names the signed-in user (preferred_username)", result.get("id_token_claims"))
     authority = params["azure_ad_endpoint"] + "/" + params["tenant_id"]
     claims = verified_claims(authority, result["id_token"], params["app_id"], check_issuer=True)
-    assert claims["preferred_username"] == result["id_token_claims"]["preferred_username"], claims
+    check(claims.get("preferred_username") == result["id_token_claims"]["preferred_username"],
+          "the verified ID token names the same user as MSAL's claims", claims)
     verified_claims(authority, result["access_token"], audience_of(result["access_token"]))
     # The same header and signature over other claims (valid JSON): only the signature check
     # can refuse it.
@@ -138,15 +158,15 @@ def check_device_code_and_refresh(info):
     payload = base64.urlsafe_b64encode(json.dumps(other).encode()).rstrip(b"=").decode()
     try:
         verified_claims(authority, ".".join([head, payload, signature]), params["app_id"])
-        raise AssertionError("a forged ID token verified")
+        raise CheckFailed("a forged ID token (other claims, the genuine signature) verified")
     except jwt.InvalidSignatureError:
         pass
-    assert graph_answers(graph, result["access_token"]), "Graph refused the delegated token"
+    check(graph_answers(graph, result["access_token"]), "Graph accepts the delegated token")
     accounts = app.get_accounts()
-    assert accounts, "MSAL built no account from the answer"
+    check(accounts, "MSAL builds an account from the device-code answer", accounts)
     refreshed = app.acquire_token_silent(scopes, account=accounts[0], force_refresh=True)
-    assert refreshed and "access_token" in refreshed, refreshed
-    assert refreshed["access_token"] != result["access_token"], "the refresh returned the same token"
+    refreshed_token = token_of(refreshed, "the silent refresh")
+    check(refreshed_token != result["access_token"], "the refresh returns a new access token")
 
 
 def check_managed_identity(info):
@@ -158,17 +178,17 @@ def check_managed_identity(info):
     os.environ["AZURE_POD_IDENTITY_AUTHORITY_HOST"] = imds
     try:
         client = msal.ManagedIdentityClient(msal.SystemAssignedManagedIdentity(), http_client=requests.Session())
-        assert msal.managed_identity.get_managed_identity_source() is msal.managed_identity.DEFAULT_TO_VM, (
-            "MSAL would not ask IMDS here (an App Service, Arc or Cloud Shell variable is set)"
-        )
+        source = msal.managed_identity.get_managed_identity_source()
+        check(source is msal.managed_identity.DEFAULT_TO_VM,
+              "MSAL asks IMDS here (no App Service, Arc or Cloud Shell variable is set)", source)
         result = client.acquire_token_for_client(resource=graph)
     finally:
         if before is None:
             del os.environ["AZURE_POD_IDENTITY_AUTHORITY_HOST"]
         else:
             os.environ["AZURE_POD_IDENTITY_AUTHORITY_HOST"] = before
-    assert "access_token" in result, result
-    assert graph_answers(graph, result["access_token"]), "Graph refused the managed identity's token"
+    token = token_of(result, "the managed identity")
+    check(graph_answers(graph, token), "Graph accepts the managed identity's token")
 
 
 def main():
@@ -185,13 +205,13 @@ def main():
     ]
     failed = 0
     try:
-        for check in checks:
+        for one in checks:
             try:
-                check(info)
-                print("ok     " + check.__name__)
+                one(info)
+                print("ok     " + one.__name__)
             except Exception as error:  # report every check, then fail
                 failed += 1
-                print("FAILED " + check.__name__ + ": " + repr(error))
+                print("FAILED %s: %s: %s" % (one.__name__, type(error).__name__, error))
     finally:
         process.terminate()
         process.wait(timeout=10)

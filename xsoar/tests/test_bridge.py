@@ -13,6 +13,8 @@ own result for the same envelope: the bridge must add nothing and lose nothing.
 Environment (set by .ci/run; defaults for a developer's checkout):
   AZURE_AD_IDENTITY_PROTECTION_TEST_BIN  the binary (default target/debug/azure-ad-identity-protection)
   XSOAR_UNIFIED_YML                      the unified yml (default: build it with build-pack.sh)
+  CI                                     `true`: a missing binary fails every test instead of
+                                         skipping them
 """
 
 import datetime
@@ -36,6 +38,7 @@ RUNNER = os.path.join(RUNTIME, 'run_integration.py')
 BINARY = os.path.abspath(os.environ.get('AZURE_AD_IDENTITY_PROTECTION_TEST_BIN')
                          or os.path.join(REPO, 'target', 'debug', 'azure-ad-identity-protection'))
 XSOAR_VERSION = '6.10.0'
+IN_CI = os.environ.get('CI') == 'true'
 
 
 def unified_yml(scratch):
@@ -76,7 +79,10 @@ class BridgeCase(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         if not os.access(BINARY, os.X_OK):
-            raise unittest.SkipTest('build the binary first (cargo build): {} is missing'.format(BINARY))
+            missing = 'build the binary first (cargo build): {} is missing'.format(BINARY)
+            if IN_CI:
+                raise RuntimeError('CI=true: ' + missing)
+            raise unittest.SkipTest(missing)
         cls.scratch = tempfile.mkdtemp(prefix='bridge-test-')
         with open(unified_yml(cls.scratch)) as f:
             cls.definition = yaml.safe_load(f)
@@ -107,8 +113,9 @@ class BridgeCase(unittest.TestCase):
         return params
 
     def bridge(self, command, args=None, params=None, concurrent_writes=None, env=None, keep_state=True,
-               server_version=XSOAR_VERSION):
-        """Runs the embedded script for one command; returns demistomock's outcome.
+               server_version=XSOAR_VERSION, script=None):
+        """Runs the embedded script (or `script`, a variant of it) for one command; returns
+        demistomock's outcome.
 
         The integration context and last run carry over to the next call, as XSOAR keeps them."""
         state = {
@@ -130,8 +137,8 @@ class BridgeCase(unittest.TestCase):
             'AZURE_AD_IDENTITY_PROTECTION_BIN': BINARY,
         }
         environment.update(env or {})
-        done = subprocess.run([sys.executable, RUNNER, self.script], env=environment, capture_output=True, text=True,
-                              timeout=120)
+        done = subprocess.run([sys.executable, RUNNER, script or self.script], env=environment, capture_output=True,
+                              text=True, timeout=120)
         with open(path) as f:
             outcome = json.load(f)['outcome']
         outcome['returncode'] = done.returncode
@@ -159,6 +166,25 @@ class BridgeCase(unittest.TestCase):
         done = self.bridge('azure-ad-auth-complete')
         self.assertEqual(entry_types(done), [1], done['results'])
         return start, done
+
+    def script_with(self, name, replacements):
+        """A copy of the embedded script with some of its constants set otherwise: the same code
+        with other data. Each replaced line must be in the script exactly once."""
+        with open(self.script) as f:
+            text = f.read()
+        for old, new in replacements.items():
+            self.assertEqual(text.count(old), 1, old)
+            text = text.replace(old, new)
+        path = os.path.join(self.scratch, name)
+        with open(path, 'w') as f:
+            f.write(text)
+        return path
+
+    def tenant(self):
+        """The emulator's tenant as it is now (its admin endpoint): the independent record of
+        what Graph serves."""
+        with urllib.request.urlopen(self.emulator.admin + '/tenant', timeout=10) as response:
+            return json.loads(response.read())
 
     def a_risky_user(self):
         listed = self.bridge('azure-ad-identity-protection-risky-user-list', {'limit': '1'})
@@ -389,16 +415,39 @@ class ContextConflicts(BridgeCase):
         self.assertEqual(outcome['context_conflicts'], 3)
 
 
+def detections_of(tenant, upn):
+    """The user's risk detections in the tenant, earliest first (ties by id), as a fetch emits them."""
+    mine = [d for d in tenant['riskDetections']['value'] if d.get('userPrincipalName') == upn]
+    return sorted(mine, key=lambda d: (instant(d['detectedDateTime']), d['id']))
+
+
+def busiest_user(tenant):
+    """The user principal name with the most risk detections in the tenant."""
+    counts = {}
+    for detection in tenant['riskDetections']['value']:
+        upn = detection.get('userPrincipalName')
+        if upn:
+            counts[upn] = counts.get(upn, 0) + 1
+    return max(sorted(counts), key=lambda upn: counts[upn])
+
+
 class Fetch(BridgeCase):
     def test_fetch_twice_then_a_failure_keeps_the_last_run(self):
         params = self.secret_params(first_fetch='2020-01-01', max_fetch='200')
-        user = self.bridge('azure-ad-identity-protection-risky-user-list', {'limit': '1'}, params=params)
-        upn = user['results'][0]['Contents']['value'][0]['userPrincipalName']
+        tenant = self.tenant()
+        upn = busiest_user(tenant)
         params['fetch_user_principal_name'] = upn
+        # The window: the user's detections from first_fetch on, earliest first, at most max_fetch.
+        since = instant('2020-01-01T00:00:00Z')
+        expected = [d['id'] for d in detections_of(tenant, upn) if instant(d['detectedDateTime']) >= since][:200]
+        self.assertGreaterEqual(len(expected), 2, 'the busiest user has several detections')
 
         first = self.bridge('fetch-incidents', params=params)
         self.assertNoTraceback(first)
-        self.assertIsNotNone(first['incidents'])
+        self.assertEqual([i['dbotMirrorId'] for i in first['incidents']], expected)
+        latest = max(instant(d['detectedDateTime']) for d in detections_of(tenant, upn) if d['id'] in expected)
+        self.assertEqual(instant(first['last_run_set']['latest_detection_found']), latest)
+        # The bridge adds nothing and loses nothing: the binary alone, same envelope, says the same.
         _, alone = self.binary_alone('fetch-incidents', {}, params, self.context['context'], {})
         self.assertEqual(first['incidents'], alone['incidents'])
         self.assertEqual(first['last_run_set'], alone['last_run'])
@@ -437,13 +486,10 @@ class MigrationFromThePythonIntegration(BridgeCase):
 
     def test_its_last_run_continues_after_the_cursor(self):
         params = self.secret_params(first_fetch='2020-01-01', max_fetch='200')
-        user = self.bridge('azure-ad-identity-protection-risky-user-list', {'limit': '1'}, params=params)
-        upn = user['results'][0]['Contents']['value'][0]['userPrincipalName']
-        risks = self.bridge('azure-ad-identity-protection-risks-list',
-                            {'user_principal_name': upn, 'limit': '1000'}, params=params)
-        mine = sorted(risks['results'][0]['Contents']['value'], key=lambda d: instant(d['detectedDateTime']))
-        if len(mine) < 2:
-            self.skipTest('that user has a single detection')
+        tenant = self.tenant()
+        upn = busiest_user(tenant)
+        mine = detections_of(tenant, upn)
+        self.assertGreaterEqual(len(mine), 2, 'the busiest user has several detections')
         cursor = mine[len(mine) // 2]['detectedDateTime']
         # The Python integration's cursor: the last detection time it saw, compared with gt.
         self.last_run = {'latest_detection_found': cursor}
@@ -456,10 +502,14 @@ class MigrationFromThePythonIntegration(BridgeCase):
 
 class BinaryTrouble(BridgeCase):
     def test_a_missing_binary_names_the_docker_image(self):
-        if os.path.exists('/usr/local/bin/azure-ad-identity-protection'):
-            self.skipTest('this machine has the binary at /usr/local/bin')
+        # The image's default path, moved where nothing is, whatever this machine has installed.
+        nowhere = os.path.join(self.scratch, 'nowhere', 'azure-ad-identity-protection')
+        script = self.script_with('script-without-default-binary.py', {
+            "BINARY_DEFAULT_PATH = '/usr/local/bin/azure-ad-identity-protection'":
+                'BINARY_DEFAULT_PATH = {!r}'.format(nowhere),
+        })
         outcome = self.bridge('azure-ad-auth-start', env={'AZURE_AD_IDENTITY_PROTECTION_BIN': '',
-                                                          'PATH': '/usr/bin:/bin'})
+                                                          'PATH': '/usr/bin:/bin'}, script=script)
         image = self.definition['script']['dockerimage']
         self.assertOneError(outcome, 'not in this Docker image', 'Docker image ' + image + ',', 'xsoar/Dockerfile')
         self.assertEqual(outcome['set_context_calls'], 0)
@@ -508,6 +558,22 @@ class BinaryTrouble(BridgeCase):
         self.assertEqual(entry_types(outcome), [1])
         self.assertTrue(any('GET graph /beta/x 200' in line for line in outcome['debug']), outcome['debug'])
 
+    def test_no_answer_in_time_stops_the_binary_and_says_so_without_stdout(self):
+        # A binary that writes part of a result and then hangs; the bridge's own timeout formula
+        # with its constants set to a 2-second budget (the real one is minutes).
+        env = self.fake_binary('cat >/dev/null; echo \'{"context": {"access_token": "abc123-partial\'; exec sleep 60')
+        script = self.script_with('script-with-a-short-timeout.py', {
+            'ATTEMPTS_PER_COMMAND = 24': 'ATTEMPTS_PER_COMMAND = 0',
+            'BACKOFF_PER_COMMAND = 260': 'BACKOFF_PER_COMMAND = 0',
+            'TIMEOUT_MARGIN = 30': 'TIMEOUT_MARGIN = 2',
+        })
+        outcome = self.bridge('azure-ad-identity-protection-risks-list', env=env, script=script)
+        message = self.assertOneError(outcome, 'did not finish within 2 seconds and was stopped',
+                                      'nothing was stored')
+        self.assertNotIn('abc123', message)
+        self.assertNotIn('abc123', json.dumps(outcome))
+        self.assertEqual(outcome['set_context_calls'], 0)
+
     def test_a_failed_fetch_from_a_crash_raises_and_keeps_the_last_run(self):
         self.last_run = {'latest_detection_found': '2024-01-01T00:00:00Z'}
         env = self.fake_binary('cat >/dev/null; exit 101')
@@ -515,6 +581,69 @@ class BinaryTrouble(BridgeCase):
         self.assertIsNotNone(outcome['exception'])
         self.assertIn('exit status 101', outcome['exception']['message'])
         self.assertIsNone(outcome['last_run_set'])
+
+
+# A probe that loads the embedded script as the server does (after CommonServerPython, in one
+# namespace) but under another __name__, so no command runs, and prints process_timeout(params)
+# for each params object given.
+PROCESS_TIMEOUT_PROBE = """
+import json, os, sys
+runtime, script, cases = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+with open(os.path.join(runtime, 'CommonServerPython.py')) as f:
+    common = f.read()
+with open(script) as f:
+    code = compile(common + '\\n' + f.read(), script, 'exec')
+namespace = {'__name__': 'process_timeout_probe'}
+exec(code, namespace)
+print(json.dumps([namespace['process_timeout'](params) for params in cases]))
+"""
+
+
+class ProcessTimeout(BridgeCase):
+    """The bridge stops the binary a little after the binary's own worst case (docs/protocol.md
+    section 1): 24 request timeouts and 260 s of backoff, plus 30 s."""
+
+    def process_timeouts(self, cases):
+        state = os.path.join(self.scratch, 'probe-state.json')
+        with open(state, 'w') as f:
+            json.dump({}, f)
+        environment = {'PATH': os.environ.get('PATH', '/usr/bin:/bin'), 'PYTHONPATH': RUNTIME,
+                       'DEMISTOMOCK_STATE': state}
+        done = subprocess.run([sys.executable, '-c', PROCESS_TIMEOUT_PROBE, RUNTIME, self.script, json.dumps(cases)],
+                              env=environment, capture_output=True, text=True, timeout=60, check=True)
+        return json.loads(done.stdout)
+
+    def test_the_timeout_is_24_request_timeouts_plus_290_seconds(self):
+        # (request_timeout as an instance may hold it, seconds computed by hand: 24 t + 290)
+        cases = [
+            ({}, 24 * 60 + 290),                            # the default request_timeout, 60
+            ({'request_timeout': '60'}, 1730),
+            ({'request_timeout': '1'}, 314),
+            ({'request_timeout': ' 5 '}, 410),
+            ({'request_timeout': '600'}, 14690),
+            ({'request_timeout': '0'}, 314),                # below 1: the binary refuses it; 1 here
+            ({'request_timeout': '3600'}, 14690),           # above 600: likewise, 600 here
+            ({'request_timeout': 'soon'}, 1730),            # unreadable: the default
+        ]
+        self.assertEqual(self.process_timeouts([params for params, _ in cases]), [seconds for _, seconds in cases])
+
+    def test_the_documents_state_the_same_formula(self):
+        for document in ('README.md', os.path.join('docs', 'protocol.md')):
+            with open(os.path.join(REPO, document)) as f:
+                text = ' '.join(f.read().split())
+            self.assertIn('`24 × request_timeout + 290`', text, document)
+            self.assertNotIn('9 × request_timeout + 120', text, document)
+
+
+class LongLivedEmulator(BridgeCase):
+    """The class's emulator serves for minutes, with pauses between commands as a person makes."""
+
+    def test_a_command_after_15_idle_seconds_is_answered(self):
+        self.assertEqual(self.bridge('test-module', params=self.secret_params())['results'], ['ok'])
+        time.sleep(15)  # longer than any idle timeout of a connection or of the listening socket
+        outcome = self.bridge('test-module', params=self.secret_params())
+        self.assertNoTraceback(outcome)
+        self.assertEqual(outcome['results'], ['ok'], outcome['results'])
 
 
 if __name__ == '__main__':
