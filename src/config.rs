@@ -224,6 +224,7 @@ impl Config {
     /// says otherwise with `engine_identity_to_custom_hosts`. A federated token file named by the
     /// parameter counts as the engine's too: the file is on the engine, whoever names it.
     fn check_engine_identity(&self, params: &Map<String, Value>) -> Result<(), Error> {
+        let anywhere = flag(params, "engine_identity_to_custom_hosts")?;
         let (identity, login_too) = match self.mode {
             AuthMode::ManagedIdentity => ("the engine's managed identity token", false),
             AuthMode::ClientCredentials if self.certificate.is_none() && self.federated_token.is_some() => {
@@ -231,7 +232,7 @@ impl Config {
             }
             _ => return Ok(()),
         };
-        if flag(params, "engine_identity_to_custom_hosts")? {
+        if anywhere {
             return Ok(());
         }
         let allowed = |url: &str, is_cloud: fn(&str) -> bool| is_cloud(url) || is_loopback_url(url);

@@ -170,6 +170,7 @@ fn documented_parameters() -> Vec<(&'static str, &'static str, Probe)> {
                     .any(|r| r.query_value("client_id").as_deref() == Some("probe-identity"))
             }),
         ),
+        ("engine_identity_to_custom_hosts", auth, Refused(json!("perhaps"))),
         ("insecure", auth, Refused(json!("perhaps"))),
         ("ca_file", auth, Refused(json!("not a certificate"))),
         ("proxy", auth, Refused(json!("perhaps"))),
