@@ -114,7 +114,7 @@ impl Redactor {
         self.forms = forms;
     }
 
-    /// Where a credential occurs in `text`: sorted, non-overlapping byte ranges.
+    /// Where a credential occurs in `text`: byte ranges, sorted by start, possibly overlapping.
     fn spans(&self, text: &[u8]) -> Vec<(usize, usize)> {
         let Some(searcher) = &self.searcher else {
             return Vec::new();
@@ -128,7 +128,8 @@ impl Redactor {
                 spans.push((start, start + form.len()));
             }
         }
-        merge(spans)
+        spans.sort_unstable();
+        spans
     }
 
     /// `text` with every credential replaced.
@@ -141,7 +142,7 @@ impl Redactor {
 
     /// [`Redactor::text`] on bytes.
     pub fn bytes<'a>(&self, text: &'a [u8]) -> Cow<'a, [u8]> {
-        let spans = self.spans(text);
+        let spans = merge(self.spans(text));
         if spans.is_empty() {
             return Cow::Borrowed(text);
         }
@@ -227,11 +228,13 @@ impl Redactor {
                 }
                 hits.next();
                 // A hit that is not wholly inside this string's quotes is structure (or a
-                // number): left alone, so the text stays JSON.
+                // number): left alone, so the text stays JSON; it cannot hide another hit, as
+                // hits are joined only after this choice.
                 if start > string.start && end <= string.end {
                     plain_hits.push((start, end));
                 }
             }
+            let plain_hits = merge(plain_hits);
             // Escapes around a hit, or one that may hide a credential: decode, scrub, write back.
             let careful = string.escaped && (!plain_hits.is_empty() || self.hides_in(text, string));
             let replacement = if careful {
@@ -320,9 +323,8 @@ fn replace_spans(text: &[u8], string: &JsonString, hits: &[(usize, usize)]) -> V
     out
 }
 
-/// Sorts ranges and joins those that overlap or touch.
-fn merge(mut spans: Vec<(usize, usize)>) -> Vec<(usize, usize)> {
-    spans.sort_unstable();
+/// Joins sorted ranges that overlap or touch.
+fn merge(spans: Vec<(usize, usize)>) -> Vec<(usize, usize)> {
     let mut merged: Vec<(usize, usize)> = Vec::with_capacity(spans.len());
     for (start, end) in spans {
         match merged.last_mut() {
@@ -483,6 +485,16 @@ mod tests {
             redactor.text("echo: refresh-0123-and-more-secret-tail"),
             "echo: [redacted]"
         );
+    }
+
+    /// Found by the fuzz target: one credential's raw form (ending in `"`) matched across the end
+    /// of a string, and, joined with another credential's hit inside it, hid that one too.
+    #[test]
+    fn a_hit_across_a_strings_end_hides_no_other_hit() {
+        let redactor = Redactor::new(["  ''''''''''''''''''''", "'''''''''\""]);
+        let text = r#"{"1  ''''''''''''''''''''":"  ''''''''''''''''''''"}"#;
+        let out = redactor.json(text.as_bytes());
+        assert_eq!(String::from_utf8_lossy(&out), r#"{"1[redacted]":"[redacted]"}"#);
     }
 
     #[test]

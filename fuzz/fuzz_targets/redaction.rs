@@ -6,17 +6,17 @@
 #![no_main]
 
 use azure_ad_identity_protection::output::quoted;
-use azure_ad_identity_protection::redact::{MIN_CREDENTIAL, Redactor};
+use azure_ad_identity_protection::redact::{MIN_CREDENTIAL, REDACTED, Redactor};
 use libfuzzer_sys::fuzz_target;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Value;
 
-/// A credential from fuzz input: long enough to be redacted, and without the marker's
-/// brackets, so that an occurrence can only be one the redactor missed (a credential ending
-/// in `d]` could otherwise be made by the marker and the text after it).
+/// A credential from fuzz input: long enough to be redacted, without the marker's brackets and
+/// not the marker's word, so that an occurrence can only be one the redactor missed (a
+/// credential ending in `d]` could otherwise be made by the marker and the text after it).
 fn credential(raw: &str) -> Option<String> {
     let text: String = raw.chars().filter(|c| !matches!(c, '[' | ']')).collect();
-    (text.len() >= MIN_CREDENTIAL).then_some(text)
+    (text.len() >= MIN_CREDENTIAL && !REDACTED.contains(&text)).then_some(text)
 }
 
 /// `credential` as form `choice` of text (not JSON): written by this target's own encoders.
