@@ -2,9 +2,9 @@
 //! proxy variables used only when they can be (never a silent direct connection).
 
 use super::wire::{Audience, Body, HttpRequest, HttpResponse, Method, Transport, TransportError};
+use crate::files;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::{self, PemObject};
-use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
 
@@ -85,10 +85,16 @@ impl ExtraRoots {
         self.add_file(Path::new(value))
     }
 
-    /// Adds the certificates of the PEM file at `path`, reading at most [`MAX_CA_BYTES`].
+    /// Adds the certificates of the PEM file at `path`, a regular file of at most [`MAX_CA_BYTES`].
     pub fn add_file(&mut self, path: &Path) -> Result<(), String> {
         let shown = path_for_message(path);
-        let pem = read_bounded(path).map_err(|why| format!("cannot read {shown}: {why}."))?;
+        let pem = files::read(path, MAX_CA_BYTES).map_err(|problem| match problem {
+            files::Problem::TooLarge(_) => format!(
+                "cannot read {shown}: it is larger than {}, the most read for a CA bundle.",
+                mib()
+            ),
+            other => format!("cannot read {shown}: {other}."),
+        })?;
         self.add_pem(&pem, &shown)
     }
 
@@ -132,18 +138,6 @@ pub fn ssl_cert_file() -> Option<std::path::PathBuf> {
     std::env::var_os(SSL_CERT_FILE)
         .filter(|v| !v.is_empty())
         .map(Into::into)
-}
-
-fn read_bounded(path: &Path) -> Result<Vec<u8>, String> {
-    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    let mut pem = Vec::new();
-    file.take(MAX_CA_BYTES + 1)
-        .read_to_end(&mut pem)
-        .map_err(|e| e.to_string())?;
-    if pem.len() as u64 > MAX_CA_BYTES {
-        return Err(format!("it is larger than {}, the most read for a CA bundle", mib()));
-    }
-    Ok(pem)
 }
 
 /// `the file PATH`, without the path when it is too long or odd to quote (it may be text pasted
