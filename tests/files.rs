@@ -106,3 +106,21 @@ fn an_ssl_cert_file_that_is_no_regular_file_is_named_before_the_first_https_requ
     }
     assert!(emu.requests().is_empty(), "nothing was sent");
 }
+
+/// Plain http (the emulator, a loopback gateway) makes no TLS connection, so `SSL_CERT_FILE`,
+/// which only adds trusted roots, is not even opened: a FIFO, a folder or a missing file there
+/// changes nothing.
+#[test]
+fn plain_http_never_opens_ssl_cert_file() {
+    let emu = tenant();
+    let mut unusable = not_regular_files("plain-http");
+    unusable.push((PathBuf::from("/nonexistent/ca.pem"), ""));
+    for (path, _) in unusable {
+        let vars = [("SSL_CERT_FILE", shown(&path))];
+        let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        run_env(&auth_test(&app_params(&emu)), &vars)
+            .expect(0, 1)
+            .says(&["Success"]);
+    }
+    assert_eq!(requests_to(&emu, TOKEN).len(), 4, "one sign-in per run");
+}
