@@ -5,6 +5,11 @@
 //! time, median CPU (user + system) and peak RSS of the child (from wait4's rusage), and the
 //! median as a ratio to the floor (a do-nothing process). This is a benchmark, never a test:
 //! nothing here asserts a timing.
+//!
+//! When `valgrind` is on PATH, a second table counts each target row's instructions once under
+//! `valgrind --tool=callgrind` (deterministic, unlike time). Options after `--`:
+//! `--baseline PATH` measures a second binary (an older build) in the same run, side by side;
+//! `--instructions` writes only that second table, skipping the long time table.
 
 use azure_ad_identity_protection::emulator::{Emulator, TenantConfig};
 use serde_json::{Map, Value, json};
@@ -111,19 +116,9 @@ fn runner(args: &[String]) {
 #[allow(clippy::zombie_processes)]
 fn spawn_and_wait(program: &Path, args: &[&str], stdin: &[u8]) -> Sample {
     let started = Instant::now();
-    let mut command = Command::new(program);
-    command
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .env_remove("HTTPS_PROXY")
-        .env_remove("HTTP_PROXY")
-        .env_remove("ALL_PROXY")
-        .env_remove("SSL_CERT_FILE");
-    if let Some(ca) = std::env::var_os(CHILD_CA) {
-        command.env("SSL_CERT_FILE", ca);
-    }
+    let ca = std::env::var_os(CHILD_CA).map(PathBuf::from);
+    let mut command = program_command(program, ca.as_deref());
+    command.args(args).stderr(Stdio::null());
     let mut child = command.spawn().expect("the program starts");
     if let Some(mut input) = child.stdin.take() {
         let _ = input.write_all(stdin);
@@ -134,6 +129,23 @@ fn spawn_and_wait(program: &Path, args: &[&str], stdin: &[u8]) -> Sample {
         cpu,
         max_rss_kb,
     }
+}
+
+/// `program` with stdin piped, stdout dropped, no proxy variables and `SSL_CERT_FILE` set to `ca`
+/// or unset: the environment every measured run gets.
+fn program_command(program: &Path, ca: Option<&Path>) -> Command {
+    let mut command = Command::new(program);
+    command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .env_remove("HTTPS_PROXY")
+        .env_remove("HTTP_PROXY")
+        .env_remove("ALL_PROXY")
+        .env_remove("SSL_CERT_FILE");
+    if let Some(ca) = ca {
+        command.env("SSL_CERT_FILE", ca);
+    }
+    command
 }
 
 /// Reaps the child and returns its CPU time and peak RSS (KiB).
@@ -169,6 +181,7 @@ fn invoke(binary: &Path, stdin: &[u8]) -> Value {
     let mut child = Command::new(binary)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .expect("binary");
     child.stdin.take().expect("stdin").write_all(stdin).expect("write");
@@ -189,13 +202,62 @@ fn main() {
     if args.first().map(String::as_str) == Some("--measure") {
         return runner(&args[1..]);
     }
+    let options = Options::parse(&args);
     let binary = sibling("azure-ad-identity-protection");
     let emulator = Emulator::start(TenantConfig::generated(7, 5_000, 10_000)).expect("the emulator starts");
     let setup = Setup::new(&binary, &emulator);
-    let mut rows = floor_rows(&binary);
-    rows.extend(setup.small_rows());
-    rows.extend(setup.large_rows());
-    write_report(&rows, &binary);
+    if !options.instructions_only {
+        let mut rows = floor_rows(&binary);
+        rows.extend(setup.small_rows());
+        rows.extend(setup.large_rows());
+        write_report(&rows, &binary);
+    }
+    let valgrind = on_path("valgrind");
+    if valgrind.is_none() && options.instructions_only {
+        panic!("--instructions needs valgrind on PATH");
+    }
+    if valgrind.is_some() || options.baseline.is_some() {
+        let baseline = options.baseline.as_deref().map(|b| Setup::new(b, &emulator));
+        let rows = compared_rows(baseline.as_ref(), &setup, valgrind.as_deref());
+        let table = comparison_report(&rows, options.baseline.as_deref(), valgrind.is_some());
+        write_section(&table, COMPARE_START, COMPARE_END);
+    }
+}
+
+/// What follows `--` on the command line (cargo adds `--bench` itself; it is ignored).
+#[derive(Default)]
+struct Options {
+    /// `--instructions`: only the side-by-side table.
+    instructions_only: bool,
+    /// `--baseline PATH`: a second binary measured with the same envelopes.
+    baseline: Option<PathBuf>,
+}
+
+impl Options {
+    fn parse(args: &[String]) -> Options {
+        let mut options = Options::default();
+        let mut args = args.iter();
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                "--instructions" => options.instructions_only = true,
+                "--baseline" => {
+                    let path = args.next().expect("--baseline needs the path of a binary");
+                    let path = std::fs::canonicalize(path).expect("the baseline binary exists");
+                    options.baseline = Some(path);
+                }
+                _ => {}
+            }
+        }
+        options
+    }
+}
+
+/// The file `name` in the first PATH folder that has it.
+fn on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
 }
 
 /// What the rows share: the binary, the emulator, and envelopes' parameters and contexts.
@@ -260,10 +322,7 @@ impl<'a> Setup<'a> {
 
     /// Row 5: many pages.
     fn large_rows(&self) -> Vec<Row> {
-        let mut fetch_params = self.emulator.instance_params();
-        fetch_params["first_fetch"] = json!("2020-01-01");
-        fetch_params["max_fetch"] = json!("1000");
-        let fetch = envelope("fetch-incidents", json!({}), &fetch_params, &Map::new());
+        let fetch = self.fetch();
         vec![
             row(
                 "5a. fetch-incidents over 10,000 detections (20 pages of 500)",
@@ -274,6 +333,14 @@ impl<'a> Setup<'a> {
                 self.run(&self.list("5000", &self.signed_in))
             }),
         ]
+    }
+
+    /// fetch-incidents from the start of the generated tenant's detections, 1,000 at most.
+    fn fetch(&self) -> Vec<u8> {
+        let mut fetch_params = self.emulator.instance_params();
+        fetch_params["first_fetch"] = json!("2020-01-01");
+        fetch_params["max_fetch"] = json!("1000");
+        envelope("fetch-incidents", json!({}), &fetch_params, &Map::new())
     }
 
     fn pending_complete(&self) -> Sample {
@@ -295,11 +362,16 @@ fn floor_rows(binary: &Path) -> Vec<Row> {
 }
 
 fn write_report(rows: &[Row], binary: &Path) {
-    let report = report(rows, binary);
+    write_section(&report(rows, binary), START, END);
+}
+
+/// Prints `report` and puts it into BENCHMARKS.md between the markers `start` and `end`.
+fn write_section(report: &str, start: &str, end: &str) {
     println!("{report}");
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md");
     let previous = std::fs::read_to_string(&path).unwrap_or_default();
-    std::fs::write(&path, replace_between_markers(&previous, &report)).expect("BENCHMARKS.md is writable");
+    let written = replace_between_markers(&previous, report, start, end);
+    std::fs::write(&path, written).expect("BENCHMARKS.md is writable");
     eprintln!("written to {}", path.display());
 }
 
@@ -341,14 +413,18 @@ fn sibling(name: &str) -> PathBuf {
 
 const START: &str = "<!-- bench:start -->";
 const END: &str = "<!-- bench:end -->";
+const COMPARE_START: &str = "<!-- bench:compare:start -->";
+const COMPARE_END: &str = "<!-- bench:compare:end -->";
 
-/// Puts the new table between the markers, keeping the hand-written text around them.
-fn replace_between_markers(previous: &str, report: &str) -> String {
-    match (previous.find(START), previous.find(END)) {
-        (Some(start), Some(end)) if start < end => {
-            format!("{}{START}\n{report}{}", &previous[..start], &previous[end..])
+/// Puts the new table between the markers, keeping the hand-written text around them; without
+/// the markers, appends them with the table.
+fn replace_between_markers(previous: &str, report: &str, start: &str, end: &str) -> String {
+    match (previous.find(start), previous.find(end)) {
+        (Some(at), Some(until)) if at < until => {
+            format!("{}{start}\n{report}{}", &previous[..at], &previous[until..])
         }
-        _ => format!("# Benchmarks\n\n{START}\n{report}{END}\n"),
+        _ if previous.is_empty() => format!("# Benchmarks\n\n{start}\n{report}{end}\n"),
+        _ => format!("{previous}\n{start}\n{report}{end}\n"),
     }
 }
 
@@ -399,5 +475,167 @@ fn machine(binary: &Path) -> String {
     format!(
         "Machine: {cpu}, {cores} cores, {memory} GiB. Release binary: {:.2} MB ({size} bytes).\n",
         size as f64 / 1_000_000.0
+    )
+}
+
+/// A target row of issue 16, measured for each binary: instructions and median wall time.
+struct Case {
+    name: &'static str,
+    /// The most instructions the row may cost, in millions; `None` for the floor.
+    target: Option<f64>,
+    runs: usize,
+    envelope: fn(&Setup) -> Vec<u8>,
+}
+
+/// The rows whose instructions are counted, all with `SSL_CERT_FILE` set to the system bundle
+/// (as many engines set it).
+const CASES: [Case; 5] = [
+    Case {
+        name: "auth-reset (the floor: parse, schema, output)",
+        target: None,
+        runs: 50,
+        envelope: |s| envelope("azure-ad-auth-reset", json!({}), &s.params, &s.signed_in),
+    },
+    Case {
+        name: "risky-user-list 50, cached token",
+        target: Some(3.0),
+        runs: 50,
+        envelope: |s| s.list("50", &s.signed_in),
+    },
+    Case {
+        name: "risks-list 500, cached token",
+        target: Some(55.0),
+        runs: 20,
+        envelope: |s| {
+            let args = json!({"limit": "500"});
+            envelope("azure-ad-identity-protection-risks-list", args, &s.params, &s.signed_in)
+        },
+    },
+    Case {
+        name: "fetch-incidents over 10,000 detections",
+        target: Some(150.0),
+        runs: 10,
+        envelope: |s| s.fetch(),
+    },
+    Case {
+        name: "risky-user-list 5,000",
+        target: Some(150.0),
+        runs: 10,
+        envelope: |s| s.list("5000", &s.signed_in),
+    },
+];
+
+/// One binary's result on one [`Case`].
+struct Measured {
+    instructions: Option<u64>,
+    median: Duration,
+}
+
+/// Each case for the baseline (when given) and this build: instructions once each, and the
+/// median of the case's runs.
+fn compared_rows(baseline: Option<&Setup>, current: &Setup, valgrind: Option<&Path>) -> Vec<Vec<Measured>> {
+    let subjects: Vec<&Setup> = baseline.into_iter().chain([current]).collect();
+    let bundle = Path::new(SYSTEM_BUNDLE);
+    let ca = bundle.exists().then_some(bundle);
+    let mut rows = Vec::new();
+    for case in &CASES {
+        let runs: Vec<(&Path, Vec<u8>)> = subjects.iter().map(|s| (s.binary, (case.envelope)(s))).collect();
+        let medians = interleaved_medians(&runs, case.runs, ca);
+        let measured: Vec<Measured> = runs
+            .iter()
+            .zip(medians)
+            .map(|((binary, input), median)| Measured {
+                instructions: valgrind.and_then(|v| instructions(v, binary, input, ca)),
+                median,
+            })
+            .collect();
+        let counts: Vec<Option<u64>> = measured.iter().map(|m| m.instructions).collect();
+        eprintln!("{}: instructions {counts:?}", case.name);
+        rows.push(measured);
+    }
+    rows
+}
+
+/// The median wall time of each (binary, stdin) over `runs` runs after a warm-up, the runs of
+/// all binaries interleaved so that a slower minute of this shared machine weighs on each alike.
+fn interleaved_medians(subjects: &[(&Path, Vec<u8>)], runs: usize, ca: Option<&Path>) -> Vec<Duration> {
+    let mut walls: Vec<Vec<Duration>> = vec![Vec::new(); subjects.len()];
+    for run in 0..=runs {
+        for ((binary, input), walls) in subjects.iter().zip(&mut walls) {
+            let sample = measure_with_ca(binary, &[], input, ca);
+            if run > 0 {
+                walls.push(sample.wall);
+            }
+        }
+    }
+    walls.into_iter().map(|w| percentile(w, 50)).collect()
+}
+
+/// The instructions one run of `program` on `stdin` executes, as callgrind counts them
+/// (process start included); `None` when valgrind fails.
+fn instructions(valgrind: &Path, program: &Path, stdin: &[u8], ca: Option<&Path>) -> Option<u64> {
+    let profile = std::env::temp_dir().join(format!("bench-callgrind-{}.out", std::process::id()));
+    let mut command = program_command(valgrind, ca);
+    command
+        .arg("--tool=callgrind")
+        .arg(format!("--callgrind-out-file={}", profile.display()))
+        .arg(program)
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().ok()?;
+    if let Some(mut input) = child.stdin.take() {
+        let _ = input.write_all(stdin);
+    }
+    let output = child.wait_with_output().ok()?;
+    let _ = std::fs::remove_file(&profile);
+    let log = String::from_utf8_lossy(&output.stderr);
+    let collected = log.lines().find_map(|line| line.split_once("Collected :"))?.1;
+    collected.trim().parse().ok()
+}
+
+/// The side-by-side table: instructions and median wall time, before → after.
+fn comparison_report(rows: &[Vec<Measured>], baseline: Option<&Path>, counted: bool) -> String {
+    let ca = if Path::new(SYSTEM_BUNDLE).exists() {
+        format!("`SSL_CERT_FILE={SYSTEM_BUNDLE}`")
+    } else {
+        "`SSL_CERT_FILE` unset (this machine has no system bundle)".to_string()
+    };
+    let mut out = format!("Every row with {ca}; instructions from one run under `valgrind --tool=callgrind`");
+    if !counted {
+        out.push_str(" (not counted: valgrind is not on PATH)");
+    }
+    match baseline {
+        Some(path) => out.push_str(&format!("; before: `{}`, after: this build.\n", path.display())),
+        None => out.push_str("; no `--baseline` given, so only this build.\n"),
+    }
+    out.push_str("\n| row | target | instructions before | after | change | median ms before | after |\n");
+    out.push_str("|---|---|---|---|---|---|---|\n");
+    for (case, measured) in CASES.iter().zip(rows) {
+        match measured.as_slice() {
+            [before, after] => out.push_str(&comparison_row(case, Some(before), after)),
+            [after] => out.push_str(&comparison_row(case, None, after)),
+            _ => {}
+        }
+    }
+    out
+}
+
+fn comparison_row(case: &Case, before: Option<&Measured>, after: &Measured) -> String {
+    let millions = |m: Option<&Measured>| match m.and_then(|m| m.instructions) {
+        Some(n) => format!("{:.2} M", n as f64 / 1e6),
+        None => "–".to_string(),
+    };
+    let change = match (before.and_then(|b| b.instructions), after.instructions) {
+        (Some(b), Some(a)) if b > 0 => format!("{:+.0} %", (a as f64 / b as f64 - 1.0) * 100.0),
+        _ => "–".to_string(),
+    };
+    let ms = |m: Option<&Measured>| m.map_or("–".to_string(), |m| format!("{:.2}", m.median.as_secs_f64() * 1000.0));
+    let target = case.target.map_or("–".to_string(), |t| format!("≤ {t:.1} M"));
+    format!(
+        "| {} | {target} | {} | {} | {change} | {} | {} |\n",
+        case.name,
+        millions(before),
+        millions(Some(after)),
+        ms(before),
+        ms(Some(after)),
     )
 }

@@ -12,6 +12,7 @@ pub mod config;
 pub mod demo;
 pub mod envelope;
 pub mod error;
+pub mod files;
 pub mod graph;
 pub mod http;
 pub mod output;

@@ -18,6 +18,8 @@ mod tokens;
 mod network;
 // TLS trust: the ca_file parameter and SSL_CERT_FILE, added to the built-in roots.
 mod ca_file;
+// Files named by a parameter or variable: FIFOs, devices and folders refused, never waited on.
+mod files;
 // The Identity Protection commands: lists, paging, filters, actions.
 mod graph_commands;
 // Workload identities: risky service principals and their risk detections.

@@ -5,6 +5,7 @@
 //! user-assigned identity.
 
 use crate::error::Error;
+use crate::files::{self, Links};
 use crate::secret::Secret;
 use serde_json::{Map, Value};
 use std::io::Read as _;
@@ -114,8 +115,8 @@ fn read_key(path: &Path, folder: &Path) -> Result<Secret, Error> {
         return Err(refused(path, folder, "is larger than 4096 bytes"));
     }
     // The checks above name the problem; the handle's own metadata is what counts, since the
-    // path may have changed in between.
-    let file = open_file_only(path).map_err(|e| unreadable(path, &e))?;
+    // path may have changed in between (opened without following a link or waiting on a FIFO).
+    let file = files::open(path, Links::Refuse).map_err(|e| unreadable(path, &e))?;
     let opened = file.metadata().map_err(|e| unreadable(path, &e))?;
     if !opened.is_file() || opened.len() > MAX_ARC_KEY_BYTES {
         return Err(refused(path, folder, "changed while it was read"));
@@ -137,18 +138,6 @@ fn read_key(path: &Path, folder: &Path) -> Result<Secret, Error> {
             )
         })?;
     Ok(Secret::new(key))
-}
-
-/// Opens `path` for reading without following a final link, and without waiting on a FIFO.
-fn open_file_only(path: &Path) -> std::io::Result<std::fs::File> {
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
-    }
-    options.open(path)
 }
 
 fn refused(path: &Path, folder: &Path, why: &str) -> Error {

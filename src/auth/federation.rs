@@ -3,6 +3,7 @@
 //! read again for every token request.
 
 use crate::error::Error;
+use crate::files;
 use crate::secret::Secret;
 use std::path::PathBuf;
 
@@ -48,17 +49,14 @@ impl FederatedTokenFile {
         Ok(Secret::new(token))
     }
 
+    /// The file's text: a regular file only (a FIFO or a device is refused, never waited on), at
+    /// most [`MAX_TOKEN_BYTES`].
     fn read_text(&self) -> Result<String, Error> {
-        use std::io::Read as _;
-        let file = std::fs::File::open(&self.path).map_err(|e| self.problem(&format!("cannot be read ({e}).")))?;
-        let mut text = String::new();
-        file.take(MAX_TOKEN_BYTES + 1)
-            .read_to_string(&mut text)
-            .map_err(|e| self.problem(&format!("cannot be read as text ({e}).")))?;
-        if text.len() as u64 > MAX_TOKEN_BYTES {
-            return Err(self.problem("is larger than 64 KiB, so it is no federated token."));
-        }
-        Ok(text)
+        let bytes = files::read(&self.path, MAX_TOKEN_BYTES).map_err(|problem| match problem {
+            files::Problem::TooLarge(_) => self.problem("is larger than 64 KiB, so it is no federated token."),
+            other => self.problem(&format!("cannot be read ({other}).")),
+        })?;
+        String::from_utf8(bytes).map_err(|_| self.problem("cannot be read as text (it is not UTF-8)."))
     }
 
     fn problem(&self, what: &str) -> Error {

@@ -58,9 +58,11 @@ impl Destinations {
 
 /// Sends requests through the transport, only to the configured hosts, with retries.
 pub struct Client<'a> {
-    /// Built on first use: a command that sends nothing (reset, a bad argument) never pays for
-    /// the TLS configuration.
-    transport: std::cell::OnceCell<Box<dyn Transport>>,
+    /// Built on first use, one per kind of connection: a command that sends nothing (reset, a
+    /// bad argument) builds neither, and one that speaks only plain http (the emulator, IMDS)
+    /// never reads the CA certificates that only TLS needs.
+    plain: std::cell::OnceCell<Box<dyn Transport>>,
+    tls: std::cell::OnceCell<Box<dyn Transport>>,
     settings: NetSettings,
     destinations: Destinations,
     runtime: &'a dyn Runtime,
@@ -86,7 +88,8 @@ impl<'a> Client<'a> {
     /// A client that sends each request only under the base URL of its audience.
     pub fn new(runtime: &'a dyn Runtime, settings: &NetSettings, destinations: Destinations) -> Self {
         Client {
-            transport: std::cell::OnceCell::new(),
+            plain: std::cell::OnceCell::new(),
+            tls: std::cell::OnceCell::new(),
             settings: settings.clone(),
             destinations,
             runtime,
@@ -173,7 +176,7 @@ impl<'a> Client<'a> {
                 "refused to send a request to {host}, which is not where its credential may go"
             )));
         }
-        let transport = self.transport()?;
+        let transport = self.transport(request)?;
         self.remember_credentials(request);
         let mut waited = 0.0;
         for attempt in 1..=policy.max_attempts {
@@ -220,10 +223,24 @@ impl<'a> Client<'a> {
         }
     }
 
-    /// The transport, built on first use with `SSL_CERT_FILE`'s certificates added (unless
-    /// `insecure`): an unusable file is an error before anything is sent.
-    fn transport(&self) -> Result<&dyn Transport, Error> {
-        if let Some(transport) = self.transport.get() {
+    /// The transport for `request`, built on first use. A plain http request that goes direct
+    /// (no proxy, or the managed-identity endpoint) never makes a TLS connection, so its
+    /// transport trusts only the built-in roots; every other request gets the one with
+    /// `ca_file`'s and `SSL_CERT_FILE`'s certificates added (unless `insecure`). An unusable
+    /// `SSL_CERT_FILE` is thus an error before the first request that could need it is sent.
+    fn transport(&self, request: &HttpRequest) -> Result<&dyn Transport, Error> {
+        let plain_http = request.url.get(..7).is_some_and(|s| s.eq_ignore_ascii_case("http://"));
+        let direct = !self.settings.proxy || request.audience == Audience::ManagedIdentity;
+        if plain_http && direct {
+            let settings = NetSettings {
+                timeout_secs: self.settings.timeout_secs,
+                insecure: self.settings.insecure,
+                extra_roots: ExtraRoots::default(),
+                proxy: self.settings.proxy,
+            };
+            return Ok(self.plain.get_or_init(|| self.runtime.transport(&settings)).as_ref());
+        }
+        if let Some(transport) = self.tls.get() {
             return Ok(transport.as_ref());
         }
         let mut settings = self.settings.clone();
@@ -235,10 +252,7 @@ impl<'a> Client<'a> {
                 ),
             })?;
         }
-        Ok(self
-            .transport
-            .get_or_init(|| self.runtime.transport(&settings))
-            .as_ref())
+        Ok(self.tls.get_or_init(|| self.runtime.transport(&settings)).as_ref())
     }
 
     fn attempt(
