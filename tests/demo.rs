@@ -207,11 +207,11 @@ fn kept_demo() -> (Running, String) {
     let mut demo = Running::start(&["--keep"]);
     let stdout = demo.0.stdout.take().expect("stdout piped");
     let (sender, receiver) = std::sync::mpsc::channel();
+    // Reads to the end even when nobody listens any more: a closed stdout would end the demo
+    // (as `demo | head -1` should), and with it the emulator the test is about to ask.
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if sender.send(line).is_err() {
-                break;
-            }
+            let _ = sender.send(line);
         }
     });
     let deadline = Instant::now() + HANG_GUARD;

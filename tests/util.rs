@@ -279,7 +279,9 @@ pub fn credentials_in_environment(vars: &[(&str, &str)]) -> Vec<String> {
     let mut found = Vec::new();
     for (name, value) in vars {
         match *name {
-            "AZURE_FEDERATED_TOKEN_FILE" => {
+            // Only a regular file: the files tests point the variable at a FIFO, which would
+            // block this process for ever.
+            "AZURE_FEDERATED_TOKEN_FILE" if std::fs::metadata(value).is_ok_and(|m| m.is_file()) => {
                 found.extend(std::fs::read_to_string(value).ok().map(|t| t.trim().to_string()))
             }
             "IDENTITY_HEADER" => found.push(value.to_string()),
