@@ -320,8 +320,9 @@ pub fn server_word(text: &str) -> String {
     }
 }
 
-/// Escapes text for a markdown table cell or inline text: backslashes, pipes, backticks, and
-/// line breaks (as `<br>`), in one pass.
+/// Escapes text for a markdown table cell or inline text: backslashes, pipes, backticks, the
+/// characters that open HTML, autolinks, links and images (`<`, `>`, `[`, `]`: a server's text
+/// in a cell adds none of them), and line breaks (as `<br>`), in one pass.
 pub fn escape_markdown(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars().peekable();
@@ -330,6 +331,10 @@ pub fn escape_markdown(text: &str) -> String {
             '\\' => out.push_str("\\\\"),
             '|' => out.push_str("\\|"),
             '`' => out.push_str("\\`"),
+            '<' | '>' | '[' | ']' => {
+                out.push('\\');
+                out.push(c);
+            }
             '\r' if chars.peek() == Some(&'\n') => {}
             '\r' | '\n' => out.push_str("<br>"),
             c => out.push(c),

@@ -30,8 +30,9 @@ pub fn render<'a>(title: &str, rows: impl Iterator<Item = &'a str> + Clone) -> S
         return format!("### {title}\n**No entries.**\n");
     }
     let mut out = format!("### {title}\n|");
+    // A key is Graph's text too: escaped like a cell, so it can neither add markdown nor a column.
     for header in &headers {
-        out.push_str(&column_name(header));
+        escape_into(&mut out, &column_name(header));
         out.push('|');
     }
     out.push_str(&format!("\n|{}\n", "---|".repeat(headers.len())));
@@ -163,16 +164,18 @@ impl<'h, 'a> Cells<'h, 'a> {
 /// The bytes [`escape_into`] replaces, as a table: one lookup a byte.
 const SPECIAL: [bool; 256] = {
     let mut special = [false; 256];
+    let bytes = [b'\\', b'|', b'`', b'\r', b'\n', b'<', b'>', b'[', b']'];
     let mut n = 0;
-    while n < 5 {
-        special[[b'\\', b'|', b'`', b'\r', b'\n'][n] as usize] = true;
+    while n < bytes.len() {
+        special[bytes[n] as usize] = true;
         n += 1;
     }
     special
 };
 
 /// Markdown-escapes `text` onto `out` as `output::escape_markdown` does, copying the runs
-/// between special characters whole: `\`, `|` and `` ` `` escaped, line breaks as `<br>`.
+/// between special characters whole: `\`, `|`, `` ` ``, `<`, `>`, `[` and `]` escaped, line
+/// breaks as `<br>`.
 fn escape_into(out: &mut String, text: &str) {
     let bytes = text.as_bytes();
     let mut clean = 0;
@@ -184,6 +187,10 @@ fn escape_into(out: &mut String, text: &str) {
             b'\\' => "\\\\",
             b'|' => "\\|",
             b'`' => "\\`",
+            b'<' => "\\<",
+            b'>' => "\\>",
+            b'[' => "\\[",
+            b']' => "\\]",
             b'\r' if bytes.get(at + 1) == Some(&b'\n') => "",
             _ => "<br>",
         });
@@ -299,7 +306,7 @@ mod tests {
     /// Rows a hostile or odd Graph could send, each table written out by hand.
     #[test]
     fn odd_rows() {
-        let cases: [(&[&str], &str); 6] = [
+        let cases: [(&[&str], &str); 7] = [
             // A key twice: its first place, its last value (empty here, so the column goes).
             (&[r#"{"a":"1","b":"x","a":"2","b":""}"#], "|A|\n|---|\n| 2 |\n"),
             // Rows that are no object have no cells; annotations are no columns.
@@ -315,12 +322,17 @@ mod tests {
             // Nested: a name twice in an object keeps its first place and last value.
             (
                 &[r#"{"o":{"x":1,"y":{"z":[1,"a|b"]},"x":"s"},"l":[null,{"k":"v"},"t\r\nu"]}"#],
-                "|O|L|\n|---|---|\n| x: s<br>y: {\"z\":[1,\"a\\|b\"]} | null,<br>{\"k\":\"v\"},<br>t<br>u |\n",
+                "|O|L|\n|---|---|\n| x: s<br>y: {\"z\":\\[1,\"a\\|b\"\\]} | null,<br>{\"k\":\"v\"},<br>t<br>u |\n",
             ),
             // Empty everywhere: no column; filled once: a column.
             (
                 &[r#"{"e":[],"f":{},"g":null}"#, r#"{"e":[0],"f":{},"g":""}"#],
                 "|E|\n|---|\n|  |\n| 0 |\n",
+            ),
+            // A key and a value that try to add HTML, a link or a column stay text.
+            (
+                &[r#"{"<img src=x>":"[a](javascript:x) |"}"#],
+                "|\\<img src=x\\>|\n|---|\n| \\[a\\](javascript:x) \\| |\n",
             ),
             // Front columns first, whatever the rows' order.
             (
@@ -350,6 +362,7 @@ mod tests {
             "ünï|cödé\n",
             "|||",
             "end\\",
+            "![x](http://t.example/p.png) <img src=x onerror=alert(1)> [a](javascript:alert(1))",
         ];
         for text in cases {
             let mut out = String::from(">");
@@ -411,7 +424,7 @@ mod tests {
         }
         let mut out = format!("### {title}\n|");
         for header in &headers {
-            out.push_str(&column_name(header));
+            out.push_str(&crate::output::escape_markdown(&column_name(header)));
             out.push('|');
         }
         out.push_str(&format!("\n|{}\n", "---|".repeat(headers.len())));
