@@ -90,3 +90,70 @@ pub fn shown(value: &str, params: &Map<String, Value>) -> String {
     }
     format!("\"{}\"", crate::output::quoted(&cut))
 }
+
+/// What [`shown_path`] says instead of a value that is no path.
+const NOT_A_PATH: &str = "a value that is no file path (not shown)";
+
+/// A file path from a parameter or a variable, for a message: quoted (markdown-inert) when it
+/// looks like one (absolute, or starting with `.`; at most 256 characters on one line), and not
+/// shown otherwise: a value that is no path may be a secret or a key pasted into the wrong place.
+pub fn shown_path(path: &str) -> String {
+    let windows = path.get(1..3).is_some_and(|s| s == ":\\" || s == ":/") || path.starts_with("\\\\");
+    let looks_like_a_path = path.starts_with(['/', '.']) || windows;
+    if looks_like_a_path && path.len() <= 256 && !path.chars().any(char::is_control) {
+        crate::output::quoted(path)
+    } else {
+        NOT_A_PATH.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn values_are_shown_short_and_never_when_they_may_be_secret() {
+        let params = json!({"credentials": {"password": "Sx8Q~secret-value-0123"}});
+        let params = params.as_object().unwrap();
+        let long = "x".repeat(40);
+        let cases = [
+            ("Mars", "\"Mars\""),
+            (long.as_str(), "\"xxxxxxxxxxxxxxxxxxxxxxxx…\""),
+            (
+                "a\n-----BEGIN PRIVATE KEY-----",
+                "(a value of several lines, not shown)",
+            ),
+            (
+                "Sx8Q~secret-value-0123",
+                "(not shown: it looks like a credential of this instance)",
+            ),
+            ("[x](y)", "\"\\[x\\]\\(y\\)\""),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(shown(value, params), expected, "{value}");
+        }
+    }
+
+    #[test]
+    fn paths_are_shown_only_when_they_look_like_paths() {
+        let cases = [
+            ("/var/run/secrets/azure/tokens/azure-identity-token", true),
+            ("./token", true),
+            ("C:\\ProgramData\\token", true),
+            ("Sx8Q~secret-value-0123", false),
+            ("-----BEGIN PRIVATE KEY-----", false),
+            ("/a\nb", false),
+        ];
+        for (path, shown) in cases {
+            assert_eq!(shown_path(path) != NOT_A_PATH, shown, "{path}");
+        }
+    }
+
+    #[test]
+    fn private_keys_give_their_base64_lines_and_body() {
+        let params = json!({"private_key": "-----BEGIN PRIVATE KEY-----\nAAAABBBBCCCC\nDDDDEEEE\n-----END PRIVATE KEY-----\n", "certificate": "-----BEGIN CERTIFICATE-----\nPUBLIC\n-----END CERTIFICATE-----"});
+        let found = credentials(params.as_object().unwrap());
+        assert_eq!(found, ["AAAABBBBCCCC", "DDDDEEEE", "AAAABBBBCCCCDDDDEEEE"]);
+    }
+}

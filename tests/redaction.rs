@@ -245,14 +245,21 @@ fn configuration_errors_never_quote_a_pasted_key_or_secret() {
     let key_line = key.lines().nth(1).expect("a base64 line");
     let emu = tenant();
     let cases = [
-        (json!({"azure_cloud": key}), "several lines"),
+        (json!({"azure_cloud": key}), "azure_cloud", "several lines"),
         (
             json!({"azure_cloud": SECRET, "credentials": {"password": SECRET}}),
+            "azure_cloud",
             "looks like a credential",
         ),
-        (json!({"azure_cloud": "x".repeat(5000)}), "…"),
+        (json!({"azure_cloud": "x".repeat(5000)}), "azure_cloud", "…"),
+        (
+            json!({"federated_token_file": key}),
+            "federated_token_file",
+            "no file path (not shown)",
+        ),
+        (json!({"ca_file": SECRET}), "ca_file", "no file path (not shown)"),
     ];
-    for (extra, says) in cases {
+    for (extra, parameter, says) in cases {
         let mut params = app_params(&emu);
         params
             .as_object_mut()
@@ -264,7 +271,7 @@ fn configuration_errors_never_quote_a_pasted_key_or_secret() {
             &params,
             json!({}),
         ));
-        run.expect(2, 4).says(&["azure_cloud", says]);
+        run.expect(2, 4).says(&[parameter, says]);
         let shown = everything_shown(&run);
         assert!(!shown.contains(key_line) && !shown.contains("~a+b"), "{shown}");
         assert!(run.text().len() < 1000, "a short message: {}", run.text());

@@ -60,7 +60,10 @@ impl FederatedTokenFile {
     }
 
     fn problem(&self, what: &str) -> Error {
-        let reason = format!("names {}, which {what}", self.path.display());
+        let reason = format!(
+            "names {}, which {what}",
+            crate::params::shown_path(&self.path.to_string_lossy())
+        );
         if self.from_parameter {
             Error::parameter("federated_token_file", reason)
         } else {

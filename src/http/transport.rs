@@ -187,15 +187,10 @@ fn careful_bundle(pem: &[u8], source: &str) -> Result<Vec<CertificateDer<'static
     Ok(certificates)
 }
 
-/// `the file PATH`, without the path when it is too long or odd to quote (it may be text pasted
+/// `the file PATH`, without the path when it does not look like one (it may be text pasted
 /// into the wrong place).
 fn path_for_message(path: &Path) -> String {
-    let text = path.to_string_lossy();
-    if text.len() <= 256 && !text.chars().any(char::is_control) {
-        format!("the file {text}")
-    } else {
-        "the file (its name is not shown: too long, or with line breaks)".to_string()
-    }
+    format!("the file {}", crate::params::shown_path(&path.to_string_lossy()))
 }
 
 /// What is wrong with the PEM, without the offending line (pki-types' messages quote it).
