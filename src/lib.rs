@@ -15,6 +15,7 @@ pub mod error;
 pub mod files;
 pub mod graph;
 pub mod http;
+pub mod json_text;
 pub mod output;
 pub mod params;
 pub mod redact;

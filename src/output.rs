@@ -1,5 +1,6 @@
 //! The result on stdout (docs/protocol.md §3): XSOAR entries and the result object.
 
+use crate::json_text;
 use crate::redact::Redactor;
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
@@ -214,7 +215,7 @@ impl ResultDocument {
         let mut rest = Capped::new(limit);
         if let Some(incidents) = &self.incidents {
             rest.put(b",\"incidents\":")?;
-            rest.write_json(incidents)?;
+            rest.put(&incidents_json(incidents, limit)?)?;
         }
         if let Some(last_run) = &self.last_run {
             rest.put(b",\"last_run\":")?;
@@ -228,6 +229,37 @@ impl ResultDocument {
         out.put(b"}")?;
         Ok(out.bytes)
     }
+}
+
+/// Incidents as JSON text, exactly as their `Serialize` writes them, but with the strings escaped
+/// by [`json_text::write_string`]: a fetch hands over a thousand detections, each one string.
+fn incidents_json(incidents: &[Incident], limit: usize) -> Result<Vec<u8>, TooLarge> {
+    let mut out = Vec::new();
+    out.push(b'[');
+    for (n, incident) in incidents.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        let strings = [
+            ("{\"name\":", &incident.name),
+            (",\"occurred\":", &incident.occurred),
+            (",\"rawJSON\":", &incident.raw_json),
+        ];
+        for (key, value) in strings {
+            out.extend_from_slice(key.as_bytes());
+            json_text::write_string(&mut out, value);
+        }
+        out.extend_from_slice(format!(",\"severity\":{},\"details\":", incident.severity).as_bytes());
+        json_text::write_string(&mut out, &incident.details);
+        out.extend_from_slice(b",\"dbotMirrorId\":");
+        json_text::write_string(&mut out, &incident.dbot_mirror_id);
+        out.push(b'}');
+        if out.len() > limit {
+            return Err(TooLarge);
+        }
+    }
+    out.push(b']');
+    Ok(out)
 }
 
 /// A buffer that refuses to grow past its limit.
@@ -368,6 +400,26 @@ mod tests {
                 .get("EntryContext")
                 .is_none()
         );
+    }
+
+    #[test]
+    fn incidents_are_written_as_their_serialize_writes_them() {
+        let incident = |n: u8, text: &str| Incident {
+            name: format!("Azure AD: {n} \"quoted\" {text}"),
+            occurred: "2024-05-01T10:00:00.000000Z".into(),
+            raw_json: format!(r#"{{"id":"{n}","additionalInfo":"[{{\"Key\":\"a\\b\"}}]","t":"{text}"}}"#),
+            severity: n,
+            details: format!("line\nbreak\t{text}\u{1}"),
+            dbot_mirror_id: n.to_string(),
+        };
+        let incidents = vec![incident(0, ""), incident(3, "é €\u{7f}"), incident(255, "\\")];
+        for list in [&incidents[..0], &incidents[..1], &incidents[..]] {
+            assert_eq!(
+                incidents_json(list, usize::MAX).unwrap(),
+                serde_json::to_vec(list).unwrap()
+            );
+        }
+        assert_eq!(incidents_json(&incidents, 100), Err(TooLarge));
     }
 
     #[test]

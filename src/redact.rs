@@ -189,6 +189,13 @@ impl Redactor {
     /// True when some escape in `text` decodes to a character a credential contains (any
     /// `\u` escape may), so a credential could hide behind it.
     fn has_hiding_escape(&self, text: &[u8]) -> bool {
+        // No credential has a character a short escape stands for (the usual case: tokens and
+        // secrets are letters, digits and `-._~`): only a `\u` escape can hide one, and one
+        // search finds any (a `\\u` only costs the careful path).
+        const SHORT: &[u8] = b"\"\\/\x08\x0c\n\r\t";
+        if !SHORT.iter().any(|&b| self.ascii & (1 << b) != 0) {
+            return memchr::memmem::find(text, b"\\u").is_some();
+        }
         let mut at = 0;
         while let Some(found) = memchr::memchr(b'\\', &text[at..]) {
             let slash = at + found;

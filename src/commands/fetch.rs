@@ -47,12 +47,17 @@ const DESCRIBED_BY: [&str; 5] = [
     "ipAddress",
 ];
 
-/// A field's string, or `""` when it is missing or not a string.
+/// A field's string, or `""` when it is missing or not a string. A string without escapes (ids
+/// and times always are) is its text between the quotes, read without a parser: the raw value
+/// is already valid JSON.
 fn text(field: Option<&RawValue>) -> Cow<'_, str> {
-    field
-        .filter(|raw| raw.get().starts_with('"'))
-        .and_then(|raw| serde_json::from_str(raw.get()).ok())
-        .unwrap_or_default()
+    let Some(raw) = field.map(RawValue::get).filter(|raw| raw.starts_with('"')) else {
+        return Cow::Borrowed("");
+    };
+    match raw.get(1..raw.len().saturating_sub(1)) {
+        Some(inside) if !inside.contains('\\') => Cow::Borrowed(inside),
+        _ => serde_json::from_str(raw).unwrap_or_default(),
+    }
 }
 
 /// Where service-principal detections keep their cursor in `last_run`: an object of the same

@@ -5,6 +5,7 @@ pub mod odata;
 pub mod paging;
 pub mod picking;
 pub mod query;
+pub mod scan;
 
 use crate::http::HttpResponse;
 use serde_json::{Map, Value};

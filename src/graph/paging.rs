@@ -162,7 +162,9 @@ pub fn visit_all<const N: usize>(
     let mut url = url.to_string();
     for _ in 0..MAX_PAGES {
         let response = client::get_ok(session, &url, action)?;
-        let next = match picking::page(&response.body, names) {
+        // The fast scanner first, then serde_json's one pass, then the ordinary reader.
+        let fast = super::scan::page(&response.body, names).or_else(|| picking::page(&response.body, names));
+        let next = match fast {
             Some(page) => {
                 visit(&page.items);
                 page.next_link.and_then(link)

@@ -13,8 +13,6 @@ const MAX_BODY_BYTES: u64 = 32 * 1024 * 1024;
 /// Each connection's input and output buffer, zero-filled when it opens (ureq's default is
 /// 128 KiB each), and so the largest response head read: the head must fit the input buffer.
 const BUFFER_BYTES: usize = 32 * 1024;
-/// Largest body buffer reserved ahead from a Content-Length header.
-const MAX_BODY_HINT: u64 = 4 * 1024 * 1024;
 
 /// The proxy variables, in the order ureq reads them.
 const PROXY_VARIABLES: [&str; 6] = [
@@ -304,14 +302,28 @@ impl Transport for UreqTransport {
                 )
             })
             .collect();
-        // Sized from Content-Length (a hint, capped; the limit still applies), so a page of
-        // half a megabyte is not copied through every doubling of a growing buffer.
-        let hint = response.body().content_length().unwrap_or(0).min(MAX_BODY_HINT);
-        let mut body = String::with_capacity(usize::try_from(hint).unwrap_or(0));
-        let mut reader = response.body_mut().with_config().limit(MAX_BODY_BYTES).reader();
-        std::io::Read::read_to_string(&mut reader, &mut body).map_err(|e| classify(ureq::Error::from(e)))?;
+        let body = read_body(response.body_mut())?;
         Ok(HttpResponse { status, headers, body })
     }
+}
+
+/// The body, at most [`MAX_BODY_BYTES`], as text. With a Content-Length within the limit it is
+/// read straight into one buffer of that size (ureq checks the length it announced; no growing
+/// buffer is zeroed and copied through its doublings); otherwise up to the limit.
+fn read_body(body: &mut ureq::Body) -> Result<String, TransportError> {
+    use std::io::Read as _;
+    let length = body.content_length().filter(|n| *n <= MAX_BODY_BYTES);
+    let mut reader = body.with_config().limit(MAX_BODY_BYTES).reader();
+    let mut bytes = Vec::new();
+    let read = match length.and_then(|n| usize::try_from(n).ok()) {
+        Some(n) => {
+            bytes = vec![0; n];
+            reader.read_exact(&mut bytes)
+        }
+        None => reader.read_to_end(&mut bytes).map(drop),
+    };
+    read.map_err(|e| classify(ureq::Error::from(e)))?;
+    String::from_utf8(bytes).map_err(|_| TransportError::Other("the answer is not UTF-8 text".into()))
 }
 
 /// As [`classify`], except that a request with its own connect timeout that never connected
