@@ -238,7 +238,8 @@ fn a_failure_on_a_later_page_loses_nothing() {
 fn detections_without_a_time_are_emitted_once() {
     let emu = tenant();
     let page = json!({"value": [{"id": "undated-1", "riskLevel": "high"}, {"id": "dated", "detectedDateTime": "2024-02-01T00:00:00Z"}]}).to_string();
-    emu.script(ScriptedAnswer::new(DETECTIONS, 200, &page).times(2));
+    // Each fetch reads the page twice: the keys, then the chosen detections whole.
+    emu.script(ScriptedAnswer::new(DETECTIONS, 200, &page).times(4));
     let params = fetch_params(&emu, json!({}));
     let first = fetch(&params, None);
     assert_eq!(incident_ids(&first), ["undated-1", "dated"]);
@@ -321,4 +322,88 @@ fn the_emulator_filters_on_last_updated_date_time_too() {
         .filter_map(|d| d["id"].as_str())
         .collect();
     assert_eq!(ids, ["touched"]);
+}
+
+/// The listings of detections a run asked for, in order: their `$filter` and `$select`.
+fn detection_listings(emu: &Emulator) -> Vec<(Option<String>, Option<String>)> {
+    requests_to(emu, DETECTIONS)
+        .iter()
+        .map(|r| (r.query_value("$filter"), r.query_value("$select")))
+        .collect()
+}
+
+#[test]
+fn the_first_read_asks_only_for_keys_and_the_second_only_for_the_chosen_range() {
+    let emu = tenant_with(|c| {
+        c.risk_detections = detections(30, 1);
+        c.page_cap = 7;
+        c.shuffle_seed = Some(9);
+    });
+    let params = fetch_params(&emu, json!({"max_fetch": "4"}));
+    let run = fetch(&params, None);
+    run.expect(0, 1);
+    // The four earliest: det-0000 at 10:00:00 to det-0003 at 10:00:03 (one a second).
+    assert_eq!(incident_ids(&run), ["det-0000", "det-0001", "det-0002", "det-0003"]);
+    let listings = detection_listings(&emu);
+    let keys = Some("id,detectedDateTime".to_string());
+    let window = Some("detectedDateTime ge 2024-01-01T00:00:00.0000000Z".to_string());
+    // 30 keys in pages of 7: five pages, then one of the chosen range, whole.
+    assert_eq!(listings.len(), 6, "{listings:?}");
+    assert!(
+        listings[..5].iter().all(|l| *l == (window.clone(), keys.clone())),
+        "{listings:?}"
+    );
+    let range = "detectedDateTime ge 2024-06-01T10:00:00.1234567Z and detectedDateTime le 2024-06-01T10:00:03.1234567Z";
+    assert_eq!(listings[5], (Some(range.to_string()), None));
+    // The incidents hold the detections whole, not the keys the first read asked for.
+    let raw: Value = serde_json::from_str(run.result["incidents"][0]["rawJSON"].as_str().unwrap()).unwrap();
+    assert_eq!(raw, detections(30, 1)[0]);
+}
+
+#[test]
+fn a_graph_that_refuses_select_is_read_in_one_pass() {
+    let emu = tenant_with(|c| c.risk_detections = detections(5, 1));
+    emu.script(ScriptedAnswer::graph_error(
+        DETECTIONS,
+        400,
+        "BadRequest",
+        "Query option '$select' is not allowed.",
+    ));
+    let params = fetch_params(&emu, json!({"max_fetch": "3"}));
+    let run = fetch(&params, None);
+    run.expect(0, 1);
+    assert_eq!(incident_ids(&run), ["det-0000", "det-0001", "det-0002"]);
+    let listings = detection_listings(&emu);
+    assert_eq!(listings.len(), 2, "the refused one, then one pass: {listings:?}");
+    assert_eq!(listings[1].1, None, "without $select");
+}
+
+#[test]
+fn a_chosen_detection_gone_before_the_second_read_ends_what_is_emitted_there() {
+    let all = detections(6, 1);
+    let emu = tenant_with(|c| c.risk_detections = all.clone());
+    // The first read (keys) comes from the tenant; the second one answers without det-0002.
+    let keys: Vec<Value> = all
+        .iter()
+        .map(|d| json!({"id": d["id"], "detectedDateTime": d["detectedDateTime"]}))
+        .collect();
+    emu.script(ScriptedAnswer::new(
+        DETECTIONS,
+        200,
+        &json!({"value": keys}).to_string(),
+    ));
+    let without = json!({"value": [all[0], all[1], all[3]]}).to_string();
+    emu.script(ScriptedAnswer::new(DETECTIONS, 200, &without));
+    let params = fetch_params(&emu, json!({"max_fetch": "4"}));
+    let first = fetch(&params, None);
+    first.expect(0, 1);
+    assert_eq!(
+        incident_ids(&first),
+        ["det-0000", "det-0001"],
+        "the prefix before the gap"
+    );
+    // The next fetches read the tenant as it is: the rest, once each.
+    let (batches, _) = fetch_all(&params, Some(first.result["last_run"].clone()));
+    let rest: Vec<String> = batches.concat();
+    assert_eq!(rest, ["det-0002", "det-0003", "det-0004", "det-0005"]);
 }

@@ -109,7 +109,8 @@ fn a_credential_in_a_detection_reaches_no_incident_and_no_cursor() {
         "additionalInfo": json!([{"Key": "userAgent", "Value": SECRET}]).to_string(),
     });
     let page = json!({"value": [detection]}).to_string();
-    emu.script(ScriptedAnswer::new(DETECTIONS, 200, &page).times(2));
+    // Two fetches, each reading the page twice (the keys, then the chosen detections whole).
+    emu.script(ScriptedAnswer::new(DETECTIONS, 200, &page).times(4));
     let first = run(&envelope("fetch-incidents", json!({}), &params, json!({})));
     first.expect(0, 1);
     assert_secret_absent(&first);

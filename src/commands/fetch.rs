@@ -2,41 +2,28 @@
 //! late Identity Protection reports it.
 //!
 //! Each fetch asks for `detectedDateTime ge <the cursor's lower bound>` (50 hours behind the
-//! latest detection emitted, see `cursor.rs`), reads every page, sorts by time then id (Graph
-//! promises no order), drops what the cursor remembers emitting, emits at most `max_fetch`, and
-//! remembers exactly what it emitted. Nothing is skipped when many detections share a timestamp
-//! or arrive late, and nothing is emitted twice. Service-principal detections, when the instance
-//! asks for them, go the same way with a cursor of their own; `max_fetch` bounds both together.
+//! latest detection emitted, see `cursor.rs`), reads the keys of every page, sorts by time then
+//! id (Graph promises no order), drops what the cursor remembers emitting, chooses at most
+//! `max_fetch`, reads those whole (`window.rs`), and remembers exactly what it emitted. Nothing
+//! is skipped when many detections share a timestamp or arrive late, and nothing is emitted
+//! twice. Service-principal detections, when the instance asks for them, go the same way with a
+//! cursor of their own; `max_fetch` bounds both together.
 
 mod cursor;
+mod window;
 
 use super::Arguments;
 use super::CommandOutput;
 use crate::config::FetchSettings;
 use crate::error::Error;
-use crate::graph::odata::Filter;
-use crate::graph::paging::{self, MAX_PAGE};
-use crate::graph::picking::{self, Picked};
-use crate::graph::query::Query;
+use crate::graph::picking;
 use crate::output::{Entry, Incident};
 use crate::session::Session;
-use crate::time::{Instant, graph_ticks, iso8601_graph, iso8601_micros, parse_iso8601, parse_since};
+use crate::time::{iso8601_graph, iso8601_micros, parse_since};
 use cursor::Cursor;
 use cursor::LATEST;
-use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
-use std::borrow::Cow;
-use std::collections::{BinaryHeap, HashSet};
-
-/// A detection with its time, ready to sort; the detection itself stays the text Graph sent.
-struct Candidate {
-    instant: Option<Instant>,
-    id: String,
-    detection: String,
-}
-
-/// The members fetch reads of every detection to choose: its id and its time.
-const KEY_MEMBERS: [&str; 2] = ["id", "detectedDateTime"];
+use window::{Candidate, MAX_FETCH_BYTES, Source, text};
 
 /// The members an incident is named and described from.
 const DESCRIBED_BY: [&str; 5] = [
@@ -46,19 +33,6 @@ const DESCRIBED_BY: [&str; 5] = [
     "userPrincipalName",
     "ipAddress",
 ];
-
-/// A field's string, or `""` when it is missing or not a string. A string without escapes (ids
-/// and times always are) is its text between the quotes, read without a parser: the raw value
-/// is already valid JSON.
-fn text(field: Option<&RawValue>) -> Cow<'_, str> {
-    let Some(raw) = field.map(RawValue::get).filter(|raw| raw.starts_with('"')) else {
-        return Cow::Borrowed("");
-    };
-    match raw.get(1..raw.len().saturating_sub(1)) {
-        Some(inside) if !inside.contains('\\') => Cow::Borrowed(inside),
-        _ => serde_json::from_str(raw).unwrap_or_default(),
-    }
-}
 
 /// Where service-principal detections keep their cursor in `last_run`: an object of the same
 /// keys, beside the user detections' ones.
@@ -77,8 +51,13 @@ pub fn fetch(session: &mut Session, _: &Arguments) -> Result<CommandOutput, Erro
     let settings = session.config.fetch_settings()?;
     let last_run = session.last_run.clone();
     let (cursor, warning) = read_cursor(last_run.as_ref(), &settings, session.now())?;
-    let url = first_url(session, &settings, &cursor);
-    let users = select(session, &url, "Fetching risk detections", &cursor, settings.max_fetch)?;
+    let source = Source {
+        path: "identityProtection/riskDetections",
+        action: "Fetching risk detections",
+        filter: settings.filter.as_deref(),
+        users: &settings.users,
+    };
+    let users = window::read(session, &source, &cursor, settings.max_fetch)?;
     let stored = last_run.as_ref().and_then(|run| run.get(SERVICE_PRINCIPALS));
     let mut warnings: Vec<String> = warning.into_iter().collect();
     let workload = match settings.service_principals {
@@ -122,37 +101,15 @@ fn fetch_principals(
     let stored = stored.and_then(Value::as_object);
     let (cursor, warning) = read_cursor(stored, settings, session.now())?;
     warnings.extend(warning);
-    let filter = Filter::new()
-        .since("detectedDateTime", Some(&iso8601_graph(cursor.lower_bound())))
-        .build();
-    let url = Query::at("identityProtection/servicePrincipalRiskDetections")
-        .top(MAX_PAGE)
-        .filter(filter)
-        .url(&session.config);
-    let action = "Fetching service principal risk detections";
-    let found = select(session, &url, action, &cursor, settings.max_fetch)?;
+    let source = Source {
+        path: "identityProtection/servicePrincipalRiskDetections",
+        action: "Fetching service principal risk detections",
+        filter: None,
+        users: &[],
+    };
+    let found = window::read(session, &source, &cursor, settings.max_fetch)?;
     Ok((cursor, found))
 }
-
-/// Reads every page of `url` and keeps the `limit` earliest detections the cursor has not emitted.
-fn select(
-    session: &mut Session,
-    url: &str,
-    action: &str,
-    cursor: &Cursor,
-    limit: usize,
-) -> Result<Vec<Candidate>, Error> {
-    let mut selection = Selection::new(limit);
-    paging::visit_all(session, url, action, &KEY_MEMBERS, |page| {
-        selection.offer_all(page, cursor)
-    })?;
-    Ok(selection.into_sorted())
-}
-
-/// Bytes of detections one fetch hands over at most (each becomes an incident's rawJSON):
-/// 1,000 real detections are about 2 MB, so only a broken or hostile Graph reaches it, and the
-/// result then stays well under `output::MAX_RESULT_BYTES`. The rest comes with the next fetch.
-const MAX_FETCH_BYTES: usize = 16 * 1024 * 1024;
 
 /// The `limit` earliest of both kinds together, in time order, at most [`MAX_FETCH_BYTES`] of
 /// them (at least one). Each kind keeps a prefix of its own order, so each cursor advances past
@@ -198,122 +155,6 @@ fn read_cursor(
         )
     })?;
     Ok((Cursor::starting_at((since, 0)), warning))
-}
-
-fn first_url(session: &Session, settings: &FetchSettings, cursor: &Cursor) -> String {
-    let filter = Filter::new()
-        .since("detectedDateTime", Some(&iso8601_graph(cursor.lower_bound())))
-        .raw(settings.filter.as_deref())
-        .any_of(&settings.users)
-        .build();
-    let query = Query::at("identityProtection/riskDetections")
-        .top(MAX_PAGE)
-        .filter(filter);
-    query.url(&session.config)
-}
-
-impl Candidate {
-    /// A detection's time (`None` when it has none that reads as a date) and id (a non-string
-    /// id as its JSON text; `""` when it has none or is not an object).
-    fn key_of<'a>(detection: &Picked<'a, 2>) -> (Option<Instant>, Cow<'a, str>) {
-        let [id, detected] = detection.members;
-        let instant = parse_iso8601(&text(detected)).map(graph_ticks);
-        let id = match id {
-            Some(id) if id.get().starts_with('"') => text(Some(id)),
-            Some(id) => Cow::Owned(
-                serde_json::from_str::<Value>(id.get()).map_or_else(|_| id.get().to_string(), |v| v.to_string()),
-            ),
-            None => Cow::Borrowed(""),
-        };
-        (instant, id)
-    }
-
-    /// Time order (undated first), then id.
-    fn key(&self) -> (Option<Instant>, &str) {
-        (self.instant, &self.id)
-    }
-}
-
-impl PartialEq for Candidate {
-    fn eq(&self, other: &Self) -> bool {
-        self.key() == other.key()
-    }
-}
-
-impl Eq for Candidate {}
-
-impl PartialOrd for Candidate {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Candidate {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.key().cmp(&other.key())
-    }
-}
-
-/// The `limit` earliest detections not emitted before, each once, kept while pages stream by:
-/// memory holds one page and `limit` detections of at most [`MAX_FETCH_BYTES`] together,
-/// however many pages the window has and however large Graph makes them. Only a detection that
-/// is kept is copied out of its page.
-struct Selection {
-    limit: usize,
-    kept: BinaryHeap<Candidate>,
-    bytes: usize,
-}
-
-impl Selection {
-    fn new(limit: usize) -> Selection {
-        Selection {
-            limit,
-            kept: BinaryHeap::new(),
-            bytes: 0,
-        }
-    }
-
-    /// Drops the latest kept detections while more than `limit`, or more than the byte budget
-    /// (the earliest one always stays).
-    fn trim(&mut self) {
-        while self.kept.len() > self.limit || (self.bytes > MAX_FETCH_BYTES && self.kept.len() > 1) {
-            let Some(latest) = self.kept.pop() else { return };
-            self.bytes = self.bytes.saturating_sub(latest.detection.len());
-        }
-    }
-
-    fn offer_all(&mut self, page: &[Picked<'_, 2>], cursor: &Cursor) {
-        for detection in page {
-            let (instant, id) = Candidate::key_of(detection);
-            if cursor.already_emitted(&id, instant) {
-                continue;
-            }
-            let full = self.kept.len() >= self.limit;
-            if full
-                && self
-                    .kept
-                    .peek()
-                    .is_some_and(|last| (instant, id.as_ref()) >= last.key())
-            {
-                continue;
-            }
-            let id = id.into_owned();
-            let detection = detection.text.to_string();
-            self.bytes = self.bytes.saturating_add(detection.len());
-            self.kept.push(Candidate { instant, id, detection });
-            self.trim();
-        }
-    }
-
-    /// The kept detections in time order, each id once (the earliest copy when Graph sent one
-    /// twice; a repeat held a place, so at worst fewer than `limit` are emitted and the next
-    /// fetch goes on from them).
-    fn into_sorted(self) -> Vec<Candidate> {
-        let mut sorted = self.kept.into_sorted_vec();
-        let mut ids = HashSet::with_capacity(sorted.len());
-        sorted.retain(|candidate| ids.insert(candidate.id.clone()));
-        sorted
-    }
 }
 
 /// The members a service-principal incident is named and described from.
@@ -370,7 +211,11 @@ fn summary(incidents: &[Incident], next: &Cursor, last_run: &Map<String, Value>)
 
 #[cfg(test)]
 mod tests {
+    use super::window::{KEY_MEMBERS, Selection};
     use super::*;
+    use crate::graph::picking::Picked;
+    use crate::time::parse_iso8601;
+    use serde_json::value::RawValue;
 
     /// Detections not emitted before, each once, in time order: all of them.
     fn new_detections(items: Vec<Value>, cursor: &Cursor) -> Vec<Candidate> {

@@ -34,6 +34,14 @@ impl Filter {
         self
     }
 
+    /// `property le 2024-01-01T00:00:00Z`, when given.
+    pub fn until(mut self, property: &str, timestamp: Option<&str>) -> Self {
+        if let Some(timestamp) = timestamp {
+            self.fragments.push(format!("{property} le {timestamp}"));
+        }
+        self
+    }
+
     /// `(a eq 'x' or b eq 'y' …)` over (property, value) pairs; nothing when empty.
     pub fn any_of(mut self, pairs: &[(&str, String)]) -> Self {
         let alternatives: Vec<String> = pairs.iter().map(|(p, v)| format!("{p} eq {}", literal(v))).collect();
@@ -83,6 +91,15 @@ mod tests {
                     .since("detectedDateTime", Some("2021-07-17T14:09:54Z"))
                     .raw(Some("riskLevel eq 'high' or x eq 1")),
                 Some("detectedDateTime ge 2021-07-17T14:09:54Z and (riskLevel eq 'high' or x eq 1)"),
+            ),
+            (
+                Filter::new()
+                    .since("detectedDateTime", Some("2021-07-17T14:09:54.1000000Z"))
+                    .until("detectedDateTime", Some("2021-07-18T00:00:00.0000000Z"))
+                    .until("x", None),
+                Some(
+                    "detectedDateTime ge 2021-07-17T14:09:54.1000000Z and detectedDateTime le 2021-07-18T00:00:00.0000000Z",
+                ),
             ),
             (
                 Filter::new().any_of(&[("userId", "a".into()), ("userPrincipalName", "b@c".into())]),

@@ -28,6 +28,7 @@ pub struct Query {
     segments: Vec<String>,
     top: Option<usize>,
     filter: Option<String>,
+    select: Option<&'static str>,
 }
 
 impl Query {
@@ -37,6 +38,7 @@ impl Query {
             segments: path.split('/').map(str::to_string).collect(),
             top: None,
             filter: None,
+            select: None,
         }
     }
 
@@ -64,7 +66,13 @@ impl Query {
         self
     }
 
-    /// `{graph}/{api_version}/{path}?$top=..&$filter=..`.
+    /// `$select`: trusted property names, separated by commas.
+    pub fn select(mut self, properties: &'static str) -> Query {
+        self.select = Some(properties);
+        self
+    }
+
+    /// `{graph}/{api_version}/{path}?$top=..&$filter=..&$select=..`.
     pub fn url(&self, config: &Config) -> String {
         let mut url = format!("{}/{}", config.graph_root(), self.segments.join("/"));
         let mut options = Vec::new();
@@ -73,6 +81,9 @@ impl Query {
         }
         if let Some(filter) = &self.filter {
             options.push(format!("$filter={}", encode(filter)));
+        }
+        if let Some(select) = self.select {
+            options.push(format!("$select={}", encode(select)));
         }
         if !options.is_empty() {
             url.push('?');
@@ -108,6 +119,12 @@ mod tests {
             (
                 Query::at("identityProtection/riskDetections").segment(".."),
                 format!("{root}/riskDetections/%2E%2E"),
+            ),
+            (
+                Query::at("identityProtection/riskDetections")
+                    .top(500)
+                    .select("id,detectedDateTime"),
+                format!("{root}/riskDetections?$top=500&$select=id%2CdetectedDateTime"),
             ),
         ];
         for (query, url) in cases {
