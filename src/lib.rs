@@ -16,6 +16,7 @@ pub mod files;
 pub mod graph;
 pub mod http;
 pub mod json_text;
+pub mod markdown;
 pub mod output;
 pub mod params;
 pub mod redact;

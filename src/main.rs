@@ -2,7 +2,7 @@
 
 use azure_ad_identity_protection::commands::COMMANDS;
 use azure_ad_identity_protection::error::Error;
-use azure_ad_identity_protection::output::quoted;
+use azure_ad_identity_protection::markdown::quoted;
 use azure_ad_identity_protection::runtime::System;
 use azure_ad_identity_protection::{Outcome, failed, run_guarded};
 use std::io::{IsTerminal, Read, Write};

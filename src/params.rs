@@ -88,7 +88,7 @@ pub fn shown(value: &str, params: &Map<String, Value>) -> String {
     if cut.len() < value.len() {
         cut.push('…');
     }
-    format!("\"{}\"", crate::output::quoted(&cut))
+    format!("\"{}\"", crate::markdown::quoted(&cut))
 }
 
 /// What [`shown_path`] says instead of a value that is no path.
@@ -101,7 +101,7 @@ pub fn shown_path(path: &str) -> String {
     let windows = path.get(1..3).is_some_and(|s| s == ":\\" || s == ":/") || path.starts_with("\\\\");
     let looks_like_a_path = path.starts_with(['/', '.']) || windows;
     if looks_like_a_path && path.len() <= 256 && !path.chars().any(char::is_control) {
-        crate::output::quoted(path)
+        crate::markdown::quoted(path)
     } else {
         NOT_A_PATH.to_string()
     }

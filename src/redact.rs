@@ -354,8 +354,8 @@ fn into_string(bytes: Vec<u8>) -> String {
 /// hex digits. Most credentials (tokens: letters, digits, `-._`) have few distinct forms, so
 /// each is made only when it differs from the text it comes from.
 fn forms_of(credential: &str, forms: &mut Vec<Vec<u8>>) {
-    let quoted = crate::output::quoted(credential);
-    let cell = crate::output::escape_markdown(credential);
+    let quoted = crate::markdown::quoted(credential);
+    let cell = crate::markdown::escape_markdown(credential);
     for text in [credential, quoted.as_str(), cell.as_str()] {
         forms.push(text.as_bytes().to_vec());
         let json = json_escaped(text);

@@ -173,7 +173,7 @@ const SPECIAL: [bool; 256] = {
     special
 };
 
-/// Markdown-escapes `text` onto `out` as `output::escape_markdown` does, copying the runs
+/// Markdown-escapes `text` onto `out` as `markdown::escape_markdown` does, copying the runs
 /// between special characters whole: `\`, `|`, `` ` ``, `<`, `>`, `[` and `]` escaped, line
 /// breaks as `<br>`.
 fn escape_into(out: &mut String, text: &str) {
@@ -367,7 +367,7 @@ mod tests {
         for text in cases {
             let mut out = String::from(">");
             escape_into(&mut out, text);
-            assert_eq!(out, format!(">{}", crate::output::escape_markdown(text)), "{text:?}");
+            assert_eq!(out, format!(">{}", crate::markdown::escape_markdown(text)), "{text:?}");
         }
     }
 
@@ -424,7 +424,7 @@ mod tests {
         }
         let mut out = format!("### {title}\n|");
         for header in &headers {
-            out.push_str(&crate::output::escape_markdown(&column_name(header)));
+            out.push_str(&crate::markdown::escape_markdown(&column_name(header)));
             out.push('|');
         }
         out.push_str(&format!("\n|{}\n", "---|".repeat(headers.len())));
@@ -433,7 +433,7 @@ mod tests {
             out.push('|');
             for header in &headers {
                 let text = row.remove(header.as_str()).map(cell).unwrap_or_default();
-                out.push_str(&format!(" {} |", crate::output::escape_markdown(&text)));
+                out.push_str(&format!(" {} |", crate::markdown::escape_markdown(&text)));
             }
             out.push('\n');
         }

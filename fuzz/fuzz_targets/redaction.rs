@@ -5,7 +5,7 @@
 //! value) of the redacted JSON, which must still be JSON.
 #![no_main]
 
-use azure_ad_identity_protection::output::quoted;
+use azure_ad_identity_protection::markdown::quoted;
 use azure_ad_identity_protection::redact::{MIN_CREDENTIAL, REDACTED, Redactor};
 use libfuzzer_sys::fuzz_target;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};

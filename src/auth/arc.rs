@@ -158,7 +158,7 @@ fn unreadable(path: &Path, error: &std::io::Error) -> Error {
 /// A path from the network, for a message: cut, and quoted as markdown-inert text.
 fn shown(path: &Path) -> String {
     let text: String = path.to_string_lossy().chars().take(256).collect();
-    crate::output::quoted(&text)
+    crate::markdown::quoted(&text)
 }
 
 #[cfg(test)]

@@ -24,8 +24,8 @@ impl EntraError {
             correlation_id: text("correlation_id"),
             timestamp: text("timestamp"),
             error_uri: text("error_uri"),
-            app_id: crate::output::quoted(&config.app_id),
-            tenant: crate::output::quoted(config.tenant_segment()),
+            app_id: crate::markdown::quoted(&config.app_id),
+            tenant: crate::markdown::quoted(config.tenant_segment()),
         })
     }
 }

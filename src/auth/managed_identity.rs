@@ -214,7 +214,7 @@ fn endpoint_words(text: &str, secrets: &[&str]) -> String {
     }
     let cut: String = text.chars().take(MAX_QUOTED_CHARS).collect();
     let more = if cut.len() < text.len() { "…" } else { "" };
-    let words: Vec<String> = cut.trim().split(MARK).map(crate::output::quoted).collect();
+    let words: Vec<String> = cut.trim().split(MARK).map(crate::markdown::quoted).collect();
     format!("\"{}{more}\"", words.join("[redacted]"))
 }
 

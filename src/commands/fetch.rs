@@ -145,7 +145,7 @@ fn read_cursor(
     let warning = stored.map(|s| {
         format!(
             "The stored fetch cursor `{}` is not a date; fetching from first_fetch instead.",
-            crate::output::escape_markdown(&s.to_string())
+            crate::markdown::escape_markdown(&s.to_string())
         )
     });
     let since = parse_since(&settings.first_fetch, now).ok_or_else(|| {

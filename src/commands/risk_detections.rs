@@ -8,7 +8,7 @@ use crate::graph::client;
 use crate::graph::odata::Filter;
 use crate::graph::paging::Listing;
 use crate::graph::query::Query;
-use crate::output::quoted;
+use crate::markdown::quoted;
 use crate::session::Session;
 
 const PATH: &str = "identityProtection/riskDetections";

@@ -10,7 +10,7 @@ use crate::graph::client;
 use crate::graph::odata::Filter;
 use crate::graph::paging::Listing;
 use crate::graph::query::Query;
-use crate::output::quoted;
+use crate::markdown::quoted;
 use crate::session::Session;
 
 /// `risk_detail` values of service principals.

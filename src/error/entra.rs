@@ -1,7 +1,7 @@
 //! Entra ID's OAuth error, as plain data the error enum holds, and what a person should do
 //! about each one. Reading it from an answer is `auth::entra_error`'s job.
 
-use crate::output::{server_text, server_word};
+use crate::markdown::{server_text, server_word};
 use serde_json::{Value, json};
 use std::fmt;
 

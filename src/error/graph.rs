@@ -1,7 +1,7 @@
 //! Microsoft Graph's error, as plain data the error enum holds, and what to do about it.
 //! Reading it from an answer is `graph`'s job.
 
-use crate::output::{server_text, server_word};
+use crate::markdown::{server_text, server_word};
 use serde_json::{Value, json};
 use std::fmt;
 

@@ -179,7 +179,7 @@ fn as_code(name: &str) -> String {
     if !name.is_empty() && name.chars().all(plain) {
         format!("`{name}`")
     } else {
-        format!("\"{}\"", crate::output::quoted(name))
+        format!("\"{}\"", crate::markdown::quoted(name))
     }
 }
 

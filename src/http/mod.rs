@@ -314,7 +314,7 @@ fn network_error(host: &str, error: TransportError) -> Error {
 pub fn unexpected_answer(base: &str, response: &HttpResponse, what: &str) -> Error {
     let kind = response
         .header("content-type")
-        .map_or_else(|| "no content type".to_string(), crate::output::server_text);
+        .map_or_else(|| "no content type".to_string(), crate::markdown::server_text);
     Error::Unexpected {
         host: origin(base),
         status: response.status,
