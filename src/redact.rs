@@ -22,6 +22,9 @@ pub const MIN_CREDENTIAL: usize = 8;
 /// Bytes of each form the automaton looks for; a hit is then compared with the whole form.
 const PREFIX: usize = 16;
 
+/// Texts up to this long are searched prefix by prefix rather than with the automaton.
+const SMALL_TEXT: usize = 4096;
+
 /// RFC 3986's unreserved characters stay; everything else is encoded (a strict encoder).
 const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 /// `application/x-www-form-urlencoded` (the WHATWG set; a space becomes `+`).
@@ -45,11 +48,16 @@ const QUERY: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b'#').add(b'<').add(b
 /// The credentials of one command and the automaton that finds them.
 #[derive(Default)]
 pub struct Redactor {
-    /// Every form of every credential.
-    forms: Vec<Vec<u8>>,
-    /// Per automaton pattern (a distinct prefix), the forms starting with it, longest first.
-    groups: Vec<Vec<usize>>,
-    searcher: Option<AhoCorasick>,
+    credentials: Vec<String>,
+    /// Per automaton pattern (a distinct form prefix), the (credential, form) pairs it starts.
+    groups: Vec<Vec<(usize, Form)>>,
+    /// Each credential's forms in full, made on the first hit of their prefix (rare), so that
+    /// building a redactor costs a few prefixes, not every form of every kilobyte-long token.
+    full: Vec<[std::cell::OnceCell<Vec<u8>>; FORMS]>,
+    /// The distinct prefixes, the automaton's patterns in order.
+    prefixes: Vec<Vec<u8>>,
+    /// The automaton, built for the first text longer than [`SMALL_TEXT`].
+    searcher: std::cell::OnceCell<Option<AhoCorasick>>,
     /// ASCII characters some credential contains: a JSON escape that decodes to one of them
     /// could hide a credential from the plain search.
     ascii: u128,
@@ -57,7 +65,9 @@ pub struct Redactor {
 
 impl std::fmt::Debug for Redactor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Redactor").field("forms", &self.forms.len()).finish()
+        f.debug_struct("Redactor")
+            .field("credentials", &self.credentials.len())
+            .finish()
     }
 }
 
@@ -65,67 +75,109 @@ impl Redactor {
     /// A redactor for these credentials (those under [`MIN_CREDENTIAL`] bytes are ignored).
     pub fn new<'a>(credentials: impl IntoIterator<Item = &'a str>) -> Redactor {
         let mut redactor = Redactor::default();
-        let mut forms: Vec<Vec<u8>> = Vec::new();
         for credential in credentials.into_iter().filter(|c| c.len() >= MIN_CREDENTIAL) {
+            if redactor.credentials.iter().any(|known| known == credential) {
+                continue;
+            }
             for b in credential.bytes().filter(u8::is_ascii) {
                 redactor.ascii |= 1 << b;
             }
-            forms_of(credential, &mut forms);
+            redactor.credentials.push(credential.to_string());
         }
-        forms.sort_unstable();
-        forms.dedup();
-        redactor.index(forms);
+        redactor.index();
         redactor
     }
 
     /// True when there is nothing to redact.
     pub fn is_empty(&self) -> bool {
-        self.forms.is_empty()
+        self.credentials.is_empty()
     }
 
-    fn index(&mut self, forms: Vec<Vec<u8>>) {
-        let mut prefixes: Vec<&[u8]> = Vec::new();
-        let mut groups: Vec<Vec<usize>> = Vec::new();
-        for (n, form) in forms.iter().enumerate() {
-            let prefix = &form[..form.len().min(PREFIX)];
-            match prefixes.iter().position(|p| *p == prefix) {
-                Some(group) => groups[group].push(n),
-                None => {
-                    prefixes.push(prefix);
-                    groups.push(vec![n]);
+    /// The automaton over the first [`PREFIX`] bytes of every form. A form's prefix is the same
+    /// form of the credential's first [`PREFIX`] characters, cut: every encoding here writes at
+    /// least one byte for each character, and none looks past the next one.
+    fn index(&mut self) {
+        let mut prefixes: Vec<Vec<u8>> = Vec::new();
+        let mut groups: Vec<Vec<(usize, Form)>> = Vec::new();
+        for (n, credential) in self.credentials.iter().enumerate() {
+            let start: String = credential.chars().take(PREFIX).collect();
+            // Letters and digits are the same in every form: one prefix stands for all of them.
+            let plain = start.bytes().all(|b| b.is_ascii_alphanumeric());
+            for form in 0..FORMS {
+                let mut prefix = match plain {
+                    true => start.clone().into_bytes(),
+                    false => form_of(form, &start),
+                };
+                prefix.truncate(PREFIX);
+                match prefixes.iter().position(|p| *p == prefix) {
+                    Some(group) => groups[group].push((n, form)),
+                    None => {
+                        prefixes.push(prefix);
+                        groups.push(vec![(n, form)]);
+                    }
                 }
             }
         }
-        for group in &mut groups {
-            group.sort_by_key(|&n| std::cmp::Reverse(forms[n].len()));
-        }
-        // Building can fail only on absurd pattern sets; without an automaton nothing would
-        // be found, so an empty pattern list is the only acceptable failure.
-        // A contiguous NFA: a DFA searches no faster on texts this size and costs far more to build.
-        self.searcher = (!prefixes.is_empty())
-            .then(|| {
-                AhoCorasick::builder()
-                    .kind(Some(AhoCorasickKind::ContiguousNFA))
-                    .build(&prefixes)
-                    .ok()
-            })
-            .flatten();
+        self.full = self.credentials.iter().map(|_| Default::default()).collect();
+        self.prefixes = prefixes;
         self.groups = groups;
-        self.forms = forms;
+    }
+
+    /// The automaton over every prefix. Building can fail only on absurd pattern sets; without
+    /// an automaton nothing would be found, so an empty pattern list is the only acceptable
+    /// failure. A contiguous NFA: a DFA searches no faster on texts this size and costs far more
+    /// to build.
+    fn searcher(&self) -> Option<&AhoCorasick> {
+        self.searcher
+            .get_or_init(|| {
+                (!self.prefixes.is_empty())
+                    .then(|| {
+                        AhoCorasick::builder()
+                            .kind(Some(AhoCorasickKind::ContiguousNFA))
+                            .build(&self.prefixes)
+                            .ok()
+                    })
+                    .flatten()
+            })
+            .as_ref()
+    }
+
+    /// Where each prefix occurs in `text`, as (start, pattern): one automaton pass, or for a
+    /// short text (most results, log lines) a search per prefix, which costs less than building
+    /// the automaton.
+    fn prefix_hits(&self, text: &[u8]) -> Vec<(usize, usize)> {
+        if text.len() <= SMALL_TEXT {
+            let each = self.prefixes.iter().enumerate();
+            return each
+                .flat_map(|(n, prefix)| memchr::memmem::find_iter(text, prefix).map(move |at| (at, n)))
+                .collect();
+        }
+        let Some(searcher) = self.searcher() else {
+            return Vec::new();
+        };
+        let hits = searcher.find_overlapping_iter(text);
+        hits.map(|hit| (hit.start(), hit.pattern().as_usize())).collect()
+    }
+
+    /// Form `form` of credential `n`, whole.
+    fn full_form(&self, n: usize, form: Form) -> &[u8] {
+        self.full[n][form].get_or_init(|| form_of(form, &self.credentials[n]))
     }
 
     /// Where a credential occurs in `text`: byte ranges, sorted by start, possibly overlapping.
     fn spans(&self, text: &[u8]) -> Vec<(usize, usize)> {
-        let Some(searcher) = &self.searcher else {
-            return Vec::new();
-        };
         let mut spans: Vec<(usize, usize)> = Vec::new();
-        for hit in searcher.find_overlapping_iter(text) {
-            let start = hit.start();
+        for (start, pattern) in self.prefix_hits(text) {
             let rest = &text[start..];
-            let group = &self.groups[hit.pattern().as_usize()];
-            if let Some(form) = group.iter().map(|&n| &self.forms[n]).find(|f| rest.starts_with(f)) {
-                spans.push((start, start + form.len()));
+            let group = &self.groups[pattern];
+            let longest = group
+                .iter()
+                .map(|&(n, form)| self.full_form(n, form))
+                .filter(|full| rest.starts_with(full))
+                .map(<[u8]>::len)
+                .max();
+            if let Some(length) = longest {
+                spans.push((start, start + length));
             }
         }
         spans.sort_unstable();
@@ -347,39 +399,46 @@ fn into_string(bytes: Vec<u8>) -> String {
     String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
-/// The forms a credential may take in text: as it is; markdown-escaped as messages quote a
-/// server's words and as table cells are written; each of those JSON-escaped (also with `\/`),
-/// and escaped again (a JSON document inside a JSON string, as an incident's rawJSON); and
-/// percent-encoded by a strict, a form, a path and a query encoder, with upper- and lower-case
-/// hex digits. Most credentials (tokens: letters, digits, `-._`) have few distinct forms, so
-/// each is made only when it differs from the text it comes from.
-fn forms_of(credential: &str, forms: &mut Vec<Vec<u8>>) {
-    let quoted = crate::markdown::quoted(credential);
-    let cell = crate::markdown::escape_markdown(credential);
-    for text in [credential, quoted.as_str(), cell.as_str()] {
-        forms.push(text.as_bytes().to_vec());
-        let json = json_escaped(text);
-        let slashed = text.contains('/').then(|| json.replace('/', "\\/"));
-        for escaped in [Some(json.as_ref()), slashed.as_deref()].into_iter().flatten() {
-            if escaped != text {
-                forms.push(escaped.as_bytes().to_vec());
-            }
-            let twice = json_escaped(escaped);
-            if twice != escaped {
-                forms.push(twice.as_bytes().to_vec());
-            }
-        }
-    }
-    for set in [NON_ALPHANUMERIC, COMPONENT, FORM, PATH_SEGMENT, QUERY] {
-        let Cow::Owned(mut encoded) = Cow::from(utf8_percent_encode(credential, set)) else {
-            continue;
-        };
-        if std::ptr::eq(set, FORM) {
+/// Which form of a credential: see [`form_of`].
+type Form = usize;
+
+/// How many forms [`form_of`] knows.
+const FORMS: usize = 25;
+
+/// Form `form` of `text`, as text can carry a credential: 0-14 are the text as it is (0-4),
+/// markdown-escaped as messages quote a server's words (5-9) and as table cells are written
+/// (10-14), each as it is, JSON-escaped, JSON-escaped with `\/`, and those escaped again (a
+/// JSON document inside a JSON string, as an incident's rawJSON); 15-24 are the text
+/// percent-encoded by a strict, a component, a form, a path and a query encoder, with upper- and
+/// lower-case hex digits. Many forms of a token (letters, digits, `-._`) are the same bytes.
+fn form_of(form: Form, text: &str) -> Vec<u8> {
+    const SETS: [&AsciiSet; 5] = [NON_ALPHANUMERIC, COMPONENT, FORM, PATH_SEGMENT, QUERY];
+    if form >= 15 {
+        let set = (form - 15) / 2;
+        let mut encoded = utf8_percent_encode(text, SETS[set]).to_string();
+        // The form encoder (index 2) writes a space as `+`.
+        if set == 2 {
             encoded = encoded.replace("%20", "+");
         }
-        forms.push(lower_hex(&encoded).into_bytes());
-        forms.push(encoded.into_bytes());
+        if form % 2 == 0 {
+            encoded = lower_hex(&encoded);
+        }
+        return encoded.into_bytes();
     }
+    let shown = match form / 5 {
+        0 => Cow::Borrowed(text),
+        1 => Cow::Owned(crate::markdown::quoted(text)),
+        _ => Cow::Owned(crate::markdown::escape_markdown(text)),
+    };
+    let slashed = |t: &str| t.replace('/', "\\/");
+    let escaped = match form % 5 {
+        0 => return shown.into_owned().into_bytes(),
+        1 => json_escaped(&shown).into_owned(),
+        2 => slashed(&json_escaped(&shown)),
+        3 => json_escaped(&json_escaped(&shown)).into_owned(),
+        _ => json_escaped(&slashed(&json_escaped(&shown))).into_owned(),
+    };
+    escaped.into_bytes()
 }
 
 /// The inside of the JSON string literal serde_json writes for `text` (itself when nothing in
@@ -468,6 +527,22 @@ mod tests {
             let shown = value.to_string();
             assert!(!shown.contains(token) && !shown.contains("s3cr3t"), "{text} -> {shown}");
             assert!(shown.contains(REDACTED), "{text} -> {shown}");
+        }
+    }
+
+    #[test]
+    fn short_and_long_texts_find_the_same_credentials() {
+        // Up to SMALL_TEXT bytes the prefixes are searched one by one, past it by the automaton.
+        let padding = " ".repeat(SMALL_TEXT);
+        let texts = [
+            format!("a {SECRET} b s3cr3t%2Bv%2Flue%3D12%7Ex c"),
+            "eyJhbGciOiJSUzI1NiJ9.payload.signature and eyJhbGciOiJSUzI1NiJ9.payload.other".to_string(),
+            "nothing here".to_string(),
+        ];
+        for text in texts {
+            let short = redactor().text(&text).into_owned();
+            let long = redactor().text(&format!("{padding}{text}")).into_owned();
+            assert_eq!(long.strip_prefix(&padding), Some(short.as_str()), "{text}");
         }
     }
 
