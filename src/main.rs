@@ -123,11 +123,11 @@ fn run_catching_panics(input: &[u8]) -> Outcome {
 /// Writes the result (redacted, bounded: `Outcome::to_json`) to stdout and exits at once:
 /// a listing's entries are not worth freeing one by one just before the process ends.
 fn emit(outcome: &Outcome, pretty: bool) -> ExitCode {
-    let (mut bytes, exit_code) = outcome.to_json(pretty);
-    bytes.push(b'\n');
+    let (bytes, exit_code) = outcome.to_json(pretty);
     let mut stdout = std::io::stdout().lock();
     // Writing fails only when stdout does (a closed pipe): nothing more can be said.
-    let code = match stdout.write_all(&bytes).and_then(|()| stdout.flush()) {
+    let written = stdout.write_all(&bytes).and_then(|()| stdout.write_all(b"\n"));
+    let code = match written.and_then(|()| stdout.flush()) {
         Ok(()) => exit_code,
         Err(_) => 1,
     };

@@ -201,7 +201,9 @@ impl ResultDocument {
     pub fn to_json(&self, redactor: &Redactor, limit: usize) -> Result<Vec<u8>, TooLarge> {
         let mut out = Capped::new(limit);
         out.put(b"{\"entries\":")?;
-        out.put(&redactor.json(&Capped::json(&self.entries, limit)?))?;
+        let entries = out.bytes.len();
+        out.write_json(&self.entries)?;
+        out.redact_from(entries, redactor)?;
         if let Some(context) = &self.context {
             out.put(b",\"context\":")?;
             out.write_json(context)?;
@@ -212,20 +214,20 @@ impl ResultDocument {
             out.put(b",\"context_version\":")?;
             out.write_json(version)?;
         }
-        let mut rest = Capped::new(limit);
+        let rest = out.bytes.len();
         if let Some(incidents) = &self.incidents {
-            rest.put(b",\"incidents\":")?;
-            rest.put(&incidents_json(incidents, limit)?)?;
+            out.put(b",\"incidents\":")?;
+            out.put(&incidents_json(incidents, limit)?)?;
         }
         if let Some(last_run) = &self.last_run {
-            rest.put(b",\"last_run\":")?;
-            rest.write_json(last_run)?;
+            out.put(b",\"last_run\":")?;
+            out.write_json(last_run)?;
         }
         if let Some(scheduled) = &self.scheduled_command {
-            rest.put(b",\"scheduled_command\":")?;
-            rest.write_json(scheduled)?;
+            out.put(b",\"scheduled_command\":")?;
+            out.write_json(scheduled)?;
         }
-        out.put(&redactor.json(&rest.bytes))?;
+        out.redact_from(rest, redactor)?;
         out.put(b"}")?;
         Ok(out.bytes)
     }
@@ -276,11 +278,15 @@ impl Capped {
         }
     }
 
-    /// `value` as JSON text, at most `limit` bytes.
-    fn json(value: &impl Serialize, limit: usize) -> Result<Vec<u8>, TooLarge> {
-        let mut out = Capped::new(limit);
-        out.write_json(value)?;
-        Ok(out.bytes)
+    /// Redacts what was written from `start` on, in place; the text is copied only when a
+    /// credential was found in it.
+    fn redact_from(&mut self, start: usize, redactor: &Redactor) -> Result<(), TooLarge> {
+        let tail = self.bytes.get(start..).unwrap_or_default();
+        if let std::borrow::Cow::Owned(redacted) = redactor.json(tail) {
+            self.bytes.truncate(start);
+            self.put(&redacted)?;
+        }
+        Ok(())
     }
 
     fn write_json(&mut self, value: &impl Serialize) -> Result<(), TooLarge> {

@@ -147,10 +147,18 @@ impl Redactor {
     /// the automaton.
     fn prefix_hits(&self, text: &[u8]) -> Vec<(usize, usize)> {
         if text.len() <= SMALL_TEXT {
-            let each = self.prefixes.iter().enumerate();
-            return each
-                .flat_map(|(n, prefix)| memchr::memmem::find_iter(text, prefix).map(move |at| (at, n)))
-                .collect();
+            let mut hits = Vec::new();
+            for (n, prefix) in self.prefixes.iter().enumerate() {
+                // Every occurrence, overlapping ones too (find_iter skips those): one may be
+                // where a credential really starts.
+                let finder = memchr::memmem::Finder::new(prefix);
+                let mut at = 0;
+                while let Some(found) = text.get(at..).and_then(|rest| finder.find(rest)) {
+                    hits.push((at + found, n));
+                    at += found + 1;
+                }
+            }
+            return hits;
         }
         let Some(searcher) = self.searcher() else {
             return Vec::new();
@@ -550,6 +558,18 @@ mod tests {
     fn json_without_a_credential_is_returned_as_it_came() {
         let text = br#"{"additionalInfo":"[{\"Key\":\"userAgent\"}]","n":1,"e":"\u00e9"}"#;
         assert!(matches!(redactor().json(text), Cow::Borrowed(_)));
+    }
+
+    /// Found by the fuzz target: two forms sharing a prefix, one right after the other, where the
+    /// prefix also occurs across them; a search that skips overlapping occurrences missed one.
+    #[test]
+    fn overlapping_occurrences_of_a_prefix_are_all_checked() {
+        let redactor = Redactor::new(["\0\0\0\0\0/;\0"]);
+        let text = "%00%00%00%00%00%2f%3b%00%00%00%00%00%00%2F%3B%00";
+        // Both forms, touching, become one marker.
+        assert_eq!(redactor.text(text), "[redacted]");
+        let long = format!("{}{text}", " ".repeat(SMALL_TEXT));
+        assert!(redactor.text(&long).ends_with(" [redacted]"));
     }
 
     #[test]
