@@ -11,6 +11,17 @@ use serde_json::{Value, json};
 const CUSTOM_LOGIN: &str = "https://login.example.test";
 const CUSTOM_GRAPH: &str = "https://graph.example.test";
 
+/// A risky-user list with `params`, the engine's environment `vars`.
+fn list_with(params: &Value, vars: &[(&str, &str)]) -> Run {
+    let list = envelope(
+        "azure-ad-identity-protection-risky-user-list",
+        json!({}),
+        params,
+        json!({}),
+    );
+    run_env(&list, vars)
+}
+
 fn assert_refused(run: &Run, parameter: &str) {
     run.expect(2, 4).says(&[
         &format!("`{parameter}`"),
@@ -27,14 +38,7 @@ fn a_managed_identity_token_is_never_sent_to_a_custom_graph_host() {
     params["graph_endpoint"] = json!(CUSTOM_GRAPH);
     let env = [("AZURE_POD_IDENTITY_AUTHORITY_HOST", emu.base_url())];
     let vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let list = envelope(
-        "azure-ad-identity-protection-risky-user-list",
-        json!({}),
-        &params,
-        json!({}),
-    );
-    let run = run_env(&list, &vars);
-    assert_refused(&run, "graph_endpoint");
+    assert_refused(&list_with(&params, &vars), "graph_endpoint");
     assert!(
         emu.requests().is_empty(),
         "IMDS was asked for a token: {:?}",
@@ -86,14 +90,7 @@ fn the_engines_federated_token_is_never_sent_to_a_custom_login_or_graph_host() {
                 true => params["federated_token_file"] = json!(shown),
                 false => vars.push(("AZURE_FEDERATED_TOKEN_FILE", shown.as_str())),
             }
-            let list = envelope(
-                "azure-ad-identity-protection-risky-user-list",
-                json!({}),
-                &params,
-                json!({}),
-            );
-            let run = run_env(&list, &vars);
-            assert_refused(&run, parameter);
+            assert_refused(&list_with(&params, &vars), parameter);
         }
     }
     assert!(

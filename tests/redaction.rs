@@ -195,17 +195,25 @@ fn read_head(stream: &mut std::net::TcpStream) -> String {
     String::from_utf8_lossy(&seen).into_owned()
 }
 
-#[test]
-fn a_graph_that_refuses_every_reused_token_gets_one_renewal_per_command() {
+/// Lists 10 risky users with the secret's app, from a [`refusing_graph`] whose next links
+/// carry `next_path`.
+fn list_from_refusing_graph(next_path: &'static str) -> (Emulator, RefusingGraph, Run) {
     let (emu, mut params) = tenant_with_secret();
-    let graph = refusing_graph("");
+    let graph = refusing_graph(next_path);
     params["graph_endpoint"] = json!(graph.base);
-    let run = run(&envelope(
+    let list = envelope(
         "azure-ad-identity-protection-risky-user-list",
         json!({"limit": "10"}),
         &params,
         json!({}),
-    ));
+    );
+    let run = run(&list);
+    (emu, graph, run)
+}
+
+#[test]
+fn a_graph_that_refuses_every_reused_token_gets_one_renewal_per_command() {
+    let (emu, graph, run) = list_from_refusing_graph("");
     // Page 1 with the first token; page 2 refused, renewed once, served; page 3 refused again:
     // the listing ends there with what it has and says the token was refused.
     assert_eq!(requests_to(&emu, TOKEN).len(), 2, "one sign-in and one renewal");
@@ -222,16 +230,8 @@ fn a_graph_that_refuses_every_reused_token_gets_one_renewal_per_command() {
 
 #[test]
 fn a_next_link_whose_path_carries_the_secret_is_logged_redacted() {
-    let (_emu, mut params) = tenant_with_secret();
     // The secret percent-encoded in the next link's path, as a server would put it there.
-    let graph = refusing_graph("/Sx8Q%7Ea%2Bb%2Fc%3Dd%25e%26f%20g%22h");
-    params["graph_endpoint"] = json!(graph.base);
-    let run = run(&envelope(
-        "azure-ad-identity-protection-risky-user-list",
-        json!({"limit": "10"}),
-        &params,
-        json!({}),
-    ));
+    let (_emu, _graph, run) = list_from_refusing_graph("/Sx8Q%7Ea%2Bb%2Fc%3Dd%25e%26f%20g%22h");
     assert!(
         run.stderr.contains("/beta/identityProtection/riskyUsers"),
         "{}",
