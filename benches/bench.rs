@@ -604,7 +604,12 @@ fn comparison_report(rows: &[Vec<Measured>], baseline: Option<&Path>, counted: b
         out.push_str(" (not counted: valgrind is not on PATH)");
     }
     match baseline {
-        Some(path) => out.push_str(&format!("; before: `{}`, after: this build.\n", path.display())),
+        // The file name only: where a baseline was built is this machine's business.
+        Some(path) => out.push_str(&format!(
+            "; before: the `--baseline` binary (`{}`), after: this build.\n",
+            path.file_name()
+                .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
+        )),
         None => out.push_str("; no `--baseline` given, so only this build.\n"),
     }
     out.push_str("\n| row | target | instructions before | after | change | median ms before | after |\n");
