@@ -87,9 +87,38 @@ pub struct FetchSettings {
     pub users: Vec<(&'static str, String)>,
     /// `fetch_service_principal_detections`: workload-identity detections become incidents too.
     pub service_principals: bool,
+    /// `fetch_risky_users`: risky users at risk become incidents too, one per risk update.
+    pub risky_users: bool,
+    /// How fetched incidents mirror.
+    pub mirror: MirrorSettings,
 }
 
-const FETCH_PARAMS: [&str; 6] = [
+/// XSOAR's mirroring parameters, checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MirrorSettings {
+    /// `mirror_direction` as XSOAR's incident field spells it: `In`, `Out`, `Both`; `None` off.
+    pub direction: Option<&'static str>,
+    /// `close_incident`: close the XSOAR incident when Entra says the risk is over.
+    pub close_incident: bool,
+    /// `close_out`: act in Entra when the XSOAR incident is closed.
+    pub close_out: bool,
+}
+
+/// `mirror_direction`'s options (the XSOAR convention, exactly) and the incident's value.
+pub const MIRROR_DIRECTIONS: [(&str, Option<&str>); 4] = [
+    ("None", None),
+    ("Incoming", Some("In")),
+    ("Outgoing", Some("Out")),
+    ("Incoming And Outgoing", Some("Both")),
+];
+
+/// Parameters checked only by the commands that read them (fetch and mirroring), so that a bad
+/// one fails those commands, not every command.
+const FETCH_PARAMS: [&str; 10] = [
+    "fetch_risky_users",
+    "mirror_direction",
+    "close_incident",
+    "close_out",
     "first_fetch",
     "max_fetch",
     "fetch_filter_expression",
@@ -193,6 +222,31 @@ impl Config {
             filter: text(params, "fetch_filter_expression"),
             users: ids.chain(upns).collect(),
             service_principals: flag(params, "fetch_service_principal_detections")?,
+            risky_users: flag(params, "fetch_risky_users")?,
+            mirror: self.mirror_settings()?,
+        })
+    }
+
+    /// The mirroring parameters: `mirror_direction` (default `None`), `close_incident`, `close_out`.
+    pub fn mirror_settings(&self) -> Result<MirrorSettings, Error> {
+        let params = &self.fetch_params;
+        let direction = match text(params, "mirror_direction") {
+            None => None,
+            Some(given) => MIRROR_DIRECTIONS
+                .iter()
+                .find(|(option, _)| option.eq_ignore_ascii_case(given.trim()))
+                .map(|(_, direction)| *direction)
+                .ok_or_else(|| {
+                    Error::parameter(
+                        "mirror_direction",
+                        "expected one of None, Incoming, Outgoing, Incoming And Outgoing.",
+                    )
+                })?,
+        };
+        Ok(MirrorSettings {
+            direction,
+            close_incident: flag(params, "close_incident")?,
+            close_out: flag(params, "close_out")?,
         })
     }
 

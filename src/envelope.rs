@@ -30,6 +30,9 @@ pub struct Envelope {
     pub context: Map<String, Value>,
     pub context_version: Option<Value>,
     pub last_run: Option<Map<String, Value>>,
+    /// The host's name for the integration instance (XSOAR's `demisto.integrationInstance()`):
+    /// fetched incidents name it as the instance that mirrors them.
+    pub instance_name: Option<String>,
     /// Top-level keys the envelope format does not define (ignored, but named in hints).
     pub other_keys: Vec<String>,
 }
@@ -94,6 +97,10 @@ pub fn from_value(value: Value) -> Result<Envelope, Error> {
             .unwrap_or_default()
             .to_string(),
         context_version: top.remove("context_version"),
+        instance_name: match top.remove("instance_name") {
+            Some(Value::String(name)) => Some(name.trim().to_string()).filter(|n| !n.is_empty()),
+            _ => None,
+        },
         other_keys: top.keys().filter(|k| *k != "command").cloned().collect(),
     })
 }

@@ -76,6 +76,29 @@ pub fn write_string(out: &mut Vec<u8>, text: &str) {
     out.push(b'"');
 }
 
+/// `object`, the text of a JSON object, with the members of `added` (an object) appended at its
+/// end, the text before them kept byte for byte (a fetched detection stays as Graph sent it).
+/// Text that is not an object comes back as `added` alone.
+pub fn with_members(object: &str, added: &serde_json::Value) -> String {
+    let added = added.to_string();
+    let inner_added = added.get(1..added.len().saturating_sub(1)).unwrap_or_default();
+    let trimmed = object.trim();
+    let Some(body) = trimmed.strip_prefix('{').and_then(|rest| rest.strip_suffix('}')) else {
+        return added;
+    };
+    if inner_added.is_empty() {
+        return trimmed.to_string();
+    }
+    let separator = if body.trim().is_empty() { "" } else { "," };
+    let mut out = String::with_capacity(trimmed.len() + inner_added.len() + 1);
+    out.push('{');
+    out.push_str(body);
+    out.push_str(separator);
+    out.push_str(inner_added);
+    out.push('}');
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,6 +134,21 @@ mod tests {
             let mut out = Vec::new();
             write_string(&mut out, &text);
             prop_assert_eq!(String::from_utf8(out).unwrap(), serde_json::to_string(&text).unwrap());
+        }
+    }
+
+    #[test]
+    fn members_are_appended_and_the_text_before_them_kept() {
+        let added = serde_json::json!({"k": "v", "n": null});
+        let cases = [
+            (r#"{"a": 1}"#, r#"{"a": 1,"k":"v","n":null}"#),
+            ("{ }", r#"{ "k":"v","n":null}"#),
+            ("{}", r#"{"k":"v","n":null}"#),
+            ("[1]", r#"{"k":"v","n":null}"#),
+            (r#"{"k":"graph's"}"#, r#"{"k":"graph's","k":"v","n":null}"#),
+        ];
+        for (object, expected) in cases {
+            assert_eq!(with_members(object, &added), expected, "{object}");
         }
     }
 }

@@ -163,6 +163,7 @@ fn execute(envelope: Envelope, runtime: &dyn Runtime) -> Outcome {
         context,
         context_version,
         last_run,
+        instance_name,
         other_keys,
     } = envelope;
     let prepared = commands::find(&command).and_then(|spec| {
@@ -187,6 +188,7 @@ fn execute(envelope: Envelope, runtime: &dyn Runtime) -> Outcome {
     session.http.add_credentials(params::credentials(&params));
     session.http.add_credentials(known_secrets(&input_context));
     session.last_run = last_run;
+    session.instance_name = instance_name;
     let outcome = spec.run(&mut session, &arguments);
     session.http.add_credentials(known_secrets(&session.context));
     let mut result = ResultDocument::bare(Vec::new());
@@ -227,6 +229,7 @@ fn finish(mut result: ResultDocument, outcome: Result<commands::CommandOutput, E
             result.scheduled_command = output.scheduled;
             result.incidents = output.incidents;
             result.last_run = output.last_run;
+            result.mirror = output.mirror;
             let exit_code = output.error.map_or(0, |error| {
                 result.entries.push(error_entry(&error));
                 error.exit_code()

@@ -152,6 +152,12 @@ pub struct Incident {
     pub details: String,
     #[serde(rename = "dbotMirrorId")]
     pub dbot_mirror_id: String,
+    /// `In`, `Out` or `Both`; absent when the instance does not mirror.
+    #[serde(rename = "dbotMirrorDirection", skip_serializing_if = "Option::is_none")]
+    pub dbot_mirror_direction: Option<&'static str>,
+    /// The instance that runs the mirror commands (the envelope's `instance_name`).
+    #[serde(rename = "dbotMirrorInstance", skip_serializing_if = "Option::is_none")]
+    pub dbot_mirror_instance: Option<String>,
 }
 
 /// The result document on stdout (docs/protocol.md §3): entries, context, incidents, last run.
@@ -169,6 +175,9 @@ pub struct ResultDocument {
     pub last_run: Option<Map<String, Value>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scheduled_command: Option<ScheduledCommand>,
+    /// The mirroring commands' answer for the host (docs/protocol.md §3).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mirror: Option<Value>,
 }
 
 impl ResultDocument {
@@ -182,6 +191,7 @@ impl ResultDocument {
             incidents: None,
             last_run: None,
             scheduled_command: None,
+            mirror: None,
         }
     }
 }
@@ -227,6 +237,10 @@ impl ResultDocument {
             out.put(b",\"scheduled_command\":")?;
             out.write_json(scheduled)?;
         }
+        if let Some(mirror) = &self.mirror {
+            out.put(b",\"mirror\":")?;
+            out.write_json(mirror)?;
+        }
         out.redact_from(rest, redactor)?;
         out.put(b"}")?;
         Ok(out.bytes)
@@ -255,6 +269,14 @@ fn incidents_json(incidents: &[Incident], limit: usize) -> Result<Vec<u8>, TooLa
         json_text::write_string(&mut out, &incident.details);
         out.extend_from_slice(b",\"dbotMirrorId\":");
         json_text::write_string(&mut out, &incident.dbot_mirror_id);
+        if let Some(direction) = incident.dbot_mirror_direction {
+            out.extend_from_slice(b",\"dbotMirrorDirection\":");
+            json_text::write_string(&mut out, direction);
+        }
+        if let Some(instance) = &incident.dbot_mirror_instance {
+            out.extend_from_slice(b",\"dbotMirrorInstance\":");
+            json_text::write_string(&mut out, instance);
+        }
         out.push(b'}');
         if out.len() > limit {
             return Err(TooLarge);
@@ -349,6 +371,8 @@ mod tests {
             severity: n,
             details: format!("line\nbreak\t{text}\u{1}"),
             dbot_mirror_id: n.to_string(),
+            dbot_mirror_direction: [None, Some("Both")][usize::from(n % 2)],
+            dbot_mirror_instance: (n > 0).then(|| format!("instance \"{text}\"")),
         };
         let incidents = vec![incident(0, ""), incident(3, "é €\u{7f}"), incident(255, "\\")];
         for list in [&incidents[..0], &incidents[..1], &incidents[..]] {

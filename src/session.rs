@@ -13,6 +13,8 @@ pub struct Session<'a> {
     pub context: Map<String, Value>,
     /// fetch-incidents' cursor as the host persisted it.
     pub last_run: Option<Map<String, Value>>,
+    /// The host's name for this instance (`instance_name` in the envelope).
+    pub instance_name: Option<String>,
     /// Graph refused a token once and it was renewed: a command renews at most once.
     pub renewed_after_refusal: bool,
 }
@@ -37,6 +39,7 @@ impl<'a> Session<'a> {
             http,
             context,
             last_run: None,
+            instance_name: None,
             renewed_after_refusal: false,
         }
     }

@@ -201,6 +201,14 @@ fn documented_parameters() -> Vec<(&'static str, &'static str, Probe)> {
             fetch,
             Sent(json!("true"), |r| asked(r, "/servicePrincipalRiskDetections")),
         ),
+        (
+            "fetch_risky_users",
+            fetch,
+            Sent(json!("true"), |r| asked(r, "/identityProtection/riskyUsers")),
+        ),
+        ("mirror_direction", fetch, Refused(json!("Sideways"))),
+        ("close_incident", fetch, Refused(json!("perhaps"))),
+        ("close_out", fetch, Refused(json!("perhaps"))),
     ]
 }
 
@@ -417,6 +425,31 @@ fn shows_what_the_readme_says(file: &str, fixture: &Value, run: &Run) {
         "fetch-incidents.json" => {
             assert_eq!(run.result["incidents"].as_array().map(Vec::len), Some(5));
             assert!(run.result["last_run"]["latest_detection_found"].is_string());
+        }
+        // the ids of the detections changed since 2024-06-29
+        "get-modified-remote-data.json" => {
+            let ids = run.result["mirror"]["modified_ids"].as_array().expect("modified_ids");
+            assert!(!ids.is_empty() && ids.iter().all(Value::is_string), "{ids:?}");
+        }
+        // one detection as it is now, with the members the pack's mapper reads
+        "get-remote-data.json" => {
+            let object = &run.result["mirror"]["object"];
+            assert_eq!(object["id"], fixture["args"]["id"]);
+            assert_eq!(
+                (&object["entra_object_type"], &object["mirror_direction"]),
+                (&json!("riskDetection"), &json!("In"))
+            );
+        }
+        // closed as Resolved with close_out: the detection's user's risk is dismissed
+        "update-remote-system.json" => {
+            assert_eq!(run.result["mirror"]["remote_id"], fixture["args"]["remoteId"]);
+            assert!(run.text().contains("dismissed the risk of user"), "{}", run.text());
+        }
+        // the three incident types, each with closeReason and closeNotes
+        "get-mapping-fields.json" => {
+            let schemes = run.result["mirror"]["schemes"].as_array().expect("schemes");
+            assert_eq!(schemes.len(), 3);
+            assert!(schemes.iter().all(|s| s["fields"]["closeReason"].is_string()));
         }
         other => panic!("{other}: add what fixtures/README.md says it shows"),
     }

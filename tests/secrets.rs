@@ -46,7 +46,7 @@ fn calls(file: &str, fixture: &Value, engine: Engine) -> Calls {
     let command = fixture["command"].as_str().unwrap_or_default();
     let arg = |name: &str| fixture["args"][name].as_str().unwrap_or_default().to_string();
     let login = match (file, command) {
-        (_, "azure-ad-auth-reset") => None,
+        (_, "azure-ad-auth-reset" | "get-mapping-fields") => None,
         ("azure-ad-auth-start.json", _) => Some(DEVICE_CODE),
         ("azure-ad-auth-test-managed-identity.json", _) if engine == Engine::AppService => Some(APP_SERVICE),
         ("azure-ad-auth-test-managed-identity.json", _) => Some(IMDS),
@@ -55,7 +55,12 @@ fn calls(file: &str, fixture: &Value, engine: Engine) -> Calls {
     let users = "/identityProtection/riskyUsers";
     let principals = "/identityProtection/riskyServicePrincipals";
     let graph = match command {
-        "azure-ad-auth-start" | "azure-ad-auth-complete" | "azure-ad-auth-reset" => None,
+        "azure-ad-auth-start" | "azure-ad-auth-complete" | "azure-ad-auth-reset" | "get-mapping-fields" => None,
+        // Mirroring: the changed detections; a mirrored id (a GUID) is looked for among risky
+        // users first (docs/protocol.md §3.5).
+        "get-modified-remote-data" => Some(DETECTIONS.into()),
+        "get-remote-data" => Some(format!("{users}/{}", arg("id"))),
+        "update-remote-system" => Some(format!("{users}/{}", arg("remoteId"))),
         "test-module" | "azure-ad-auth-test" | "azure-ad-identity-protection-risky-user-list" => Some(users.into()),
         "azure-ad-identity-protection-risks-list" | "fetch-incidents" => Some(DETECTIONS.into()),
         "azure-ad-identity-protection-risky-user-history-list" => Some(format!("{users}/{}/history", arg("user_id"))),
@@ -277,10 +282,11 @@ fn no_fixture_leaks_a_credential_in_any_failure_mode_at_the_endpoint_it_calls() 
             }
         }
     }
-    // Counted by hand from fixtures/: 18 runs of a fixture that signs in and calls Graph (the
+    // Counted by hand from fixtures/: 21 runs of a fixture that signs in and calls Graph (the
     // managed-identity one twice: IMDS and App Service) × (no fault + 4 login + 4 Graph faults),
-    // 4 that only sign in (auth-start twice, auth-complete twice) × (1 + 4), auth-reset once.
-    assert_eq!(runs, 18 * 9 + 4 * 5 + 1, "runs reaching their faulted endpoint");
+    // 4 that only sign in (auth-start twice, auth-complete twice) × (1 + 4), auth-reset and
+    // get-mapping-fields once each (neither signs in).
+    assert_eq!(runs, 21 * 9 + 4 * 5 + 2, "runs reaching their faulted endpoint");
 }
 
 /// The shared check looks everywhere the binary writes but the context: an entry's text and its

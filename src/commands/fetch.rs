@@ -14,7 +14,7 @@ mod window;
 
 use super::Arguments;
 use super::CommandOutput;
-use crate::config::FetchSettings;
+use crate::config::{FetchSettings, MirrorSettings};
 use crate::error::Error;
 use crate::graph::picking;
 use crate::output::{Entry, Incident};
@@ -25,64 +25,179 @@ use cursor::LATEST;
 use serde_json::{Map, Value, json};
 use window::{Candidate, MAX_FETCH_BYTES, Source, text};
 
-/// The members an incident is named and described from.
-const DESCRIBED_BY: [&str; 5] = [
-    "riskLevel",
-    "riskEventType",
-    "riskDetail",
-    "userPrincipalName",
-    "ipAddress",
-];
-
 /// Where service-principal detections keep their cursor in `last_run`: an object of the same
 /// keys, beside the user detections' ones.
 pub const SERVICE_PRINCIPALS: &str = "service_principals";
+/// Where risky users keep theirs.
+pub const RISKY_USERS: &str = "risky_users";
 
-/// Which kind of detection an incident comes from.
+/// The rawJSON member that says which kind of object an incident comes from: the pack's
+/// classifier keys on it, since the three Graph resources share no member that tells them apart.
+pub const OBJECT_TYPE: &str = "entra_object_type";
+
+/// Which kind of object an incident comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub enum Kind {
     User,
     ServicePrincipal,
+    RiskyUser,
 }
 
+impl Kind {
+    /// The value of [`OBJECT_TYPE`]: the Graph resource's name.
+    pub fn object_type(self) -> &'static str {
+        match self {
+            Kind::User => "riskDetection",
+            Kind::ServicePrincipal => "servicePrincipalRiskDetection",
+            Kind::RiskyUser => "riskyUser",
+        }
+    }
+
+    /// The collection below the Graph root.
+    pub fn path(self) -> &'static str {
+        match self {
+            Kind::User => "identityProtection/riskDetections",
+            Kind::ServicePrincipal => "identityProtection/servicePrincipalRiskDetections",
+            Kind::RiskyUser => "identityProtection/riskyUsers",
+        }
+    }
+
+    /// The member that tells when the object last changed.
+    pub fn updated(self) -> &'static str {
+        match self {
+            Kind::User | Kind::ServicePrincipal => "lastUpdatedDateTime",
+            Kind::RiskyUser => "riskLastUpdatedDateTime",
+        }
+    }
+
+    /// Where its cursor sits in `last_run` (user detections: at the top, as always).
+    fn cursor_key(self) -> Option<&'static str> {
+        match self {
+            Kind::User => None,
+            Kind::ServicePrincipal => Some(SERVICE_PRINCIPALS),
+            Kind::RiskyUser => Some(RISKY_USERS),
+        }
+    }
+
+    fn fetched(self, settings: &FetchSettings) -> bool {
+        match self {
+            Kind::User => true,
+            Kind::ServicePrincipal => settings.service_principals,
+            Kind::RiskyUser => settings.risky_users,
+        }
+    }
+}
+
+/// A member's string (`""` when missing or not a string), for the mirroring commands.
+pub(super) fn member_text(field: Option<&serde_json::value::RawValue>) -> std::borrow::Cow<'_, str> {
+    text(field)
+}
+
+/// The risk states that make a risky user an incident.
+const AT_RISK: [&str; 2] = ["atRisk", "confirmedCompromised"];
+
 /// Fetches new risk detections as incidents: user detections and, when the instance asks for
-/// them, service-principal ones, at most `max_fetch` of both together, in time order.
+/// them, service-principal detections and risky users, at most `max_fetch` of all together, in
+/// time order.
 pub fn fetch(session: &mut Session, _: &Arguments) -> Result<CommandOutput, Error> {
     let settings = session.config.fetch_settings()?;
-    let last_run = session.last_run.clone();
-    let (cursor, warning) = read_cursor(last_run.as_ref(), &settings, session.now())?;
-    let source = Source {
-        path: "identityProtection/riskDetections",
-        action: "Fetching risk detections",
-        filter: settings.filter.as_deref(),
-        users: &settings.users,
-    };
-    let users = window::read(session, &source, &cursor, settings.max_fetch)?;
-    let stored = last_run.as_ref().and_then(|run| run.get(SERVICE_PRINCIPALS));
-    let mut warnings: Vec<String> = warning.into_iter().collect();
-    let workload = match settings.service_principals {
-        true => Some(fetch_principals(session, &settings, stored, &mut warnings)?),
-        false => None,
-    };
-    let (principal_cursor, principals) = workload.unzip();
-    let emitted = earliest(users, principals.unwrap_or_default(), settings.max_fetch);
-    let of = |kind: Kind| {
-        emitted
+    let last_run = session.last_run.clone().unwrap_or_default();
+    let mut warnings = Vec::new();
+    let mut found = Vec::new();
+    let user_ids: Vec<(&str, String)> = settings
+        .users
+        .iter()
+        .map(|(property, value)| (if *property == "userId" { "id" } else { *property }, value.clone()))
+        .collect();
+    let at_risk: Vec<(&str, String)> = AT_RISK.iter().map(|state| ("riskState", state.to_string())).collect();
+    for kind in [Kind::User, Kind::ServicePrincipal, Kind::RiskyUser] {
+        if !kind.fetched(&settings) {
+            continue;
+        }
+        let stored = match kind.cursor_key() {
+            None => Some(&last_run),
+            Some(key) => last_run.get(key).and_then(Value::as_object),
+        };
+        let (cursor, warning) = read_cursor(stored, &settings, session.now())?;
+        warnings.extend(warning);
+        let source = match kind {
+            Kind::User => Source {
+                path: kind.path(),
+                action: "Fetching risk detections",
+                time: "detectedDateTime",
+                keys: "id,detectedDateTime",
+                filter: settings.filter.as_deref(),
+                users: &settings.users,
+                states: &[],
+                per_update: false,
+            },
+            Kind::ServicePrincipal => Source {
+                path: kind.path(),
+                action: "Fetching service principal risk detections",
+                time: "detectedDateTime",
+                keys: "id,detectedDateTime",
+                filter: None,
+                users: &[],
+                states: &[],
+                per_update: false,
+            },
+            Kind::RiskyUser => Source {
+                path: kind.path(),
+                action: "Fetching risky users",
+                time: "riskLastUpdatedDateTime",
+                keys: "id,riskLastUpdatedDateTime",
+                filter: None,
+                users: &user_ids,
+                states: &at_risk,
+                per_update: true,
+            },
+        };
+        let candidates = window::read(session, &source, &cursor, settings.max_fetch)?;
+        found.push((kind, cursor, candidates));
+    }
+    let mut cursors: Vec<(Kind, Cursor)> = Vec::new();
+    let mut candidates = Vec::new();
+    for (kind, cursor, found) in found {
+        cursors.push((kind, cursor));
+        candidates.push((kind, found));
+    }
+    let emitted = earliest(candidates, settings.max_fetch);
+    let mut next_run = Map::new();
+    let mut watermark = None;
+    for (kind, cursor) in &cursors {
+        let of_kind = emitted
             .iter()
-            .filter(move |(_, k)| *k == kind)
-            .map(|(c, _)| (c.id.as_str(), c.instant))
-    };
-    let next = cursor.advance(of(Kind::User));
-    let mut next_run = next.to_map();
-    match principal_cursor.map(|c| c.advance(of(Kind::ServicePrincipal))) {
-        Some(advanced) => next_run.insert(SERVICE_PRINCIPALS.into(), Value::Object(advanced.to_map())),
-        // Kept while switched off, so switching back on goes on from where it stopped.
-        None => stored.and_then(|s| next_run.insert(SERVICE_PRINCIPALS.into(), s.clone())),
-    };
+            .filter(|(_, k)| k == kind)
+            .map(|(c, _)| (c.id.as_str(), c.instant));
+        let advanced = cursor.advance(of_kind);
+        let advanced = match kind.cursor_key() {
+            None => {
+                watermark = Some(advanced.watermark);
+                advanced.to_map()
+            }
+            Some(_) => advanced.to_map(),
+        };
+        match kind.cursor_key() {
+            None => next_run.extend(advanced),
+            Some(key) => {
+                next_run.insert(key.into(), Value::Object(advanced));
+            }
+        }
+    }
+    // A kind switched off keeps its cursor, so switching it back on goes on from where it stopped.
+    for key in [SERVICE_PRINCIPALS, RISKY_USERS] {
+        if let (false, Some(stored)) = (next_run.contains_key(key), last_run.get(key)) {
+            next_run.insert(key.into(), stored.clone());
+        }
+    }
+    let marks = Marks::new(settings.mirror, session.instance_name.as_deref());
     let now = session.now();
-    let incidents: Vec<Incident> = emitted.into_iter().map(|(c, kind)| incident(c, kind, now)).collect();
+    let incidents: Vec<Incident> = emitted
+        .into_iter()
+        .map(|(c, kind)| incident(c, kind, &marks, now))
+        .collect();
     let mut entries: Vec<Entry> = warnings.into_iter().map(Entry::warning).collect();
-    entries.push(summary(&incidents, &next, &next_run));
+    entries.push(summary(&incidents, watermark, &next_run));
     Ok(CommandOutput {
         entries,
         incidents: Some(incidents),
@@ -91,33 +206,14 @@ pub fn fetch(session: &mut Session, _: &Arguments) -> Result<CommandOutput, Erro
     })
 }
 
-/// The service-principal detections not emitted before (at most `max_fetch`), and their cursor.
-fn fetch_principals(
-    session: &mut Session,
-    settings: &FetchSettings,
-    stored: Option<&Value>,
-    warnings: &mut Vec<String>,
-) -> Result<(Cursor, Vec<Candidate>), Error> {
-    let stored = stored.and_then(Value::as_object);
-    let (cursor, warning) = read_cursor(stored, settings, session.now())?;
-    warnings.extend(warning);
-    let source = Source {
-        path: "identityProtection/servicePrincipalRiskDetections",
-        action: "Fetching service principal risk detections",
-        filter: None,
-        users: &[],
-    };
-    let found = window::read(session, &source, &cursor, settings.max_fetch)?;
-    Ok((cursor, found))
-}
-
-/// The `limit` earliest of both kinds together, in time order, at most [`MAX_FETCH_BYTES`] of
+/// The `limit` earliest of all kinds together, in time order, at most [`MAX_FETCH_BYTES`] of
 /// them (at least one). Each kind keeps a prefix of its own order, so each cursor advances past
 /// exactly what was emitted and nothing is lost.
-fn earliest(users: Vec<Candidate>, principals: Vec<Candidate>, limit: usize) -> Vec<(Candidate, Kind)> {
-    let users = users.into_iter().map(|c| (c, Kind::User));
-    let principals = principals.into_iter().map(|c| (c, Kind::ServicePrincipal));
-    let mut all: Vec<(Candidate, Kind)> = users.chain(principals).collect();
+fn earliest(found: Vec<(Kind, Vec<Candidate>)>, limit: usize) -> Vec<(Candidate, Kind)> {
+    let mut all: Vec<(Candidate, Kind)> = found
+        .into_iter()
+        .flat_map(|(kind, candidates)| candidates.into_iter().map(move |c| (c, kind)))
+        .collect();
     all.sort_by(|a, b| a.0.cmp(&b.0));
     let mut bytes = 0usize;
     let within_budget = all
@@ -157,7 +253,42 @@ fn read_cursor(
     Ok((Cursor::starting_at((since, 0)), warning))
 }
 
-/// The members a service-principal incident is named and described from.
+/// What every incident carries for mirroring: the direction and instance, on the incident for
+/// XSOAR and in its rawJSON for the pack's incoming mapper (XSOAR's documented pattern).
+pub struct Marks<'a> {
+    direction: Option<&'static str>,
+    instance: Option<&'a str>,
+}
+
+impl<'a> Marks<'a> {
+    pub fn new(mirror: MirrorSettings, instance: Option<&'a str>) -> Self {
+        Marks {
+            direction: mirror.direction,
+            instance,
+        }
+    }
+
+    /// `object` (a JSON object's text, as Graph sent it) with the members the pack reads added
+    /// at its end: [`OBJECT_TYPE`], `mirror_direction` and `mirror_instance`. Added last, they
+    /// win over any member of the same name Graph sent, as JSON readers keep the last one.
+    pub fn raw_json(&self, object: &str, kind: Kind) -> String {
+        let added = json!({
+            OBJECT_TYPE: kind.object_type(),
+            "mirror_direction": self.direction,
+            "mirror_instance": self.instance,
+        });
+        crate::json_text::with_members(object, &added)
+    }
+}
+
+/// The members an incident is named and described from.
+const DESCRIBED_BY: [&str; 5] = [
+    "riskLevel",
+    "riskEventType",
+    "riskDetail",
+    "userPrincipalName",
+    "ipAddress",
+];
 const PRINCIPAL_DESCRIBED_BY: [&str; 5] = [
     "riskLevel",
     "riskEventType",
@@ -165,46 +296,61 @@ const PRINCIPAL_DESCRIBED_BY: [&str; 5] = [
     "servicePrincipalDisplayName",
     "appId",
 ];
+const USER_DESCRIBED_BY: [&str; 5] = ["riskLevel", "riskState", "riskDetail", "userPrincipalName", "id"];
 
-fn incident(candidate: Candidate, kind: Kind, now: u64) -> Incident {
-    let raw = candidate.detection.as_str();
-    let members = match kind {
-        Kind::User => picking::members(raw, &DESCRIBED_BY),
-        Kind::ServicePrincipal => picking::members(raw, &PRINCIPAL_DESCRIBED_BY),
-    };
-    let [level, event, detail, who, whence] = members.map(text);
-    let (name, details) = match kind {
-        Kind::User => (
-            format!("Azure AD: {} {event} {detail}", candidate.id),
-            format!("{level} risk ({event}) for {who} from {whence}"),
-        ),
-        Kind::ServicePrincipal => (
-            format!("Azure AD workload identity: {} {event} {detail}", candidate.id),
-            format!("{level} risk ({event}) for service principal {who} (app {whence})"),
-        ),
-    };
-    let severity = match level.as_ref() {
+/// XSOAR's severity for a Graph `riskLevel`: low 1, medium 2, high 3, anything else unknown (0).
+pub fn severity(level: &str) -> u8 {
+    match level {
         "low" => 1,
         "medium" => 2,
         "high" => 3,
         _ => 0,
+    }
+}
+
+fn incident(candidate: Candidate, kind: Kind, marks: &Marks, now: u64) -> Incident {
+    let raw = candidate.detection.as_str();
+    let described_by = match kind {
+        Kind::User => &DESCRIBED_BY,
+        Kind::ServicePrincipal => &PRINCIPAL_DESCRIBED_BY,
+        Kind::RiskyUser => &USER_DESCRIBED_BY,
+    };
+    let [level, what, detail, who, whence] = picking::members(raw, described_by).map(text);
+    let (name, details, mirror_id) = match kind {
+        Kind::User => (
+            format!("Azure AD: {} {what} {detail}", candidate.id),
+            format!("{level} risk ({what}) for {who} from {whence}"),
+            candidate.id.clone(),
+        ),
+        Kind::ServicePrincipal => (
+            format!("Azure AD workload identity: {} {what} {detail}", candidate.id),
+            format!("{level} risk ({what}) for service principal {who} (app {whence})"),
+            candidate.id.clone(),
+        ),
+        Kind::RiskyUser => (
+            format!("Azure AD risky user: {who} {level} risk"),
+            format!("{level} risk ({what}, {detail}) for user {who}"),
+            whence.to_string(),
+        ),
     };
     Incident {
         name,
         occurred: iso8601_micros(candidate.instant.unwrap_or((now, 0))),
-        severity,
+        severity: severity(&level),
         details,
-        raw_json: candidate.detection,
-        dbot_mirror_id: candidate.id,
+        raw_json: marks.raw_json(raw, kind),
+        dbot_mirror_id: mirror_id,
+        dbot_mirror_direction: marks.direction,
+        dbot_mirror_instance: marks.direction.and(marks.instance.map(str::to_string)),
     }
 }
 
-fn summary(incidents: &[Incident], next: &Cursor, last_run: &Map<String, Value>) -> Entry {
+fn summary(incidents: &[Incident], watermark: Option<crate::time::Instant>, last_run: &Map<String, Value>) -> Entry {
     let markdown = format!(
         "Fetched {} new risk detection{}. Next fetch starts at {}.",
         incidents.len(),
         if incidents.len() == 1 { "" } else { "s" },
-        iso8601_graph(next.watermark)
+        watermark.map(iso8601_graph).unwrap_or_default()
     );
     Entry::json(json!({"incidents": incidents.len(), "last_run": last_run}), markdown)
 }
@@ -230,7 +376,7 @@ mod tests {
                 members: crate::graph::picking::members(item.get(), &KEY_MEMBERS),
             })
             .collect();
-        let mut selection = Selection::new(usize::MAX);
+        let mut selection = Selection::new(usize::MAX, false);
         selection.offer_all(&page, cursor);
         selection.into_sorted()
     }
@@ -306,11 +452,58 @@ mod tests {
                 .to_string(),
         };
         let detection = candidate.detection.clone();
-        let incident = incident(candidate, Kind::User, 0);
+        let off = MirrorSettings {
+            direction: None,
+            close_incident: false,
+            close_out: false,
+        };
+        let incident = incident(candidate, Kind::User, &Marks::new(off, Some("inst")), 0);
         assert_eq!(incident.name, "Azure AD: 37 newCountry none");
         assert_eq!(incident.occurred, "2021-04-25T09:00:40.778096Z");
         assert_eq!((incident.severity, incident.dbot_mirror_id.as_str()), (2, "37"));
-        assert_eq!(incident.raw_json, detection);
+        let mut expected = serde_json::from_str::<Value>(&detection).unwrap();
+        expected[OBJECT_TYPE] = json!("riskDetection");
+        expected["mirror_direction"] = Value::Null;
+        expected["mirror_instance"] = json!("inst");
+        assert_eq!(serde_json::from_str::<Value>(&incident.raw_json).unwrap(), expected);
+        assert!(
+            incident.raw_json.starts_with(detection.trim_end_matches('}')),
+            "Graph's text is kept"
+        );
         assert_eq!(incident.details, "medium risk (newCountry) for  from ");
+        assert_eq!(
+            (incident.dbot_mirror_direction, incident.dbot_mirror_instance),
+            (None, None)
+        );
+    }
+
+    #[test]
+    fn a_risky_user_is_one_incident_per_update_named_by_its_user() {
+        let user = json!({"id": "u1", "userPrincipalName": "ann@contoso.com", "riskLevel": "high",
+            "riskState": "atRisk", "riskDetail": "none", "riskLastUpdatedDateTime": "2024-06-01T10:00:00Z"});
+        let both = MirrorSettings {
+            direction: Some("Both"),
+            close_incident: true,
+            close_out: true,
+        };
+        let candidate = Candidate {
+            instant: parse_iso8601("2024-06-01T10:00:00Z"),
+            id: "u1@2024-06-01T10:00:00.0000000Z".into(),
+            detection: user.to_string(),
+        };
+        let incident = incident(candidate, Kind::RiskyUser, &Marks::new(both, Some("Entra (prod)")), 0);
+        assert_eq!(incident.name, "Azure AD risky user: ann@contoso.com high risk");
+        assert_eq!(incident.details, "high risk (atRisk, none) for user ann@contoso.com");
+        assert_eq!((incident.severity, incident.dbot_mirror_id.as_str()), (3, "u1"));
+        assert_eq!(incident.occurred, "2024-06-01T10:00:00.000000Z");
+        assert_eq!(
+            (incident.dbot_mirror_direction, incident.dbot_mirror_instance.as_deref()),
+            (Some("Both"), Some("Entra (prod)"))
+        );
+        let raw: Value = serde_json::from_str(&incident.raw_json).unwrap();
+        assert_eq!(
+            (&raw[OBJECT_TYPE], &raw["mirror_direction"], &raw["mirror_instance"]),
+            (&json!("riskyUser"), &json!("Both"), &json!("Entra (prod)"))
+        );
     }
 }

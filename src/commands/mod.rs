@@ -4,6 +4,7 @@
 mod auth;
 mod fetch;
 mod listing;
+mod mirror;
 mod risk_detections;
 mod risky_users;
 mod service_principals;
@@ -49,6 +50,8 @@ pub struct CommandOutput {
     pub scheduled: Option<ScheduledCommand>,
     pub incidents: Option<Vec<Incident>>,
     pub last_run: Option<Map<String, Value>>,
+    /// The mirroring commands' answer (`mirror` in the result).
+    pub mirror: Option<Value>,
     /// Set when the command got only part-way: its entries stand, this error's entry follows
     /// them, and the command fails (exit 1).
     pub error: Option<Error>,
@@ -277,6 +280,33 @@ pub const COMMANDS: &[CommandSpec] = &[
         name: "fetch-incidents",
         args: &[],
         handler: fetch::fetch,
+    },
+    CommandSpec {
+        name: "get-modified-remote-data",
+        args: &[required("lastUpdate", TEXT)],
+        handler: mirror::get_modified,
+    },
+    CommandSpec {
+        name: "get-remote-data",
+        args: &[required("id", TEXT), arg("lastUpdate", TEXT)],
+        handler: mirror::get_remote,
+    },
+    CommandSpec {
+        name: "update-remote-system",
+        args: &[
+            arg("data", TEXT),
+            arg("entries", TEXT),
+            arg("incidentChanged", TEXT),
+            required("remoteId", TEXT),
+            arg("status", ArgKind::Number { min: 0, max: 255 }),
+            arg("delta", TEXT),
+        ],
+        handler: mirror::update_remote,
+    },
+    CommandSpec {
+        name: "get-mapping-fields",
+        args: &[],
+        handler: mirror::mapping_fields,
     },
 ];
 

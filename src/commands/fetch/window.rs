@@ -25,11 +25,10 @@ pub(super) struct Candidate {
     pub detection: String,
 }
 
-/// The members fetch reads of every detection to choose: its id and its time.
+/// The members fetch reads of every detection to choose: its id and its time (in tests; a
+/// [`Source`] names its own time member).
+#[cfg(test)]
 pub(super) const KEY_MEMBERS: [&str; 2] = ["id", "detectedDateTime"];
-
-/// The same, as the first pass asks Graph for them.
-const KEYS_ONLY: &str = "id,detectedDateTime";
 
 /// A field's string, or `""` when it is missing or not a string. A string without escapes (ids
 /// and times always are) is its text between the quotes, read without a parser: the raw value
@@ -44,30 +43,45 @@ pub(super) fn text(field: Option<&RawValue>) -> Cow<'_, str> {
     }
 }
 
-/// Where one kind of detection is listed, and what the instance filters it by.
+/// Where one kind of object is listed, and what the instance filters it by.
 pub(super) struct Source<'s> {
     /// The collection below the Graph root.
     pub path: &'static str,
     /// What the error says was being done.
     pub action: &'static str,
+    /// The member that orders the objects and moves the cursor (`detectedDateTime`).
+    pub time: &'static str,
+    /// `id,` and that member, as the first pass's `$select`.
+    pub keys: &'static str,
     /// `fetch_filter_expression`.
     pub filter: Option<&'s str>,
     /// `fetch_user_id` and `fetch_user_principal_name`, as (property, value).
     pub users: &'s [(&'static str, String)],
+    /// Alternatives of which one must hold, as (property, value): the risk states fetched.
+    pub states: &'s [(&'static str, String)],
+    /// Each update of an object is new (risky users: the same user again when its risk changes
+    /// later): the cursor's key is the id and the time together.
+    pub per_update: bool,
 }
 
 impl Source<'_> {
+    /// The members read of every object to choose.
+    fn members(&self) -> [&'static str; 2] {
+        ["id", self.time]
+    }
+
     /// The listing of `since..=until`, only the keys when `keys_only`.
     fn url(&self, session: &Session, since: Instant, until: Option<Instant>, keys_only: bool) -> String {
         let filter = Filter::new()
-            .since("detectedDateTime", Some(&iso8601_graph(since)))
-            .until("detectedDateTime", until.map(iso8601_graph).as_deref())
+            .since(self.time, Some(&iso8601_graph(since)))
+            .until(self.time, until.map(iso8601_graph).as_deref())
             .raw(self.filter)
             .any_of(self.users)
+            .any_of(self.states)
             .build();
         let query = Query::at(self.path).top(MAX_PAGE).filter(filter);
         match keys_only {
-            true => query.select(KEYS_ONLY),
+            true => query.select(self.keys),
             false => query,
         }
         .url(&session.config)
@@ -82,10 +96,10 @@ pub(super) fn read(
     limit: usize,
 ) -> Result<Vec<Candidate>, Error> {
     let keys_url = source.url(session, cursor.lower_bound(), None, true);
-    let chosen = match choose(session, &keys_url, source.action, cursor, limit) {
+    let chosen = match choose(session, &keys_url, source, cursor, limit) {
         Err(Error::Graph(refused)) if refused.status == 400 => {
             let url = source.url(session, cursor.lower_bound(), None, false);
-            return choose(session, &url, source.action, cursor, limit);
+            return choose(session, &url, source, cursor, limit);
         }
         other => other?,
     };
@@ -98,19 +112,19 @@ pub(super) fn read(
         _ => (cursor.lower_bound(), None),
     };
     let url = source.url(session, range.0, range.1, false);
-    whole(session, &url, source.action, chosen)
+    whole(session, &url, source, chosen)
 }
 
 /// Reads every page of `url` and keeps the `limit` earliest detections the cursor has not emitted.
 fn choose(
     session: &mut Session,
     url: &str,
-    action: &str,
+    source: &Source,
     cursor: &Cursor,
     limit: usize,
 ) -> Result<Vec<Candidate>, Error> {
-    let mut selection = Selection::new(limit);
-    paging::visit_all(session, url, action, &KEY_MEMBERS, |page| {
+    let mut selection = Selection::new(limit, source.per_update);
+    paging::visit_all(session, url, source.action, &source.members(), |page| {
         selection.offer_all(page, cursor)
     })?;
     Ok(selection.into_sorted())
@@ -119,12 +133,12 @@ fn choose(
 /// The `chosen` detections whole, from the listing at `url`; a prefix of them when one did not
 /// come back (gone between the two reads) or they outgrow the byte budget, so the cursor moves
 /// past exactly what is emitted and the rest comes with the next fetch.
-fn whole(session: &mut Session, url: &str, action: &str, chosen: Vec<Candidate>) -> Result<Vec<Candidate>, Error> {
+fn whole(session: &mut Session, url: &str, source: &Source, chosen: Vec<Candidate>) -> Result<Vec<Candidate>, Error> {
     let wanted: HashMap<&str, usize> = chosen.iter().enumerate().map(|(n, c)| (c.id.as_str(), n)).collect();
     let mut found = Found::new(chosen.len());
-    paging::visit_all(session, url, action, &KEY_MEMBERS, |page| {
+    paging::visit_all(session, url, source.action, &source.members(), |page| {
         for detection in page {
-            let (instant, id) = Candidate::key_of(detection);
+            let (instant, id) = Candidate::key_of(detection, source.per_update);
             let Some(&n) = wanted.get(id.as_ref()) else { continue };
             if chosen[n].instant == instant {
                 found.fill(n, detection.text);
@@ -183,8 +197,9 @@ pub(super) const MAX_FETCH_BYTES: usize = 16 * 1024 * 1024;
 
 impl Candidate {
     /// A detection's time (`None` when it has none that reads as a date) and id (a non-string
-    /// id as its JSON text; `""` when it has none or is not an object).
-    pub(super) fn key_of<'a>(detection: &Picked<'a, 2>) -> (Option<Instant>, Cow<'a, str>) {
+    /// id as its JSON text; `""` when it has none or is not an object). `per_update`: the id
+    /// is `id@time`, the time in Graph's canonical form, so each update is its own key.
+    pub(super) fn key_of<'a>(detection: &Picked<'a, 2>, per_update: bool) -> (Option<Instant>, Cow<'a, str>) {
         let [id, detected] = detection.members;
         let instant = parse_iso8601(&text(detected)).map(graph_ticks);
         let id = match id {
@@ -194,7 +209,10 @@ impl Candidate {
             ),
             None => Cow::Borrowed(""),
         };
-        (instant, id)
+        match (per_update, instant) {
+            (true, Some(at)) => (instant, Cow::Owned(format!("{id}@{}", iso8601_graph(at)))),
+            _ => (instant, id),
+        }
     }
 
     /// Time order (undated first), then id.
@@ -229,14 +247,16 @@ impl Ord for Candidate {
 /// is kept is copied out of its page.
 pub(super) struct Selection {
     limit: usize,
+    per_update: bool,
     kept: BinaryHeap<Candidate>,
     bytes: usize,
 }
 
 impl Selection {
-    pub(super) fn new(limit: usize) -> Selection {
+    pub(super) fn new(limit: usize, per_update: bool) -> Selection {
         Selection {
             limit,
+            per_update,
             kept: BinaryHeap::new(),
             bytes: 0,
         }
@@ -253,7 +273,7 @@ impl Selection {
 
     pub(super) fn offer_all(&mut self, page: &[Picked<'_, 2>], cursor: &Cursor) {
         for detection in page {
-            let (instant, id) = Candidate::key_of(detection);
+            let (instant, id) = Candidate::key_of(detection, self.per_update);
             if cursor.already_emitted(&id, instant) {
                 continue;
             }
