@@ -459,6 +459,8 @@ def build(out: Path, bridge: Path) -> None:
     # pack-level static files
     for name in ("pack_metadata.json", "README.md", ".pack-ignore", ".secrets-ignore"):
         shutil.copyfile(STATIC / name, pack_dir / name)
+    if (STATIC / "Scripts").is_dir():  # the layouts' button and dynamic-section scripts
+        shutil.copytree(STATIC / "Scripts", pack_dir / "Scripts")
     if (STATIC / "ReleaseNotes").is_dir():
         shutil.copytree(STATIC / "ReleaseNotes", pack_dir / "ReleaseNotes")
 

@@ -25,6 +25,13 @@ Decisions (why, in one place; the README's "Working incidents" section points he
 - Coordinates: two `number` fields read with `complex` root `location.geoCoordinates` and
   accessors `latitude` / `longitude`; XSOAR has no geo field type, and a number each is what a
   map section needs.
+- Layout buttons and the map need scripts (xsoar/pack/Scripts): a layout button runs an
+  automation tagged `incident-action-button`, not an integration command, so
+  AzureADIdentityProtectionRiskAction runs the integration's dismiss / confirm command on the
+  incident's user or service principal; a map is an entry of type 15 (MAP_ENTRY_TYPE) returned by
+  a `dynamic-section` script (AzureADIdentityProtectionSignInMap; the server needs its Google Maps
+  key, UI.google.api.key), as content's DataminrPulseShowOnMapWithLatLng does; no layout section
+  shows an incident's rawJSON, so AzureADIdentityProtectionRawObject does.
 """
 
 from __future__ import annotations
@@ -375,9 +382,50 @@ def _tab(tab_id: str, name: str, type_id: str, sections: list, extra: list) -> d
     return {"id": tab_id, "name": name, "type": "custom", "sections": laid + extra}
 
 
+ACTION_SCRIPT = "AzureADIdentityProtectionRiskAction"
+MAP_SCRIPT = "AzureADIdentityProtectionSignInMap"
+RAW_SCRIPT = "AzureADIdentityProtectionRawObject"
+# Layout buttons run scripts (tag incident-action-button), not integration commands: the pack's
+# AzureADIdentityProtectionRiskAction runs the command on the incident's user or service principal.
+USER_BUTTONS = [("Dismiss user risk", "dismiss", "warning"),
+                ("Confirm user compromised", "confirm-compromised", "error"),
+                ("Confirm user safe", "confirm-safe", "success")]
+PRINCIPAL_BUTTONS = [("Dismiss service principal risk", "dismiss", "warning"),
+                     ("Confirm service principal compromised", "confirm-compromised", "error")]
+
+
+def _buttons(type_id: str, x: int, y: int) -> dict:
+    buttons = PRINCIPAL_BUTTONS if type_id == PRINCIPAL else USER_BUTTONS
+    items = [{
+        "id": f"action-{action}",
+        "index": n,
+        "sectionItemType": "button",
+        "name": label,
+        "fieldId": "",
+        "scriptId": ACTION_SCRIPT,
+        "args": {"action": {"simple": action}},
+        "buttonClass": css,
+        "startCol": 0,
+        "endCol": 2,
+        "height": 44,
+    } for n, (label, action, css) in enumerate(buttons)]
+    return {"i": "summary-actions", "name": "Actions", "displayType": "ROW", "isVisible": True,
+            "x": x, "y": y, "w": 1, "h": 2, "maxW": 3, "items": items}
+
+
+def _dynamic(section_id: str, name: str, script: str, x: int, y: int, w: int) -> dict:
+    """A General Purpose Dynamic Section: XSOAR runs the script and shows its entry."""
+    return {"i": section_id, "name": name, "type": "dynamic", "queryType": "script", "query": script,
+            "isVisible": True, "x": x, "y": y, "w": w, "h": 2, "maxW": 3}
+
+
 def layout(type_id: str) -> dict:
     notes = {"i": "investigation-notes", "name": "Notes", "type": "notes",
-             "x": 0, "y": 4, "w": 3, "h": 2, "maxW": 3}
+             "x": 0, "y": 6, "w": 3, "h": 2, "maxW": 3}
+    summary_extra = [_buttons(type_id, 0, 4)]
+    if type_id != RISKY_USER:  # a risky user has no sign-in location
+        summary_extra.append(_dynamic("summary-map", "Sign-in location", MAP_SCRIPT, 1, 4, 2))
+    raw = _dynamic("investigation-raw", "Raw object from Graph", RAW_SCRIPT, 0, 2, 3)
     return {
         "id": layout_id(type_id),
         "name": layout_id(type_id),
@@ -388,8 +436,8 @@ def layout(type_id: str) -> dict:
         "system": False,
         "marketplaces": ["xsoar"],
         "detailsV2": {"tabs": [
-            _tab("summary", "Incident Summary", type_id, SUMMARY, []),
-            _tab("investigation", "Investigation", type_id, INVESTIGATION, [notes]),
+            _tab("summary", "Incident Summary", type_id, SUMMARY, summary_extra),
+            _tab("investigation", "Investigation", type_id, INVESTIGATION, [raw, notes]),
             {"id": "warRoom", "name": "War Room", "type": "warRoom"},
             {"id": "workPlan", "name": "Work Plan", "type": "workPlan"},
         ]},
