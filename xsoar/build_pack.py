@@ -14,6 +14,8 @@ Inputs
     Cargo.toml                 [package] version -> Docker image tag
     xsoar/AzureADIdentityProtection.py   the bridge script that runs the binary
     xsoar/pack/                the static pack files that cannot be derived
+    xsoar/pack_content.py      incident types, incident fields, classifier, mappers and
+                               layouts, generated from its tables
 
 The unified yml is built the way `demisto-sdk unify` builds it (the code embedded between
 register_module_line markers with the pack version statement first, the description and the
@@ -37,6 +39,8 @@ import zlib
 from pathlib import Path
 
 import yaml
+
+import pack_content
 
 PACK = "AzureADIdentityProtection"
 INTEGRATION = "AzureADIdentityProtection"
@@ -455,8 +459,13 @@ def build(out: Path, bridge: Path) -> None:
     # pack-level static files
     for name in ("pack_metadata.json", "README.md", ".pack-ignore", ".secrets-ignore"):
         shutil.copyfile(STATIC / name, pack_dir / name)
+    if (STATIC / "Scripts").is_dir():  # the layouts' button and dynamic-section scripts
+        shutil.copytree(STATIC / "Scripts", pack_dir / "Scripts")
     if (STATIC / "ReleaseNotes").is_dir():
         shutil.copytree(STATIC / "ReleaseNotes", pack_dir / "ReleaseNotes")
+
+    # incident types, fields, classifier, mappers and layouts (xsoar/pack_content.py)
+    content_files = pack_content.write(pack_dir)
 
     # the integration
     split = split_yml(definition, docker_image)
@@ -488,7 +497,8 @@ def build(out: Path, bridge: Path) -> None:
     print(f"build_pack: {pack_dir}")
     print(f"build_pack: {out / f'integration-{INTEGRATION}.yml'}")
     print(f"build_pack: docker image {docker_image}, pack version {pack_version}, "
-          f"{len(split['script'].get('commands', []))} commands, logo {len(png)} bytes")
+          f"{len(split['script'].get('commands', []))} commands, logo {len(png)} bytes, "
+          f"{content_files} incident content files")
 
 
 def main() -> int:
