@@ -791,7 +791,8 @@ class MirroringTranslation(BridgeCase):
         self.assertOneError(outcome, 'skip update', 'API rate limit', THROTTLED)
 
     def test_update_remote_system_failing_is_the_binarys_error(self):
-        text = 'Microsoft Graph refused to dismiss the user (403 Forbidden): IdentityRiskyUser.ReadWrite.All is missing.'
+        text = ('Microsoft Graph refused to dismiss the user (403 Forbidden): '
+                'IdentityRiskyUser.ReadWrite.All is missing.')
         env = self.fake(self.failed(text, 403), status=1)
         args = {'remoteId': 'det-1', 'status': 2, 'data': {'closeReason': 'Resolved'}, 'delta': {}, 'entries': []}
         outcome = self.bridge('update-remote-system', args, env=env)
