@@ -38,6 +38,8 @@ RUNNER = os.path.join(RUNTIME, 'run_integration.py')
 BINARY = os.path.abspath(os.environ.get('AZURE_AD_IDENTITY_PROTECTION_TEST_BIN')
                          or os.path.join(REPO, 'target', 'debug', 'azure-ad-identity-protection'))
 XSOAR_VERSION = '6.10.0'
+# What the stand-in demistomock's integrationInstance() answers when a test names no instance.
+DEFAULT_INSTANCE = 'test-instance'
 IN_CI = os.environ.get('CI') == 'true'
 
 
@@ -153,7 +155,8 @@ class BridgeCase(unittest.TestCase):
 
     def binary_alone(self, command, args, params, context, last_run=None):
         """The binary's own result for the envelope the bridge builds."""
-        envelope = {'command': command, 'args': args, 'params': params, 'context': context}
+        envelope = {'command': command, 'args': args, 'params': params, 'context': context,
+                    'instance_name': DEFAULT_INSTANCE}
         if last_run is not None:
             envelope['last_run'] = last_run
         done = subprocess.run([BINARY], input=json.dumps(envelope), capture_output=True, text=True, timeout=120)
@@ -678,6 +681,9 @@ class MirroringTranslation(BridgeCase):
             self.assertNoTraceback(outcome)
             self.assertEqual(self.envelope()['instance_name'], 'Entra ID (prod)', command)
             self.assertIn('integrationInstance', outcome['calls'])
+        # A server that names no instance: null, so incidents carry no dbotMirrorInstance.
+        self.bridge('get-mapping-fields', env=self.fake(self.ok({'schemes': SCHEMES})), instance='')
+        self.assertIsNone(self.envelope()['instance_name'])
 
     def test_update_remote_system_sends_data_delta_and_entries_as_json_text(self):
         args = {'data': {'closeReason': 'Resolved', 'closeNotes': 'done', 'id': 'inc-7'},
