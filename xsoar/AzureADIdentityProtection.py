@@ -4,7 +4,15 @@ XSOAR runs Python integrations, not binaries. This script is the whole XSOAR sid
 the command XSOAR asks for into one JSON envelope, runs the binary (which holds all the logic)
 with the envelope on stdin, and hands the binary's JSON result back to XSOAR: war-room entries,
 the integration context (stored with XSOAR's versioned compare-and-set), incidents and the
-fetch cursor, and polling. Standard library and CommonServerPython only.
+fetch cursor, polling, and the answers of the four mirroring commands in CommonServerPython's
+own types. Standard library and CommonServerPython only.
+
+Mirroring (get-remote-data, get-modified-remote-data, update-remote-system,
+get-mapping-fields) runs through the binary like any command; the server reads only the typed
+answer built from the result's `mirror` member, so the binary's war-room entry is not shown.
+A failure takes the form each command's caller understands: get-remote-data answers the
+incident with `in_mirror_error` (one bad incident must not stop the cycle), the others are
+return_error. "API rate limit" in the text of the first two makes the server resume there.
 """
 
 import demistomock as demisto  # noqa: F401
@@ -43,13 +51,27 @@ ATTEMPTS_PER_COMMAND = 24
 BACKOFF_PER_COMMAND = 260
 TIMEOUT_MARGIN = 30
 
+# The server's mirroring commands. Their answers are CommonServerPython types, not entries.
+MIRROR_COMMANDS = ('get-remote-data', 'get-modified-remote-data', 'update-remote-system', 'get-mapping-fields')
+# update-remote-system's object and list arguments, sent as JSON text: envelope arguments are
+# scalars or arrays of scalars (docs/protocol.md section 2).
+JSON_TEXT_ARGS = ('data', 'delta', 'entries')
+# The server resumes a mirroring cycle from the failed incident when the error says this.
+RATE_LIMIT_TEXT = 'API rate limit'
+HTTP_TOO_MANY_REQUESTS = 429
+
 # Versioned compare-and-set of the integration context, as set_to_integration_context_with_retries.
 CONTEXT_TRIES = 3
 STDERR_LINES_FORWARDED = 200
 
 
 class BridgeError(Exception):
-    """A failure of the bridge or the binary, with a message a person can act on."""
+    """A failure of the bridge or the binary, with a message a person can act on, and Graph's
+    HTTP status when the binary's error entry named one."""
+
+    def __init__(self, message, http_status=None):
+        super().__init__(message)
+        self.http_status = http_status
 
 
 def find_binary():
@@ -92,14 +114,25 @@ def build_envelope(command, context, version):
     """The envelope the binary reads on stdin (docs/protocol.md section 2)."""
     envelope = {
         'command': command,
-        'args': demisto.args() or {},
+        'args': envelope_args(command, demisto.args() or {}),
         'params': demisto.params() or {},
         'context': context,
         'context_version': version,
+        # Fetched incidents carry it as dbotMirrorInstance: the instance that mirrors them.
+        'instance_name': demisto.integrationInstance() or None,
     }
     if command == 'fetch-incidents':
         envelope['last_run'] = demisto.getLastRun() or {}
     return envelope
+
+
+def envelope_args(command, args):
+    """The arguments as sent; update-remote-system's objects and lists become their JSON text
+    (a string is passed as it is: a manual run types the JSON text itself)."""
+    if command != 'update-remote-system':
+        return args
+    return {name: json.dumps(value) if name in JSON_TEXT_ARGS and isinstance(value, (dict, list)) else value
+            for name, value in args.items()}
 
 
 def run_binary(envelope):
@@ -150,11 +183,24 @@ def describe_status(status):
     return 'exit status {}'.format(status)
 
 
+def error_entries(result):
+    return [entry for entry in result['entries'] if isinstance(entry, dict) and entry.get('Type') == EntryType.ERROR]
+
+
 def error_message(result):
     """The binary's error text: its error entries' markdown, joined."""
-    texts = [entry.get('HumanReadable') or str(entry.get('Contents'))
-             for entry in result['entries'] if isinstance(entry, dict) and entry.get('Type') == EntryType.ERROR]
+    texts = [entry.get('HumanReadable') or str(entry.get('Contents')) for entry in error_entries(result)]
     return '\n\n'.join(texts) or 'The command failed without a message.'
+
+
+def failure(result):
+    """The binary's failure as a BridgeError, with the HTTP status its last error entry names."""
+    status = None
+    for entry in error_entries(result):
+        contents = entry.get('Contents')
+        if isinstance(contents, dict) and isinstance(contents.get('http_status'), int):
+            status = contents['http_status']
+    return BridgeError(error_message(result), status)
 
 
 def context_delta(before, after):
@@ -226,33 +272,95 @@ def report(command, result):
         demisto.results(entry)
 
 
-def deliver_fetch(result):
-    """Incidents and the new cursor, together, only after a successful fetch."""
+def log_warnings(result):
+    """Warnings of a command whose entries the server does not show go to the info log."""
     for entry in result['entries']:
         if isinstance(entry, dict) and entry.get('Type') == EntryType.WARNING:
             demisto.info('{}: {}'.format(BINARY_NAME, entry.get('HumanReadable')))
+
+
+def deliver_fetch(result):
+    """Incidents and the new cursor, together, only after a successful fetch."""
+    log_warnings(result)
     demisto.incidents(result.get('incidents') or [])
     if isinstance(result.get('last_run'), dict):
         demisto.setLastRun(result['last_run'])
+
+
+def mirror_member(result, name, kind):
+    """One member of the result's `mirror` object, of the type the contract gives it."""
+    mirror = result.get('mirror')
+    value = mirror.get(name) if isinstance(mirror, dict) else None
+    if not isinstance(value, kind) or (kind is dict and not value):
+        raise BridgeError(
+            'The {} binary answered without mirror.{}, which this bridge needs: the binary in the Docker '
+            'image is older than this integration. {}'.format(BINARY_NAME, name, DOCKER_IMAGE_HINT))
+    return value
+
+
+def answer_mirror(command, result):
+    """The server's answer for a mirroring command, in the CommonServerPython type it reads."""
+    log_warnings(result)
+    if command == 'get-modified-remote-data':
+        return_results(GetModifiedRemoteDataResponse(mirror_member(result, 'modified_ids', list)))
+    elif command == 'get-remote-data':
+        # The object is never empty (mirror_member): extract_for_local would drop the entries too.
+        return_results(GetRemoteDataResponse(mirror_member(result, 'object', dict),
+                                              mirror_member(result, 'entries', list)))
+    elif command == 'update-remote-system':
+        return_results(mirror_member(result, 'remote_id', str))
+    else:
+        schemes = []
+        for scheme in mirror_member(result, 'schemes', list):
+            mapping = SchemeTypeMapping(type_name=scheme.get('type_name'))
+            for name, description in (scheme.get('fields') or {}).items():
+                mapping.add_field(name, description)
+            schemes.append(mapping)
+        return_results(GetMappingFieldsResponse(schemes))
+
+
+def mirror_failure_text(error):
+    """The error's text, naming the rate limit when Graph throttled (429)."""
+    text = str(error)
+    if error.http_status == HTTP_TOO_MANY_REQUESTS and RATE_LIMIT_TEXT not in text:
+        text = 'Microsoft Graph answered 429 ({}): {}'.format(RATE_LIMIT_TEXT, text)
+    return text
+
+
+def answer_mirror_failure(command, error):
+    """A failed mirroring command, in the form its caller acts on."""
+    if command == 'get-remote-data':
+        # What content integrations do: the incident shows the error, the cycle goes on.
+        remote_id = (demisto.args() or {}).get('id')
+        return_results(GetRemoteDataResponse({'id': remote_id, 'in_mirror_error': mirror_failure_text(error)}, []))
+    elif command == 'get-modified-remote-data':
+        # CommonServerPython's return_error puts "skip update" before it for this command.
+        return_error(mirror_failure_text(error))
+    else:
+        # update-remote-system: the server shows it and tries again; never a silent drop.
+        return_error(str(error))
 
 
 def run_command(command):
     context, version = read_context()
     status, result = run_binary(build_envelope(command, context, version))
     if status == EXIT_UNUSABLE:
-        raise BridgeError(error_message(result))
+        raise failure(result)
     changed = result.get('context_changed') is True and isinstance(result.get('context'), dict)
-    if command in ('fetch-incidents', 'test-module'):
+    if command in ('fetch-incidents', 'test-module') + MIRROR_COMMANDS:
         # The context first: a fetch whose refreshed token cannot be stored delivers nothing and
-        # leaves the last run as it was, so the next fetch covers the same window.
+        # leaves the last run as it was, so the next fetch covers the same window; a mirroring
+        # answer is one object the server reads, which a later error entry would spoil.
         if changed:
             store_context(context, version, result['context'])
         if status == EXIT_FAILED:
-            raise BridgeError(error_message(result))
+            raise failure(result)
         if command == 'fetch-incidents':
             deliver_fetch(result)
-        else:
+        elif command == 'test-module':
             report(command, result)
+        else:
+            answer_mirror(command, result)
         return
     # Entries first: an action already taken in Entra ID is reported even if storing fails.
     report(command, result)
@@ -265,6 +373,9 @@ def main():
     try:
         run_command(command)
     except BridgeError as e:
+        if command in MIRROR_COMMANDS:
+            answer_mirror_failure(command, e)
+            return
         # In fetch-incidents return_error raises, so XSOAR keeps the previous last run.
         return_error(str(e))
     except Exception as e:  # a bug in this bridge: a clear entry, never a traceback

@@ -38,6 +38,8 @@ RUNNER = os.path.join(RUNTIME, 'run_integration.py')
 BINARY = os.path.abspath(os.environ.get('AZURE_AD_IDENTITY_PROTECTION_TEST_BIN')
                          or os.path.join(REPO, 'target', 'debug', 'azure-ad-identity-protection'))
 XSOAR_VERSION = '6.10.0'
+# What the stand-in demistomock's integrationInstance() answers when a test names no instance.
+DEFAULT_INSTANCE = 'test-instance'
 IN_CI = os.environ.get('CI') == 'true'
 
 
@@ -113,7 +115,7 @@ class BridgeCase(unittest.TestCase):
         return params
 
     def bridge(self, command, args=None, params=None, concurrent_writes=None, env=None, keep_state=True,
-               server_version=XSOAR_VERSION, script=None):
+               server_version=XSOAR_VERSION, script=None, instance=None):
         """Runs the embedded script (or `script`, a variant of it) for one command; returns
         demistomock's outcome.
 
@@ -127,6 +129,8 @@ class BridgeCase(unittest.TestCase):
             'demisto_version': server_version,
             'concurrent_writes': concurrent_writes or [],
         }
+        if instance is not None:
+            state['instance'] = instance
         path = os.path.join(self.scratch, 'state.json')
         with open(path, 'w') as f:
             json.dump(state, f)
@@ -151,7 +155,8 @@ class BridgeCase(unittest.TestCase):
 
     def binary_alone(self, command, args, params, context, last_run=None):
         """The binary's own result for the envelope the bridge builds."""
-        envelope = {'command': command, 'args': args, 'params': params, 'context': context}
+        envelope = {'command': command, 'args': args, 'params': params, 'context': context,
+                    'instance_name': DEFAULT_INSTANCE}
         if last_run is not None:
             envelope['last_run'] = last_run
         done = subprocess.run([BINARY], input=json.dumps(envelope), capture_output=True, text=True, timeout=120)
@@ -581,6 +586,459 @@ class BinaryTrouble(BridgeCase):
         self.assertIsNotNone(outcome['exception'])
         self.assertIn('exit status 101', outcome['exception']['message'])
         self.assertIsNone(outcome['last_run_set'])
+
+
+# A stand-in for the binary: it keeps the envelope it read (for the test to look at), refuses an
+# argument the envelope schema would refuse (objects, and arrays of anything but strings and
+# numbers) or an instance_name that is not a string of at most 512 characters, as the binary
+# does with exit 2, and otherwise prints the canned result with the canned exit status.
+FAKE_MIRROR_BINARY = '''#!{python}
+import json, sys
+envelope = json.load(sys.stdin)
+with open({envelope_path!r}, 'w') as f:
+    json.dump(envelope, f)
+def scalar(value):
+    return value is None or isinstance(value, (str, int, float, bool))
+def allowed(value):
+    return scalar(value) or (isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value))
+bad = [name for name, value in envelope.get('args', {{}}).items() if not allowed(value)]
+name = envelope.get('instance_name')
+if name is not None and not (isinstance(name, str) and len(name) <= 512):
+    bad.append('instance_name')
+if bad:
+    text = 'fake binary: the envelope breaks the schema at ' + ', '.join(bad)
+    print(json.dumps({{'entries': [{{'Type': 4, 'ContentsFormat': 'text', 'Contents': text, 'HumanReadable': text,
+                                   'ReadableContentsFormat': 'markdown'}}], 'context_changed': False}}))
+    sys.exit(2)
+with open({result_path!r}) as f:
+    canned = json.load(f)
+print(json.dumps(canned['result']))
+sys.exit(canned['status'])
+'''
+
+
+def note_entry(text='done'):
+    return {'Type': 1, 'ContentsFormat': 'text', 'Contents': text, 'HumanReadable': text,
+            'ReadableContentsFormat': 'markdown'}
+
+
+def error_entry(text, http_status):
+    return {'Type': 4, 'ContentsFormat': 'json', 'HumanReadable': text, 'ReadableContentsFormat': 'markdown',
+            'Contents': {'error': {'code': 'TooManyRequests' if http_status == 429 else 'InternalServerError'},
+                         'http_status': http_status}}
+
+
+CLOSE_ENTRY = {'Type': 1, 'ContentsFormat': 'json',
+               'Contents': {'dbotIncidentClose': True, 'closeReason': 'Resolved',
+                            'closeNotes': 'Dismissed in Entra: adminDismissedAllRiskForUser'}}
+DETECTION = {'id': 'det-1', 'riskState': 'dismissed', 'riskDetail': 'adminDismissedAllRiskForUser',
+             'entra_object_type': 'riskDetection', 'mirror_direction': 'Both', 'mirror_instance': 'Entra prod'}
+THROTTLED = 'Microsoft Graph throttled the request (HTTP 429) and the retries ran out. Run it again later.'
+SCHEMES = [{'type_name': 'Azure AD Identity Protection Risk Detection',
+            'fields': {'closeReason': 'Why the incident was closed', 'closeNotes': 'The closing notes'}},
+           {'type_name': 'Azure AD Identity Protection Risky User',
+            'fields': {'closeReason': 'Why the incident was closed', 'closeNotes': 'The closing notes'}}]
+
+
+class MirroringTranslation(BridgeCase):
+    """The bridge's side of mirroring, against a fake binary: what the envelope holds, and how a
+    result's `mirror` member (or a failure) becomes the answer in CommonServerPython's types."""
+
+    def fake(self, result, status=0):
+        """Sets the fake binary's answer; returns the environment that selects it."""
+        self.envelope_path = os.path.join(self.scratch, 'fake-envelope.json')
+        result_path = os.path.join(self.scratch, 'fake-result.json')
+        if os.path.exists(self.envelope_path):
+            os.remove(self.envelope_path)
+        with open(result_path, 'w') as f:
+            json.dump({'result': result, 'status': status}, f)
+        path = os.path.join(self.scratch, 'fake-mirror-binary')
+        with open(path, 'w') as f:
+            f.write(FAKE_MIRROR_BINARY.format(python=sys.executable, envelope_path=self.envelope_path,
+                                              result_path=result_path))
+        os.chmod(path, 0o755)
+        return {'AZURE_AD_IDENTITY_PROTECTION_BIN': path}
+
+    def envelope(self):
+        with open(self.envelope_path) as f:
+            return json.load(f)
+
+    def ok(self, mirror, **extra):
+        result = {'entries': [note_entry()], 'context_changed': False, 'context': {}, 'mirror': mirror}
+        result.update(extra)
+        return result
+
+    def failed(self, text, http_status, context=None):
+        return {'entries': [error_entry(text, http_status)], 'context_changed': context is not None,
+                'context': context or {}}
+
+    # --- the envelope -------------------------------------------------------------------------
+
+    def test_every_envelope_names_the_instance(self):
+        for command in ('azure-ad-auth-test', 'get-mapping-fields', 'fetch-incidents'):
+            env = self.fake(self.ok({'schemes': SCHEMES}, incidents=[], last_run={}))
+            outcome = self.bridge(command, env=env, instance='Entra ID (prod)')
+            self.assertNoTraceback(outcome)
+            self.assertEqual(self.envelope()['instance_name'], 'Entra ID (prod)', command)
+            self.assertIn('integrationInstance', outcome['calls'])
+        # A server that names no instance: null, so incidents carry no dbotMirrorInstance.
+        self.bridge('get-mapping-fields', env=self.fake(self.ok({'schemes': SCHEMES})), instance='')
+        self.assertIsNone(self.envelope()['instance_name'])
+
+    def test_update_remote_system_sends_data_delta_and_entries_as_json_text(self):
+        args = {'data': {'closeReason': 'Resolved', 'closeNotes': 'done', 'id': 'inc-7'},
+                'entries': [{'id': '3@7', 'type': 1, 'tags': ['CommentToEntra'], 'contents': 'note'}],
+                'incidentChanged': True, 'remoteId': 'det-1', 'status': 2,
+                'delta': {'closeReason': 'Resolved', 'closeNotes': 'done'}}
+        env = self.fake(self.ok({'remote_id': 'det-1'}))
+        outcome = self.bridge('update-remote-system', args, env=env)
+        self.assertNoTraceback(outcome)
+        sent = self.envelope()['args']
+        for name in ('data', 'entries', 'delta'):
+            self.assertIsInstance(sent[name], str, name)
+            self.assertEqual(json.loads(sent[name]), args[name], name)
+        self.assertEqual({k: sent[k] for k in ('incidentChanged', 'remoteId', 'status')},
+                         {'incidentChanged': True, 'remoteId': 'det-1', 'status': 2})
+        # XSOAR reads the remote id, a plain string, as the answer.
+        self.assertEqual(outcome['results'], ['det-1'])
+
+    def test_json_text_arguments_typed_by_hand_pass_unchanged(self):
+        args = {'data': '{"closeReason": "Resolved"}', 'entries': '[]', 'remoteId': 'det-1', 'status': '2'}
+        env = self.fake(self.ok({'remote_id': 'det-1'}))
+        self.bridge('update-remote-system', args, env=env)
+        self.assertEqual(self.envelope()['args'], args)
+
+    def test_other_commands_arguments_pass_unchanged(self):
+        args = {'id': 'det-1', 'lastUpdate': '2024-06-01T10:00:00+00:00'}
+        env = self.fake(self.ok({'object': DETECTION, 'entries': []}))
+        self.bridge('get-remote-data', args, env=env)
+        self.assertEqual(self.envelope()['args'], args)
+
+    # --- answers ------------------------------------------------------------------------------
+
+    def test_get_modified_remote_data_answers_the_ids(self):
+        env = self.fake(self.ok({'modified_ids': ['det-1', 'det-2', 'user-9']}))
+        outcome = self.bridge('get-modified-remote-data', {'lastUpdate': '2024-06-01T10:00:00+00:00'}, env=env)
+        self.assertNoTraceback(outcome)
+        self.assertEqual(outcome['results'],
+                         [{'Contents': ['det-1', 'det-2', 'user-9'], 'Type': 1, 'ContentsFormat': 'json'}])
+
+    def test_get_remote_data_answers_the_object_then_its_entries(self):
+        env = self.fake(self.ok({'object': DETECTION, 'entries': [CLOSE_ENTRY]}))
+        outcome = self.bridge('get-remote-data', {'id': 'det-1', 'lastUpdate': '0'}, env=env)
+        self.assertNoTraceback(outcome)
+        # extract_for_local: the object, then the entries; not the binary's war-room note.
+        self.assertEqual(outcome['results'], [DETECTION, CLOSE_ENTRY])
+
+    def test_get_remote_data_for_an_id_gone_from_entra_is_the_object_and_a_note(self):
+        gone = note_entry('Risk detection det-0 no longer exists in Microsoft Entra ID.')
+        env = self.fake(self.ok({'object': {'id': 'det-0'}, 'entries': [gone]}))
+        outcome = self.bridge('get-remote-data', {'id': 'det-0', 'lastUpdate': '0'}, env=env)
+        self.assertNoTraceback(outcome)
+        self.assertEqual(outcome['results'], [{'id': 'det-0'}, gone])
+
+    def test_get_mapping_fields_answers_each_scheme(self):
+        env = self.fake(self.ok({'schemes': SCHEMES}))
+        outcome = self.bridge('get-mapping-fields', env=env)
+        self.assertNoTraceback(outcome)
+        self.assertEqual(outcome['results'], [{scheme['type_name']: scheme['fields'] for scheme in SCHEMES}])
+
+    def test_a_binary_without_the_mirror_member_is_an_error_not_a_bad_answer(self):
+        for command, phrase in (('update-remote-system', 'mirror.remote_id'),
+                                ('get-mapping-fields', 'mirror.schemes')):
+            env = self.fake({'entries': [note_entry()], 'context_changed': False, 'context': {}})
+            outcome = self.bridge(command, {'remoteId': 'det-1'}, env=env)
+            self.assertOneError(outcome, phrase, 'older than this integration')
+        env = self.fake(self.ok({'object': {}, 'entries': [CLOSE_ENTRY]}))
+        outcome = self.bridge('get-remote-data', {'id': 'det-1', 'lastUpdate': '0'}, env=env)
+        [answer] = outcome['results']
+        self.assertEqual(answer['id'], 'det-1')
+        self.assertIn('mirror.object', answer['in_mirror_error'])
+
+    # --- failures -----------------------------------------------------------------------------
+
+    def test_get_remote_data_failing_answers_in_mirror_error(self):
+        text = 'Microsoft Graph answered 500 Internal Server Error for riskDetections/det-1.'
+        env = self.fake(self.failed(text, 500), status=1)
+        outcome = self.bridge('get-remote-data', {'id': 'det-1', 'lastUpdate': '0'}, env=env)
+        self.assertNoTraceback(outcome)
+        self.assertEqual(outcome['results'], [{'id': 'det-1', 'in_mirror_error': text}])
+        self.assertNotIn('API rate limit', json.dumps(outcome['results']))
+
+    def test_get_remote_data_throttled_names_the_rate_limit_and_keeps_the_token(self):
+        # The token was refreshed before Graph throttled: the context still has to be stored.
+        refreshed = {'access_token': 'fresh-token', 'valid_until': 4102444800}
+        env = self.fake(self.failed(THROTTLED, 429, context=refreshed), status=1)
+        outcome = self.bridge('get-remote-data', {'id': 'det-1', 'lastUpdate': '0'}, env=env)
+        self.assertNoTraceback(outcome)
+        [answer] = outcome['results']
+        self.assertEqual(set(answer), {'id', 'in_mirror_error'})
+        self.assertEqual(answer['id'], 'det-1')
+        self.assertIn('API rate limit', answer['in_mirror_error'])
+        self.assertIn(THROTTLED, answer['in_mirror_error'])
+        self.assertEqual(self.context['context'], refreshed)
+
+    def test_get_remote_data_with_an_unusable_envelope_answers_in_mirror_error(self):
+        text = 'The instance parameter request_timeout must be a whole number from 1 to 600.'
+        env = self.fake({'entries': [error_entry(text, None)], 'context_changed': False, 'context': {}}, status=2)
+        outcome = self.bridge('get-remote-data', {'id': 'det-1', 'lastUpdate': '0'}, env=env)
+        self.assertEqual(outcome['results'], [{'id': 'det-1', 'in_mirror_error': text}])
+
+    def test_get_modified_remote_data_failing_says_skip_update(self):
+        text = 'Microsoft Graph answered 503 Service Unavailable for riskDetections.'
+        env = self.fake(self.failed(text, 503), status=1)
+        outcome = self.bridge('get-modified-remote-data', {'lastUpdate': '0'}, env=env)
+        message = self.assertOneError(outcome, 'skip update', text)
+        self.assertNotIn('API rate limit', message)
+
+    def test_get_modified_remote_data_throttled_says_skip_update_and_rate_limit(self):
+        env = self.fake(self.failed(THROTTLED, 429), status=1)
+        outcome = self.bridge('get-modified-remote-data', {'lastUpdate': '0'}, env=env)
+        self.assertOneError(outcome, 'skip update', 'API rate limit', THROTTLED)
+
+    def test_update_remote_system_failing_is_the_binarys_error(self):
+        text = ('Microsoft Graph refused to dismiss the user (403 Forbidden): '
+                'IdentityRiskyUser.ReadWrite.All is missing.')
+        env = self.fake(self.failed(text, 403), status=1)
+        args = {'remoteId': 'det-1', 'status': 2, 'data': {'closeReason': 'Resolved'}, 'delta': {}, 'entries': []}
+        outcome = self.bridge('update-remote-system', args, env=env)
+        self.assertEqual(self.assertOneError(outcome), text)
+
+    def test_get_mapping_fields_failing_is_an_error(self):
+        text = 'Sign in first: run !azure-ad-auth-start.'
+        env = self.fake(self.failed(text, 401), status=1)
+        outcome = self.bridge('get-mapping-fields', env=env)
+        self.assertEqual(self.assertOneError(outcome), text)
+
+    # --- the context --------------------------------------------------------------------------
+
+    def test_a_version_conflict_during_a_mirror_command_loses_no_token(self):
+        # The cached token had expired: the binary refreshed it (the refresh token rotated) while
+        # another command of the instance wrote the context.
+        refreshed = {'access_token': 'new', 'current_refresh_token': 'r2', 'valid_until': 4102444800}
+        for command, args, mirror, answer in (
+                ('get-modified-remote-data', {'lastUpdate': '0'}, {'modified_ids': ['det-1']},
+                 [{'Contents': ['det-1'], 'Type': 1, 'ContentsFormat': 'json'}]),
+                ('get-remote-data', {'id': 'det-1', 'lastUpdate': '0'}, {'object': DETECTION, 'entries': []},
+                 [DETECTION]),
+                ('update-remote-system', {'remoteId': 'det-1', 'status': 1}, {'remote_id': 'det-1'}, ['det-1']),
+                ('get-mapping-fields', {}, {'schemes': SCHEMES},
+                 [{scheme['type_name']: scheme['fields'] for scheme in SCHEMES}])):
+            self.context = {'context': {'access_token': 'old', 'current_refresh_token': 'r1'}, 'version': 3}
+            env = self.fake(self.ok(mirror, context=refreshed, context_changed=True))
+            outcome = self.bridge(command, args, env=env, concurrent_writes=[{'written_by_another_command': 'kept'}])
+            self.assertNoTraceback(outcome)
+            self.assertEqual(outcome['results'], answer, command)
+            self.assertEqual(outcome['context_conflicts'], 1, command)
+            self.assertEqual(outcome['set_context_calls'], 2, command)
+            self.assertEqual(self.context['context'], dict(refreshed, written_by_another_command='kept'), command)
+
+    def test_three_conflicts_during_a_mirror_command_are_its_failure(self):
+        refreshed = {'access_token': 'new'}
+        writes = [{'n': 1}, {'n': 2}, {'n': 3}]
+        env = self.fake(self.ok({'remote_id': 'det-1'}, context=refreshed, context_changed=True))
+        outcome = self.bridge('update-remote-system', {'remoteId': 'det-1', 'status': 2}, env=env,
+                              concurrent_writes=writes)
+        self.assertOneError(outcome, 'Run the command again')
+        env = self.fake(self.ok({'object': DETECTION, 'entries': []}, context=refreshed, context_changed=True))
+        outcome = self.bridge('get-remote-data', {'id': 'det-1', 'lastUpdate': '0'}, env=env,
+                              concurrent_writes=writes)
+        [answer] = outcome['results']
+        self.assertEqual(answer['id'], 'det-1')
+        self.assertIn('Run the command again', answer['in_mirror_error'])
+
+
+MIRROR_TYPES = ('Azure AD Identity Protection Risk Detection', 'Azure AD Identity Protection Risky User',
+                'Azure AD Identity Protection Service Principal Risk Detection')
+
+
+def iso_now(seconds_ago=0):
+    """Now, as XSOAR's lastUpdate arrives: ISO-8601 with an offset."""
+    moment = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=seconds_ago)
+    return moment.isoformat(timespec='seconds')
+
+
+class MirroringAgainstTheEmulator(BridgeCase):
+    """The four mirroring commands end to end: the bridge, the binary and the emulator's tenant,
+    which records what Graph was asked (`/_emulator/requests`) and holds the risk states."""
+
+    def setUp(self):
+        super().setUp()
+        self.params = self.secret_params(mirror_direction='Incoming And Outgoing', close_incident='true',
+                                         close_out='true')
+        # A token first, so a fault plan set later reaches Graph, not the token endpoint.
+        self.assertEqual(self.bridge('test-module', params=self.params)['results'], ['ok'])
+
+    def mirror(self, command, args=None, **overrides):
+        outcome = self.bridge(command, args or {}, params=dict(self.params, **overrides), instance='Entra prod')
+        self.assertNoTraceback(outcome)
+        return outcome
+
+    def user_at_risk_with_detections(self):
+        """An atRisk user of the tenant and that user's detections (at least one with a request id)."""
+        tenant = self.tenant()
+        by_user = {}
+        for detection in tenant['riskDetections']['value']:
+            by_user.setdefault(detection.get('userId'), []).append(detection)
+        for user in tenant['riskyUsers']['value']:
+            mine = by_user.get(user['id'], [])
+            if user['riskState'] == 'atRisk' and any(d.get('requestId') for d in mine) \
+                    and user['id'] not in self.used_users():
+                self.used_users().add(user['id'])
+                return user, mine
+        self.fail('the emulator tenant has no atRisk user with detections left')
+
+    @classmethod
+    def used_users(cls):
+        # The class shares one emulator: each test takes a user no earlier test changed.
+        if not hasattr(cls, '_used_users'):
+            cls._used_users = set()
+        return cls._used_users
+
+    def requests_since(self, start):
+        return http_json('GET', self.emulator.admin + '/requests')['requests'][start:]
+
+    def request_count(self):
+        return len(http_json('GET', self.emulator.admin + '/requests')['requests'])
+
+    def throttle_graph(self):
+        http_json('POST', self.emulator.admin + '/faults', {'throttle_every': 1, 'throttle_retry_after': 0})
+        self.addCleanup(http_json, 'POST', self.emulator.admin + '/faults',
+                        {'throttle_every': None, 'throttle_retry_after': None})
+
+    def dismiss(self, user):
+        outcome = self.bridge('azure-ad-identity-protection-risky-user-dismiss', {'user_ids': user['id']},
+                              params=self.params)
+        self.assertEqual(entry_types(outcome), [1], outcome['results'])
+
+    # --- get-modified-remote-data ----------------------------------------------------------------
+
+    def test_after_a_dismissal_the_users_detections_are_modified(self):
+        user, detections = self.user_at_risk_with_detections()
+        before = iso_now(seconds_ago=1)
+        self.dismiss(user)
+        outcome = self.mirror('get-modified-remote-data', {'lastUpdate': before})
+        [answer] = outcome['results']
+        self.assertEqual((answer['Type'], answer['ContentsFormat']), (1, 'json'))
+        self.assertTrue(all(isinstance(i, str) for i in answer['Contents']))
+        self.assertLessEqual({d['id'] for d in detections}, set(answer['Contents']))
+
+    def test_nothing_changed_since_now_lists_nothing_of_that_user(self):
+        user, detections = self.user_at_risk_with_detections()
+        outcome = self.mirror('get-modified-remote-data', {'lastUpdate': iso_now()})
+        [answer] = outcome['results']
+        self.assertEqual((answer['Type'], answer['ContentsFormat']), (1, 'json'))
+        self.assertIsInstance(answer['Contents'], list)
+        self.assertFalse({d['id'] for d in detections} & set(answer['Contents']))
+
+    # --- get-remote-data -----------------------------------------------------------------------
+
+    def test_the_object_and_a_close_entry_after_the_user_is_dismissed(self):
+        user, detections = self.user_at_risk_with_detections()
+        before = iso_now(seconds_ago=1)
+        self.dismiss(user)
+        detection = detections[0]
+        outcome = self.mirror('get-remote-data', {'id': detection['id'], 'lastUpdate': before})
+        mirrored, *entries = outcome['results']
+        self.assertEqual(mirrored['id'], detection['id'])
+        self.assertEqual(mirrored['entra_object_type'], 'riskDetection')
+        self.assertEqual(mirrored['riskState'], 'dismissed')
+        self.assertEqual(mirrored['mirror_direction'], 'Both')
+        self.assertEqual(mirrored['mirror_instance'], 'Entra prod')
+        closing = [e for e in entries if isinstance(e.get('Contents'), dict) and e['Contents'].get('dbotIncidentClose')]
+        self.assertEqual(len(closing), 1, entries)
+        self.assertEqual((closing[0]['Type'], closing[0]['ContentsFormat']), (1, 'json'))
+        self.assertTrue(closing[0]['Contents']['closeReason'])
+        self.assertTrue(closing[0]['Contents']['closeNotes'])
+
+    def test_without_close_incident_no_close_entry(self):
+        user, detections = self.user_at_risk_with_detections()
+        self.dismiss(user)
+        outcome = self.mirror('get-remote-data', {'id': detections[0]['id'], 'lastUpdate': '0'},
+                              close_incident='false')
+        mirrored, *entries = outcome['results']
+        self.assertEqual(mirrored['riskState'], 'dismissed')
+        self.assertFalse([e for e in entries if isinstance(e.get('Contents'), dict)
+                          and e['Contents'].get('dbotIncidentClose')], entries)
+
+    def test_a_risky_user_is_mirrored_by_its_id(self):
+        user, _ = self.user_at_risk_with_detections()
+        outcome = self.mirror('get-remote-data', {'id': user['id'], 'lastUpdate': '0'}, fetch_risky_users='true')
+        mirrored = outcome['results'][0]
+        self.assertEqual((mirrored['id'], mirrored['entra_object_type']), (user['id'], 'riskyUser'))
+
+    def test_an_unknown_id_is_a_note_not_a_failure(self):
+        gone = '00000000-0000-4000-8000-000000000000'
+        outcome = self.mirror('get-remote-data', {'id': gone, 'lastUpdate': '0'})
+        mirrored, *entries = outcome['results']
+        self.assertEqual(mirrored, {'id': gone})
+        self.assertEqual([e['Type'] for e in entries], [1])
+        self.assertNotIn('in_mirror_error', json.dumps(outcome['results']))
+
+    def test_a_throttled_graph_answers_the_rate_limit_in_mirror_error(self):
+        self.throttle_graph()
+        outcome = self.mirror('get-remote-data', {'id': '00000000-0000-4000-8000-000000000001', 'lastUpdate': '0'})
+        [answer] = outcome['results']
+        self.assertEqual(answer['id'], '00000000-0000-4000-8000-000000000001')
+        self.assertIn('API rate limit', answer['in_mirror_error'])
+
+    def test_a_throttled_graph_skips_the_modified_update_naming_the_rate_limit(self):
+        self.throttle_graph()
+        outcome = self.mirror('get-modified-remote-data', {'lastUpdate': iso_now()})
+        self.assertOneError(outcome, 'skip update', 'API rate limit')
+
+    # --- update-remote-system --------------------------------------------------------------------
+
+    def closed(self, detection, reason, status=2):
+        return {'remoteId': detection['id'], 'status': status, 'incidentChanged': True, 'entries': [],
+                'data': {'closeReason': reason, 'closeNotes': 'closed in XSOAR', 'id': '42'},
+                'delta': {'closeReason': reason, 'closeNotes': 'closed in XSOAR'}}
+
+    def test_closed_as_resolved_dismisses_the_user(self):
+        user, detections = self.user_at_risk_with_detections()
+        start = self.request_count()
+        outcome = self.mirror('update-remote-system', self.closed(detections[0], 'Resolved'))
+        self.assertEqual(outcome['results'], [detections[0]['id']])
+        posts = [r['path'] for r in self.requests_since(start) if r['method'] == 'POST']
+        self.assertTrue(any(path.endswith('/riskyUsers/dismiss') for path in posts), posts)
+        [now] = [u for u in self.tenant()['riskyUsers']['value'] if u['id'] == user['id']]
+        self.assertEqual(now['riskState'], 'dismissed')
+
+    def test_closed_as_false_positive_confirms_the_sign_in_safe(self):
+        user, detections = self.user_at_risk_with_detections()
+        detection = next(d for d in detections if d.get('requestId'))
+        start = self.request_count()
+        outcome = self.mirror('update-remote-system', self.closed(detection, 'False Positive'))
+        self.assertEqual(outcome['results'], [detection['id']])
+        posts = [r['path'] for r in self.requests_since(start) if r['method'] == 'POST']
+        self.assertTrue(any(path.endswith('/auditLogs/signIns/confirmSafe') for path in posts), posts)
+
+    def test_an_incident_not_closed_or_close_out_off_makes_no_request(self):
+        user, detections = self.user_at_risk_with_detections()
+        start = self.request_count()
+        outcome = self.mirror('update-remote-system', self.closed(detections[0], 'Resolved', status=1))
+        self.assertEqual(outcome['results'], [detections[0]['id']])
+        outcome = self.mirror('update-remote-system', self.closed(detections[0], 'Resolved'), close_out='false')
+        self.assertEqual(outcome['results'], [detections[0]['id']])
+        self.assertEqual([r for r in self.requests_since(start) if r['method'] == 'POST'], [])
+        [now] = [u for u in self.tenant()['riskyUsers']['value'] if u['id'] == user['id']]
+        self.assertEqual(now['riskState'], 'atRisk')
+
+    def test_a_throttled_dismissal_is_an_error_the_server_shows(self):
+        user, detections = self.user_at_risk_with_detections()
+        self.throttle_graph()
+        outcome = self.mirror('update-remote-system', self.closed(detections[0], 'Resolved'))
+        # The binary's own message for a Graph that kept answering 429.
+        self.assertOneError(outcome, 'throttling')
+
+    # --- get-mapping-fields ----------------------------------------------------------------------
+
+    def test_get_mapping_fields_lists_the_three_types(self):
+        outcome = self.mirror('get-mapping-fields')
+        [mapping] = outcome['results']
+        self.assertEqual(set(mapping), set(MIRROR_TYPES))
+        for type_name in MIRROR_TYPES:
+            self.assertLessEqual({'closeReason', 'closeNotes'}, set(mapping[type_name]), type_name)
 
 
 # A probe that loads the embedded script as the server does (after CommonServerPython, in one

@@ -291,6 +291,100 @@ class RuntimeTest(unittest.TestCase):
         self.assertIsNone(second['Contents'])
         self.assertEqual(third, 'plain')
 
+    def test_integration_instance_comes_from_the_state_file(self):
+        proc, outcome = self.run_script("""
+            demisto.results(demisto.integrationInstance())
+        """, self.base_state(instance='Entra ID (prod)'))
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(outcome['results'], ['Entra ID (prod)'])
+        self.assertIn('integrationInstance', outcome['calls'])
+        proc, outcome = self.run_script("demisto.results(demisto.integrationInstance())\n", self.base_state())
+        self.assertEqual(outcome['results'], ['test-instance'])
+
+    # ---- mirroring ----------------------------------------------------------------------------
+
+    def test_mirroring_args_read_the_servers_names(self):
+        proc, outcome = self.run_script("""
+            args = demisto.args()
+            remote = GetRemoteDataArgs(args)
+            modified = GetModifiedRemoteDataArgs(args)
+            update = UpdateRemoteSystemArgs(args)
+            demisto.results([remote.remote_incident_id, remote.last_update, modified.last_update,
+                             update.data, update.entries, update.incident_changed, update.remote_incident_id,
+                             update.inc_status == IncidentStatus.DONE, update.delta])
+            demisto.results([IncidentStatus.PENDING, IncidentStatus.ACTIVE, IncidentStatus.ARCHIVE])
+            demisto.results(UpdateRemoteSystemArgs({}).data)
+            GetRemoteDataArgs({'id': 'only-an-id'})
+        """, self.base_state(args={
+            'id': 'det-1', 'lastUpdate': '2024-06-01T10:00:00+00:00', 'data': {'closeReason': 'Resolved'},
+            'entries': [{'id': 'e1'}], 'incidentChanged': True, 'remoteId': 'det-1', 'status': 2,
+            'delta': {'closeReason': 'Resolved'}}))
+        self.assertNotEqual(proc.returncode, 0)
+        # The real GetRemoteDataArgs indexes lastUpdate: a missing one is a KeyError.
+        self.assertEqual(outcome['exception'], {'type': 'KeyError', 'message': "'lastUpdate'"})
+        self.assertEqual(outcome['results'], [
+            'det-1', '2024-06-01T10:00:00+00:00', '2024-06-01T10:00:00+00:00', {'closeReason': 'Resolved'},
+            [{'id': 'e1'}], True, 'det-1', True, {'closeReason': 'Resolved'},
+            0, 1, 3, None])
+
+    def test_return_results_answers_each_mirroring_type(self):
+        proc, outcome = self.run_script("""
+            close = {'Type': 1, 'ContentsFormat': 'json', 'Contents': {'dbotIncidentClose': True}}
+            return_results(GetRemoteDataResponse({'id': 'det-1', 'riskState': 'dismissed'}, [close]))
+            return_results(GetModifiedRemoteDataResponse(['det-1', 'det-2']))
+            scheme = SchemeTypeMapping(type_name='Type A')
+            scheme.add_field('closeReason', 'why')
+            scheme.add_field('closeNotes')
+            response = GetMappingFieldsResponse([scheme])
+            response.add_scheme_type(SchemeTypeMapping('Type B', {'closeNotes': 'notes'}))
+            return_results(response)
+            return_results('det-1')
+        """, self.base_state())
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(outcome['results'], [
+            {'id': 'det-1', 'riskState': 'dismissed'},
+            {'Type': 1, 'ContentsFormat': 'json', 'Contents': {'dbotIncidentClose': True}},
+            {'Contents': ['det-1', 'det-2'], 'Type': 1, 'ContentsFormat': 'json'},
+            {'Type A': {'closeReason': 'why', 'closeNotes': ''}, 'Type B': {'closeNotes': 'notes'}},
+            'det-1'])
+        self.assertEqual(outcome['info'], ["Modified incidents: ['det-1', 'det-2']"])
+
+    def test_an_empty_mirrored_object_loses_the_entries(self):
+        proc, outcome = self.run_script("""
+            demisto.results(GetRemoteDataResponse({}, [{'Type': 1}]).extract_for_local())
+            return_results(GetRemoteDataResponse({}, [{'Type': 1}]))
+        """, self.base_state())
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(outcome['results'], [None, None])
+
+    def test_return_error_under_get_modified_remote_data_says_skip_update(self):
+        proc, outcome = self.run_script("""
+            try:
+                raise ValueError('Graph answered 429')
+            except ValueError:
+                return_error('Graph answered 429')
+        """, self.base_state(command='get-modified-remote-data'))
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(outcome['results'][0]['Contents'], 'skip update. error: Graph answered 429')
+
+    def test_return_error_for_a_missing_get_modified_remote_data_does_not_skip(self):
+        proc, outcome = self.run_script("""
+            try:
+                raise NotImplementedError('no such command')
+            except NotImplementedError as e:
+                return_error('no such command', error=e)
+        """, self.base_state(command='get-modified-remote-data'))
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(outcome['results'][0]['Contents'], 'no such command')
+
+    def test_return_error_under_other_mirroring_commands_keeps_the_message(self):
+        proc, outcome = self.run_script("""
+            return_error('Graph refused the dismissal')
+        """, self.base_state(command='update-remote-system'))
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(outcome['results'], [
+            {'Type': 4, 'ContentsFormat': 'text', 'Contents': 'Graph refused the dismissal', 'EntryContext': None}])
+
 
 if __name__ == '__main__':
     unittest.main()

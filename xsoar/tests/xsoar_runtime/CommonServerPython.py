@@ -5,9 +5,12 @@ Written for this project from the public source of demisto/content
 covers only what an integration of this project uses, with the real names, signatures and
 defaults:
 
-``EntryType``, ``EntryFormat``, ``entryTypes``, ``formats``, ``DemistoException``,
-``is_demisto_version_ge``, ``get_demisto_version``, ``assign_params``, ``return_error``,
-``return_results``, ``CommandResults``, ``ScheduledCommand``, ``get_integration_context``,
+``EntryType``, ``EntryFormat``, ``IncidentStatus``, ``entryTypes``, ``formats``,
+``DemistoException``, ``is_demisto_version_ge``, ``get_demisto_version``, ``assign_params``,
+``return_error``, ``return_results``, ``CommandResults``, ``ScheduledCommand``, the mirroring
+types ``GetRemoteDataArgs``, ``GetRemoteDataResponse``, ``GetModifiedRemoteDataArgs``,
+``GetModifiedRemoteDataResponse``, ``UpdateRemoteSystemArgs``, ``SchemeTypeMapping`` and
+``GetMappingFieldsResponse``, ``get_integration_context``,
 ``set_integration_context``, ``is_versioned_context_available``,
 ``get_integration_context_with_version``, ``update_integration_context``, ``merge_lists``,
 ``set_to_integration_context_with_retries``, ``register_module_line`` and ``__line__`` (which
@@ -23,7 +26,18 @@ Semantics kept from the real one:
 * ``return_error`` writes one ``Type: 4`` text entry (message cut in the middle past 50,000
   characters) and calls ``sys.exit(0)``; under fetch-incidents, fetch-credentials,
   long-running-execution and fetch-indicators it raises ``Exception(message)`` instead, so the
-  server records the failure.
+  server records the failure. Under get-modified-remote-data it puts ``skip update. error: ``
+  before the message (the server's cue to skip this mirroring cycle), unless the error being
+  handled is a ``NotImplementedError`` (the integration has no such command).
+* The mirroring types parse and answer as the real ones: the ``*Args`` classes read the
+  server's argument names (``GetRemoteDataArgs`` and ``GetModifiedRemoteDataArgs`` index
+  ``args`` and so raise KeyError when one is missing; ``UpdateRemoteSystemArgs`` uses ``get``);
+  ``GetRemoteDataResponse.extract_for_local()`` is ``[mirrored_object] + entries`` only when the
+  object is truthy, else None (the entries are lost too);
+  ``GetModifiedRemoteDataResponse.to_entry()`` is a ``Type: 1`` JSON entry whose ``Contents`` is
+  the id list (and logs the ids with ``demisto.info``); ``extract_mapping()`` is
+  ``{type_name: {field: description}}``, merged over all schemes. ``return_results`` hands each
+  to ``demisto.results`` through exactly that method.
 * ``ScheduledCommand`` raises ``NextRun`` below 10 s to 10, keeps ``NextRun`` and ``Timeout``
   as strings and drops empty keys from ``to_results()`` (``PollingItemsRemaining`` 0 stays).
   Its constructor raises ``DemistoException(VERSION_MISMATCH_ERROR)`` and ``supports_polling()``
@@ -101,6 +115,13 @@ class EntryType(object):
     EXECUTION_METRICS = 19
 
 
+class IncidentStatus(object):
+    PENDING = 0
+    ACTIVE = 1
+    DONE = 2
+    ARCHIVE = 3
+
+
 class EntryFormat(object):
     HTML = 'html'
     TABLE = 'table'
@@ -171,13 +192,18 @@ _SERVER_HANDLED_COMMANDS = ('fetch-incidents', 'fetch-credentials', 'long-runnin
 
 def return_error(message, error='', outputs=None):
     try:
-        server_handled = demisto.command() in _SERVER_HANDLED_COMMANDS
+        command = demisto.command()
     except Exception:
-        server_handled = False
+        command = None
+    server_handled = command in _SERVER_HANDLED_COMMANDS
     message = message if isinstance(message, str) else str(message)
     demisto.error(message)
     if error:
         demisto.error(str(error))
+    if command == 'get-modified-remote-data':
+        # The real condition, kept as it is: outside an except block exc_info is (None, ...).
+        if (error and not isinstance(error, NotImplementedError)) or sys.exc_info()[0] != NotImplementedError:
+            message = 'skip update. error: ' + message
     if server_handled:
         raise Exception(message)
     if len(message) > MAX_ERROR_MESSAGE_LENGTH:
@@ -329,10 +355,99 @@ def return_results(results):
             demisto.results(plain)
     elif isinstance(results, CommandResults):
         demisto.results(results.to_context())
+    elif isinstance(results, GetMappingFieldsResponse):
+        demisto.results(results.extract_mapping())
+    elif isinstance(results, GetRemoteDataResponse):
+        demisto.results(results.extract_for_local())
+    elif isinstance(results, GetModifiedRemoteDataResponse):
+        demisto.results(results.to_entry())
     elif hasattr(results, 'to_entry'):
         demisto.results(results.to_entry())
     else:
         demisto.results(results)
+
+
+# ---- mirroring --------------------------------------------------------------------------------
+
+class GetRemoteDataArgs:
+    """get-remote-data's arguments: the remote id (the incident's dbotMirrorId) and the last sync."""
+
+    def __init__(self, args):
+        self.remote_incident_id = args['id']
+        self.last_update = args['lastUpdate']
+
+
+class GetModifiedRemoteDataArgs:
+    """get-modified-remote-data's argument: the time of the instance's last mirroring cycle."""
+
+    def __init__(self, args):
+        self.last_update = args['lastUpdate']
+
+
+class UpdateRemoteSystemArgs:
+    """update-remote-system's arguments, as objects (data, delta) and a list (entries)."""
+
+    def __init__(self, args):
+        self.data = args.get('data')
+        self.entries = args.get('entries')
+        self.incident_changed = args.get('incidentChanged')
+        self.remote_incident_id = args.get('remoteId')
+        self.inc_status = args.get('status')
+        self.delta = args.get('delta')
+
+
+class GetRemoteDataResponse:
+    """The mirrored object (mapped like a fetched rawJSON) and entries for the incident."""
+
+    def __init__(self, mirrored_object, entries):
+        self.mirrored_object = mirrored_object
+        self.entries = entries
+
+    def extract_for_local(self):
+        if self.mirrored_object:
+            return [self.mirrored_object] + self.entries
+        return None  # the real one falls off the end: an empty object loses the entries too
+
+
+class GetModifiedRemoteDataResponse:
+    """The remote ids changed since lastUpdate: get-remote-data then runs for these only."""
+
+    def __init__(self, modified_incident_ids):
+        self.modified_incident_ids = modified_incident_ids
+
+    def to_entry(self):
+        demisto.info('Modified incidents: {}'.format(self.modified_incident_ids))
+        return {'Contents': self.modified_incident_ids, 'Type': EntryType.NOTE, 'ContentsFormat': EntryFormat.JSON}
+
+
+class SchemeTypeMapping:
+    """One remote incident type and the fields the outgoing mapper may write."""
+
+    def __init__(self, type_name='', fields=None):
+        self.type_name = type_name
+        self.fields = fields if fields else {}
+
+    def add_field(self, name, description=''):
+        self.fields.update({name: description})
+
+    def extract_mapping(self):
+        return {self.type_name: self.fields}
+
+
+class GetMappingFieldsResponse:
+    """get-mapping-fields' answer: every scheme, for the mapper's "Select schema"."""
+
+    def __init__(self, scheme_types_mapping=None):
+        self.scheme_types_mappings = scheme_types_mapping if scheme_types_mapping else []
+
+    def add_scheme_type(self, scheme_type_mapping):
+        self.scheme_types_mappings.append(scheme_type_mapping)
+
+    def extract_mapping(self):
+        mapping = {}
+        for scheme in self.scheme_types_mappings:
+            mapping.update(scheme.extract_mapping())
+        return mapping
 
 
 # ---- integration context ----------------------------------------------------------------------

@@ -18,7 +18,8 @@ optional except that the file must hold an object:
 ``command`` (str, default ``""``), ``args`` (object), ``params`` (object), ``last_run``
 (object), ``integration_context`` (``{"context": obj, "version": int}``, default version 0),
 ``demisto_version`` (str, default ``"6.10.0"``), ``build_number`` (str, default ``"12345"``),
-``concurrent_writes`` (list of objects), ``instance`` (str, for ``integrationInstance()``).
+``concurrent_writes`` (list of objects), ``instance`` (str, default ``"test-instance"``: what
+``integrationInstance()`` answers, the instance's name as the server gives it).
 
 ``concurrent_writes`` simulates another command of the same instance writing the integration
 context. Right after a call of ``getIntegrationContextVersioned`` has produced its answer (the
