@@ -1,0 +1,197 @@
+//! Risk state kept in step as Entra keeps it: a verdict on a user, a service principal or a
+//! sign-in reaches the detections that still hold risk, and the `lastUpdatedDateTime ge` /
+//! `riskLastUpdatedDateTime ge` queries a mirroring client polls see every change. Expected
+//! values come from Microsoft Learn ("Provide risk feedback in Microsoft Entra ID Protection",
+//! the riskDetail and riskState enums, the riskyUser and signIn actions).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use formats::time::iso8601_graph;
+
+use super::*;
+
+const PRINCIPAL_DETECTIONS: &str = "/v1.0/identityProtection/servicePrincipalRiskDetections";
+const PRINCIPALS: &str = "/v1.0/identityProtection/riskyServicePrincipals";
+
+/// Now as Graph writes it, taken by the client before it acts: anything Graph changes
+/// afterwards is `ge` this.
+fn client_now() -> String {
+    let elapsed = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    iso8601_graph((elapsed.as_secs(), elapsed.subsec_nanos()))
+}
+
+/// `path?$filter=<filter>` with the filter's spaces and quotes percent-encoded.
+fn filtered(path: &str, filter: &str) -> String {
+    let encoded = filter.replace(' ', "%20").replace('\'', "%27");
+    format!("{path}?$filter={encoded}")
+}
+
+/// Every item of every page, in order.
+fn items_of(pages: &[Value]) -> Vec<Value> {
+    pages
+        .iter()
+        .flat_map(|page| page["value"].as_array().cloned().unwrap_or_default())
+        .collect()
+}
+
+/// The sorted `key` of each item.
+fn sorted(items: &[Value], key: &str) -> Vec<String> {
+    let mut values: Vec<String> = items
+        .iter()
+        .filter_map(|item| item[key].as_str().map(str::to_owned))
+        .collect();
+    values.sort();
+    values
+}
+
+impl Harness {
+    /// The default tenant's user `n` (0 Adele atRisk, 1 Alex atRisk, 2 Diego confirmedCompromised,
+    /// 3 Grady dismissed, 4 Isaiah remediated).
+    fn user_id(&self, n: usize) -> String {
+        self.config.risky_users[n]["id"].as_str().unwrap_or_default().to_owned()
+    }
+
+    /// Detections changed at or after `since`, through Graph.
+    fn detections_since(&self, since: &str, token: &str) -> Vec<Value> {
+        let url = filtered(DETECTIONS, &format!("lastUpdatedDateTime ge {since}"));
+        items_of(&self.pages(&url, token))
+    }
+
+    /// One detection through Graph.
+    fn detection(&self, id: &str, token: &str) -> Value {
+        self.get(&format!("{DETECTIONS}/{id}"), Some(token)).json()
+    }
+}
+
+/// Each item's `(riskState, riskDetail)`.
+fn verdicts(items: &[Value]) -> Vec<(String, String)> {
+    items
+        .iter()
+        .map(|d| {
+            let text = |key: &str| d[key].as_str().unwrap_or_default().to_owned();
+            (text("riskState"), text("riskDetail"))
+        })
+        .collect()
+}
+
+fn all(state: &str, detail: &str, n: usize) -> Vec<(String, String)> {
+    vec![(state.to_owned(), detail.to_owned()); n]
+}
+
+#[test]
+fn dismissing_a_user_closes_every_open_risk_of_their_detections() {
+    let h = Harness::new();
+    let token = h.app_token();
+    let (adele, diego, grady) = (h.user_id(0), h.user_id(2), h.user_id(3));
+    let before = client_now();
+    let body = json!({"userIds": [adele, diego, grady]}).to_string();
+    assert_eq!(
+        h.post_json(&format!("{RISKY_USERS}/dismiss"), &token, &body).status,
+        204
+    );
+
+    // Adele's three at-risk detections and Diego's confirmed-compromised one: "closes all
+    // risk on the user and past sign-ins". Grady's detection was dismissed already.
+    let changed = h.detections_since(&before, &token);
+    assert_eq!(sorted(&changed, "id"), detection_ids(&[1, 2, 3, 6]));
+    assert_eq!(verdicts(&changed), all("dismissed", "adminDismissedAllRiskForUser", 4));
+    for detection in &changed {
+        let updated = detection["lastUpdatedDateTime"].as_str().unwrap_or_default();
+        assert!(updated >= before.as_str() && updated.len() == 28, "{updated}");
+    }
+    let untouched = h.detection(&detection_ids(&[7])[0], &token);
+    assert_eq!(untouched["lastUpdatedDateTime"], "2024-05-17T08:13:27.5581222Z");
+    let alex = h.detection(&detection_ids(&[4])[0], &token);
+    assert_eq!(alex["riskState"], "atRisk", "another user's detection keeps its risk");
+    let users = h.pages(
+        &filtered(RISKY_USERS, &format!("riskLastUpdatedDateTime ge {before}")),
+        &token,
+    );
+    assert_eq!(sorted(&items_of(&users), "id"), {
+        let mut ids = vec![adele, diego, grady];
+        ids.sort();
+        ids
+    });
+}
+
+#[test]
+fn confirming_a_user_compromised_confirms_their_detections_at_risk() {
+    let h = Harness::new();
+    let token = h.app_token();
+    let before = client_now();
+    let body = json!({"userIds": [h.user_id(1), h.user_id(3)]}).to_string();
+    let path = format!("{RISKY_USERS}/confirmCompromised");
+    assert_eq!(h.post_json(&path, &token, &body).status, 204);
+    let changed = h.detections_since(&before, &token);
+    let alex: Vec<Value> = changed
+        .iter()
+        .filter(|d| d["userId"] == h.user_id(1).as_str())
+        .cloned()
+        .collect();
+    assert_eq!(sorted(&alex, "id"), detection_ids(&[4, 5]));
+    assert_eq!(
+        verdicts(&alex),
+        all("confirmedCompromised", "adminConfirmedUserCompromised", 2)
+    );
+    let grady = h.detection(&detection_ids(&[7])[0], &token);
+    assert_eq!(
+        (grady["riskState"].as_str(), grady["riskDetail"].as_str()),
+        (Some("dismissed"), Some("adminDismissedAllRiskForUser")),
+        "a dismissed detection holds no risk to confirm"
+    );
+}
+
+#[test]
+fn confirming_a_user_safe_marks_their_open_detections_safe() {
+    let h = Harness::new();
+    let token = h.app_token();
+    let before = client_now();
+    let body = json!({"userIds": [h.user_id(0)]}).to_string();
+    let path = "/beta/identityProtection/riskyUsers/confirmSafe";
+    assert_eq!(h.post_json(path, &token, &body).status, 204);
+    let changed = h.detections_since(&before, &token);
+    assert_eq!(sorted(&changed, "id"), detection_ids(&[1, 2, 3]));
+    // adminConfirmedAccountSafe applies to riskyUser and signIn only; riskDetection's own
+    // "admin confirmed safe" detail is adminConfirmedSigninSafe.
+    assert_eq!(verdicts(&changed), all("confirmedSafe", "adminConfirmedSigninSafe", 3));
+    let user = h.get(&format!("{RISKY_USERS}/{}", h.user_id(0)), Some(&token)).json();
+    assert_eq!(user["riskDetail"], "adminConfirmedAccountSafe");
+}
+
+/// The first service principal with a detection at risk, and the ids of its detections at risk.
+fn principal_at_risk(h: &Harness, token: &str) -> (String, Vec<String>) {
+    let open = items_of(&h.pages(&filtered(PRINCIPAL_DETECTIONS, "riskState eq 'atRisk'"), token));
+    let principal = open[0]["servicePrincipalId"].as_str().unwrap_or_default().to_owned();
+    let own: Vec<Value> = open
+        .into_iter()
+        .filter(|d| d["servicePrincipalId"] == principal.as_str())
+        .collect();
+    (principal, sorted(&own, "id"))
+}
+
+#[test]
+fn principal_actions_reach_the_principals_detections() {
+    #[rustfmt::skip]
+    let cases = [
+        ("dismiss", "dismissed", "adminDismissedAllRiskForServicePrincipal"),
+        ("confirmCompromised", "confirmedCompromised", "adminConfirmedServicePrincipalCompromised"),
+    ];
+    for (action, state, detail) in cases {
+        let h = Harness::new();
+        let token = h.app_token();
+        let (principal, open) = principal_at_risk(&h, &token);
+        let before = client_now();
+        let body = json!({"servicePrincipalIds": [principal]}).to_string();
+        assert_eq!(
+            h.post_json(&format!("{PRINCIPALS}/{action}"), &token, &body).status,
+            204
+        );
+        let since = format!("lastUpdatedDateTime ge {before}");
+        let changed = items_of(&h.pages(&filtered(PRINCIPAL_DETECTIONS, &since), &token));
+        assert_eq!(sorted(&changed, "id"), open, "{action}");
+        assert_eq!(verdicts(&changed), all(state, detail, open.len()), "{action}");
+        let since = format!("riskLastUpdatedDateTime ge {before}");
+        let principals = items_of(&h.pages(&filtered(PRINCIPALS, &since), &token));
+        assert_eq!(sorted(&principals, "id"), [principal], "{action}");
+    }
+}
