@@ -99,16 +99,29 @@ pub(crate) fn apply(
     Ok(())
 }
 
-/// Updates one user (if known) and appends its history item.
+/// Updates one user (if known), appends its history item and settles its detections.
 fn apply_to_user(state: &mut State, id: &str, action: Action, initiated_by: &str, now: &str) {
-    let users = &mut state.config.risky_users;
-    let Some(user) = users
-        .iter_mut()
-        .find(|u| u["id"].as_str().is_some_and(|uid| uid.eq_ignore_ascii_case(id)))
-    else {
+    let Some(user_id) = set_user_risk(state, id, action.outcome(), initiated_by, now) else {
         return;
     };
-    let (risk_state, level, detail) = action.outcome();
+    let detections = &mut state.config.risk_detections;
+    settle_detections(detections, "userId", &user_id, action.detection_verdict(), now);
+}
+
+/// Gives the risky user `id` (if known) its new `(riskState, riskLevel, riskDetail)`, updated
+/// `now`, and appends the history item `initiated_by` caused; returns the user's id as stored.
+pub(crate) fn set_user_risk(
+    state: &mut State,
+    id: &str,
+    (risk_state, level, detail): (&str, &str, &str),
+    initiated_by: &str,
+    now: &str,
+) -> Option<String> {
+    let user = state
+        .config
+        .risky_users
+        .iter_mut()
+        .find(|u| u["id"].as_str().is_some_and(|uid| uid.eq_ignore_ascii_case(id)))?;
     if let Some(fields) = user.as_object_mut() {
         fields.insert("isProcessing".into(), json!(false));
         fields.insert("riskLastUpdatedDateTime".into(), json!(now));
@@ -119,8 +132,7 @@ fn apply_to_user(state: &mut State, id: &str, action: Action, initiated_by: &str
     let item = history_item(user, &guid(), Some(initiated_by), &[]);
     let user_id = user["id"].as_str().unwrap_or(id).to_owned();
     state.config.risky_user_history.push(item);
-    let detections = &mut state.config.risk_detections;
-    settle_detections(detections, "userId", &user_id, action.detection_verdict(), now);
+    Some(user_id)
 }
 
 /// Applies `verdict` to every detection whose `owner_key` is `owner_id` and whose state is one

@@ -195,3 +195,161 @@ fn principal_actions_reach_the_principals_detections() {
         assert_eq!(sorted(&principals, "id"), [principal], "{action}");
     }
 }
+
+const CONFIRM_SAFE: &str = "/v1.0/auditLogs/signIns/confirmSafe";
+const CONFIRM_COMPROMISED: &str = "/beta/auditLogs/signIns/confirmCompromised";
+
+/// The `requestId` of each numbered sample detection (a sign-in's).
+fn request_ids(numbers: &[u8]) -> Vec<String> {
+    numbers
+        .iter()
+        .map(|n| format!("6a5874ca-abcd-4b1c-9d82-4f5a6b7c8d0{n}"))
+        .collect()
+}
+
+#[test]
+fn confirming_sign_ins_safe_marks_their_detections_and_clears_the_user() {
+    let h = Harness::new();
+    let token = h.app_token();
+    let before = client_now();
+    let mut ids = request_ids(&[4, 5]);
+    ids.push("00000000-0000-0000-0000-000000000000".to_owned());
+    let answer = h.post_json(CONFIRM_SAFE, &token, &json!({"requestIds": ids}).to_string());
+    assert_eq!((answer.status, answer.text.as_str()), (204, ""));
+    let changed = h.detections_since(&before, &token);
+    assert_eq!(sorted(&changed, "id"), detection_ids(&[4, 5]));
+    assert_eq!(verdicts(&changed), all("confirmedSafe", "adminConfirmedSigninSafe", 2));
+    // Alex had no other risky sign-in: with its effect reversed, nothing keeps him at risk.
+    let alex = h.get(&format!("{RISKY_USERS}/{}", h.user_id(1)), Some(&token)).json();
+    assert_eq!(
+        (
+            alex["riskState"].as_str(),
+            alex["riskLevel"].as_str(),
+            alex["riskDetail"].as_str()
+        ),
+        (Some("confirmedSafe"), Some("none"), Some("adminConfirmedSigninSafe"))
+    );
+    assert!(alex["riskLastUpdatedDateTime"].as_str() >= Some(before.as_str()));
+    let last = h.emulator.history(&h.user_id(1)).last().cloned().unwrap_or_default();
+    assert_eq!(last["activity"]["detail"], "adminConfirmedSigninSafe");
+}
+
+#[test]
+fn a_user_with_other_risky_sign_ins_stays_at_risk() {
+    let h = Harness::new();
+    let token = h.app_token();
+    let body = json!({"requestIds": request_ids(&[1])}).to_string();
+    assert_eq!(h.post_json(CONFIRM_SAFE, &token, &body).status, 204);
+    assert_eq!(
+        h.detection(&detection_ids(&[1])[0], &token)["riskState"],
+        "confirmedSafe"
+    );
+    let adele = h.get(&format!("{RISKY_USERS}/{}", h.user_id(0)), Some(&token)).json();
+    // d02 (medium) and d03 (leaked credentials, high) are still at risk.
+    assert_eq!(
+        (adele["riskState"].as_str(), adele["riskLevel"].as_str()),
+        (Some("atRisk"), Some("high"))
+    );
+}
+
+#[test]
+fn confirming_a_sign_in_compromised_raises_it_and_its_user_to_high() {
+    let h = Harness::new();
+    let token = h.app_token();
+    let before = client_now();
+    let body = json!({"requestIds": request_ids(&[2])}).to_string();
+    assert_eq!(h.post_json(CONFIRM_COMPROMISED, &token, &body).status, 204);
+    let changed = h.detections_since(&before, &token);
+    assert_eq!(sorted(&changed, "id"), detection_ids(&[2]));
+    assert_eq!(
+        verdicts(&changed),
+        all("confirmedCompromised", "adminConfirmedSigninCompromised", 1)
+    );
+    assert_eq!(changed[0]["riskLevel"], "high", "was medium");
+    let adele = h.get(&format!("{RISKY_USERS}/{}", h.user_id(0)), Some(&token)).json();
+    assert_eq!(
+        (
+            adele["riskState"].as_str(),
+            adele["riskLevel"].as_str(),
+            adele["riskDetail"].as_str()
+        ),
+        (
+            Some("confirmedCompromised"),
+            Some("high"),
+            Some("adminConfirmedSigninCompromised")
+        )
+    );
+}
+
+#[test]
+fn unknown_request_ids_change_nothing() {
+    let h = Harness::new();
+    let token = h.app_token();
+    let before = client_now();
+    let body = json!({"requestIds": ["no-such-sign-in", request_ids(&[9])[0]]}).to_string();
+    assert_eq!(h.post_json(CONFIRM_SAFE, &token, &body).status, 204);
+    assert_eq!(h.detections_since(&before, &token), Vec::<Value>::new());
+    let users = h.pages(
+        &filtered(RISKY_USERS, &format!("riskLastUpdatedDateTime ge {before}")),
+        &token,
+    );
+    assert_eq!(items_of(&users), Vec::<Value>::new());
+}
+
+#[test]
+fn sign_in_verdict_bodies_are_validated() {
+    let h = Harness::new();
+    let token = h.app_token();
+    let many: Vec<String> = (0..61).map(|i| format!("request-{i}")).collect();
+    let sixty: Vec<String> = (0..60).map(|i| format!("request-{i}")).collect();
+    #[rustfmt::skip]
+    let cases = [
+        (json!({"requestIds": many}).to_string(), 400),
+        (json!({"requestIds": "6a5874ca"}).to_string(), 400),
+        (json!({"requestIds": [1]}).to_string(), 400),
+        (json!({"requestIds": []}).to_string(), 400),
+        (json!({"userIds": ["x"]}).to_string(), 400),
+        ("{\"requestIds\": [".to_owned(), 400),
+        (json!({"requestIds": sixty}).to_string(), 204),
+    ];
+    for path in [CONFIRM_SAFE, CONFIRM_COMPROMISED] {
+        for (body, status) in &cases {
+            let answer = h.post_json(path, &token, body);
+            match status {
+                204 => assert_eq!(answer.status, 204, "{path} {body}: {}", answer.text),
+                _ => assert_graph_error(&answer, *status, "invalidRequest"),
+            }
+        }
+    }
+}
+
+#[test]
+fn sign_in_verdicts_need_the_documented_permission() {
+    // Application: IdentityRiskEvent.ReadWrite.All; delegated: IdentityRiskyUser.ReadWrite.All.
+    let body = json!({"requestIds": request_ids(&[1])}).to_string();
+    #[rustfmt::skip]
+    let cases: [(&str, bool, u16); 4] = [
+        ("IdentityRiskEvent.ReadWrite.All", true, 204),
+        ("IdentityRiskyUser.ReadWrite.All", true, 403),
+        ("IdentityRiskyUser.ReadWrite.All", false, 204),
+        ("IdentityRiskEvent.ReadWrite.All", false, 403),
+    ];
+    for (permission, app_only, status) in cases {
+        let mut config = TenantConfig::default();
+        config.apps[0].permissions = vec![permission.to_owned()];
+        config.apps[1].permissions = vec![permission.to_owned()];
+        let h = Harness::with(config);
+        let token = match app_only {
+            true => h.app_token(),
+            false => h.sign_in(permission)["access_token"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        };
+        let answer = h.post_json(CONFIRM_SAFE, &token, &body);
+        match status {
+            204 => assert_eq!(answer.status, 204, "{permission} {app_only}: {}", answer.text),
+            _ => assert_graph_error(&answer, 403, "Authorization_RequestDenied"),
+        }
+    }
+}
