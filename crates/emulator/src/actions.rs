@@ -135,6 +135,31 @@ pub(crate) fn set_user_risk(
     Some(user_id)
 }
 
+/// What a user's secure password reset leaves: the user's risk and its open detections'
+/// remediated (`userPerformedSecuredPasswordReset`, Graph's riskDetail for it on both).
+const REMEDIATED: (&str, &str, &str) = ("remediated", "none", "userPerformedSecuredPasswordReset");
+const REMEDIATION: DetectionVerdict = DetectionVerdict {
+    from: &ACTIVE_RISK,
+    state: REMEDIATED.0,
+    detail: REMEDIATED.2,
+};
+
+/// The risky user `id` remediated their risk with a secure password reset (initiated by
+/// themselves, as self-remediation is in a history); returns how many detections it closed, or
+/// `None` for an unknown user.
+pub(crate) fn remediate(state: &mut State, id: &str) -> Option<usize> {
+    let now = graph_timestamp_now();
+    let stored = state
+        .config
+        .risky_users
+        .iter()
+        .find_map(|u| u["id"].as_str().filter(|uid| uid.eq_ignore_ascii_case(id)))?
+        .to_owned();
+    set_user_risk(state, &stored, REMEDIATED, &stored, &now)?;
+    let detections = &mut state.config.risk_detections;
+    Some(settle_detections(detections, "userId", &stored, REMEDIATION, &now))
+}
+
 /// Applies `verdict` to every detection whose `owner_key` is `owner_id` and whose state is one
 /// of `verdict.from`, stamped `now`; returns how many changed.
 pub(crate) fn settle_detections(

@@ -353,3 +353,76 @@ fn sign_in_verdicts_need_the_documented_permission() {
         }
     }
 }
+
+impl Harness {
+    fn remediate(&self, user_id: &str) -> Answer {
+        let url = format!("{}/_emulator/users/{user_id}/remediate", self.emulator.base_url());
+        let request = self.agent.post(&url).header("Content-Type", "application/json");
+        answer(request.send(""))
+    }
+}
+
+#[test]
+fn a_remediation_in_entra_remediates_the_user_and_their_open_detections() {
+    let h = Harness::new();
+    let token = h.app_token();
+    let (adele, diego) = (h.user_id(0), h.user_id(2));
+    let before = client_now();
+    for user in [&adele, &diego] {
+        let answer = h.remediate(user);
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        assert_eq!(answer.json()["user"]["riskState"], "remediated");
+    }
+    let changed = h.detections_since(&before, &token);
+    assert_eq!(sorted(&changed, "id"), detection_ids(&[1, 2, 3, 6]));
+    assert_eq!(
+        verdicts(&changed),
+        all("remediated", "userPerformedSecuredPasswordReset", 4)
+    );
+    let since = filtered(RISKY_USERS, &format!("riskLastUpdatedDateTime ge {before}"));
+    let users = items_of(&h.pages(&since, &token));
+    assert_eq!(users.len(), 2);
+    for user in &users {
+        let fields = ["riskState", "riskLevel", "riskDetail"].map(|k| user[k].as_str().unwrap_or_default());
+        assert_eq!(fields, ["remediated", "none", "userPerformedSecuredPasswordReset"]);
+        let id = user["id"].as_str().unwrap_or_default();
+        let last = h.emulator.history(id).last().cloned().unwrap_or_default();
+        assert_eq!(
+            (last["riskState"].as_str(), last["activity"]["detail"].as_str()),
+            (Some("remediated"), Some("userPerformedSecuredPasswordReset"))
+        );
+        assert_eq!(last["riskLastUpdatedDateTime"], user["riskLastUpdatedDateTime"]);
+    }
+    let isaiah = h.detection(&detection_ids(&[8])[0], &token);
+    assert_eq!(isaiah["lastUpdatedDateTime"], "2024-05-16T08:14:27.5581222Z");
+}
+
+#[test]
+fn remediating_an_unknown_user_is_a_json_404_and_the_route_is_listed() {
+    let h = Harness::new();
+    let unknown = h.remediate("00000000-0000-0000-0000-000000000000");
+    assert_eq!(unknown.status, 404);
+    assert!(
+        unknown.json()["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("00000000-")),
+        "{}",
+        unknown.text
+    );
+    let url = format!("{}/_emulator", h.emulator.base_url());
+    let index = answer(h.agent.get(&url).call()).json();
+    let routes = index["routes"].as_array().cloned().unwrap_or_default();
+    assert!(
+        routes.contains(&json!("POST /_emulator/users/{id}/remediate")),
+        "{index}"
+    );
+    let nowhere = format!("{}/_emulator/users/x/y/remediate", h.emulator.base_url());
+    let refused = answer(
+        h.agent
+            .post(&nowhere)
+            .header("Content-Type", "application/json")
+            .send(""),
+    );
+    assert_eq!(refused.status, 404);
+    assert!(refused.text.contains("GET /_emulator lists them"), "{}", refused.text);
+}
