@@ -426,3 +426,83 @@ fn remediating_an_unknown_user_is_a_json_404_and_the_route_is_listed() {
     assert_eq!(refused.status, 404);
     assert!(refused.text.contains("GET /_emulator lists them"), "{}", refused.text);
 }
+
+#[test]
+fn changed_since_combines_with_and_or_and_pages() {
+    let h = Harness::new();
+    let token = h.app_token();
+    let before = client_now();
+    let body = json!({"userIds": [h.user_id(0)]}).to_string();
+    assert_eq!(
+        h.post_json(&format!("{RISKY_USERS}/dismiss"), &token, &body).status,
+        204
+    );
+    let since = format!("lastUpdatedDateTime ge {before}");
+    #[rustfmt::skip]
+    let cases: [(String, &[u8]); 4] = [
+        (format!("{since} and riskState eq 'dismissed'"), &[1, 2, 3]),
+        (format!("{since} and riskState eq 'atRisk'"), &[]),
+        (format!("{since} or riskState eq 'remediated'"), &[1, 2, 3, 8]),
+        (format!("({since}) and (riskState eq 'dismissed' or riskState eq 'confirmedSafe') and riskLevel eq 'high'"), &[1, 3]),
+    ];
+    for (filter, expected) in cases {
+        let items = items_of(&h.pages(&filtered(DETECTIONS, &filter), &token));
+        assert_eq!(sorted(&items, "id"), detection_ids(expected), "{filter}");
+    }
+    let paged = h.pages(&format!("{}&$top=1", filtered(DETECTIONS, &since)), &token);
+    assert_eq!(paged.len(), 3, "one detection a page");
+    assert_eq!(sorted(&items_of(&paged), "id"), detection_ids(&[1, 2, 3]));
+
+    let user_since = format!("riskLastUpdatedDateTime ge {before}");
+    let adele_or_isaiah = {
+        let mut ids = vec![h.user_id(0), h.user_id(4)];
+        ids.sort();
+        ids
+    };
+    let either = filtered(RISKY_USERS, &format!("{user_since} or riskState eq 'remediated'"));
+    let pages = h.pages(&format!("{either}&$top=1"), &token);
+    assert_eq!((pages.len(), sorted(&items_of(&pages), "id")), (2, adele_or_isaiah));
+    let both = filtered(RISKY_USERS, &format!("{user_since} and riskState eq 'dismissed'"));
+    assert_eq!(sorted(&items_of(&h.pages(&both, &token)), "id"), [h.user_id(0)]);
+}
+
+#[test]
+fn principal_changes_since_combine_with_or_and_page() {
+    let h = Harness::new();
+    let token = h.app_token();
+    let (principal, open) = principal_at_risk(&h, &token);
+    let dismissed_before = items_of(&h.pages(&filtered(PRINCIPAL_DETECTIONS, "riskState eq 'dismissed'"), &token));
+    let before = client_now();
+    let body = json!({"servicePrincipalIds": [principal]}).to_string();
+    assert_eq!(h.post_json(&format!("{PRINCIPALS}/dismiss"), &token, &body).status, 204);
+    let filter = format!("lastUpdatedDateTime ge {before} or riskState eq 'dismissed'");
+    let pages = h.pages(&format!("{}&$top=2", filtered(PRINCIPAL_DETECTIONS, &filter)), &token);
+    let mut expected: Vec<String> = open.clone();
+    expected.extend(sorted(&dismissed_before, "id"));
+    expected.sort();
+    assert_eq!(sorted(&items_of(&pages), "id"), expected);
+    assert_eq!(pages.len(), expected.len().div_ceil(2));
+    let filter = format!("riskLastUpdatedDateTime ge {before} and riskState eq 'dismissed'");
+    let principals = items_of(&h.pages(&format!("{}&$top=1", filtered(PRINCIPALS, &filter)), &token));
+    assert_eq!(sorted(&principals, "id"), [principal]);
+}
+
+#[test]
+fn one_service_principal_detection_by_id() {
+    let h = Harness::new();
+    let token = h.app_token();
+    let (_, open) = principal_at_risk(&h, &token);
+    let one = h.get(
+        &format!("/beta/identityProtection/servicePrincipalRiskDetections/{}", open[0]),
+        Some(&token),
+    );
+    assert_eq!(one.status, 200, "{}", one.text);
+    assert_eq!(one.json()["id"], open[0].as_str());
+    let context = format!(
+        "{}/beta/$metadata#identityProtection/servicePrincipalRiskDetections/$entity",
+        h.emulator.base_url()
+    );
+    assert_eq!(one.json()["@odata.context"], context.as_str());
+    let missing = h.get(&format!("{PRINCIPAL_DETECTIONS}/no-such-detection"), Some(&token));
+    assert_graph_error(&missing, 404, "itemNotFound");
+}
