@@ -1,10 +1,12 @@
 //! The loopback-only admin endpoint under `/_emulator/`: change faults and the tenant while
-//! the emulator runs, settle device codes, read the request log. Every answer is JSON; requests
+//! the emulator runs (add detections, remediate a user's risk as a password reset in Entra
+//! would), settle device codes, read the request log. Every answer is JSON; requests
 //! from a peer that is not loopback, or whose Host is not a loopback name, get 403. Admin
 //! requests are not recorded in the request log.
 
 use serde_json::{Map, Value, json};
 
+use super::actions;
 use super::config::{FEDERATED_AUDIENCE, TEST_FEDERATED_ISSUER, TEST_FEDERATED_SUBJECT};
 use super::device_login::{self, Settlement};
 use super::request::RecordedRequest;
@@ -47,6 +49,7 @@ pub(crate) fn handle(state: &mut State, request: &RecordedRequest, loopback: boo
         ("GET", "requests") => Ok(request_log(state)),
         ("GET", "tenant") => Ok(state.config.to_json()),
         ("POST", "federated-token") => federated_token(&request.body),
+        ("POST", route) if remediation_target(route).is_some() => remediate(state, route),
         _ => Err((
             404,
             format!(
@@ -117,7 +120,7 @@ fn index() -> Value {
         "GET /_emulator/faults", "POST /_emulator/faults", "POST /_emulator/expire-tokens",
         "POST /_emulator/revoke-refresh-tokens", "POST /_emulator/detections", "POST /_emulator/approve",
         "POST /_emulator/deny", "GET /_emulator/requests", "GET /_emulator/tenant",
-        "POST /_emulator/federated-token",
+        "POST /_emulator/federated-token", "POST /_emulator/users/{id}/remediate",
     ]})
 }
 
@@ -237,6 +240,25 @@ pub(crate) fn completed(mut fields: Map<String, Value>) -> Value {
         fields.insert("lastUpdatedDateTime".into(), detected);
     }
     Value::Object(fields)
+}
+
+/// The user id of a `users/{id}/remediate` route.
+fn remediation_target(route: &str) -> Option<&str> {
+    let id = route.strip_prefix("users/")?.strip_suffix("/remediate")?;
+    (!id.is_empty() && !id.contains('/')).then_some(id)
+}
+
+/// A secure password reset in Entra: the user's risk and its open detections become
+/// `remediated`, which the integration's mirroring must notice on its next poll.
+fn remediate(state: &mut State, route: &str) -> Outcome {
+    let id = remediation_target(route).unwrap_or_default();
+    let closed = actions::remediate(state, id).ok_or_else(|| (404, format!("no risky user with id {id}")))?;
+    let user = state
+        .config
+        .risky_users
+        .iter()
+        .find(|u| u["id"].as_str().is_some_and(|uid| uid.eq_ignore_ascii_case(id)));
+    Ok(json!({"user": user, "remediated_detections": closed}))
 }
 
 fn settle(state: &mut State, body: &str, approve: bool) -> Outcome {

@@ -41,8 +41,8 @@ status, latency.
 Device sign-in: open <base>/devicelogin and enter the code. Runtime control (loopback only):
 GET <base>/_emulator lists the admin routes (faults, expire-tokens, revoke-refresh-tokens,
 detections, approve, deny, requests, tenant, federated-token: a token of the test federation
-issuer for AZURE_FEDERATED_TOKEN_FILE). Tokens are RS256-signed; <base>/<tenant>/discovery/v2.0/keys
-publishes the key.";
+issuer for AZURE_FEDERATED_TOKEN_FILE, users/{id}/remediate: the user's secure password
+reset). Tokens are RS256-signed; <base>/<tenant>/discovery/v2.0/keys publishes the key.";
 
 /// The default CLI port.
 const DEFAULT_PORT: u16 = 8765;

@@ -2,12 +2,14 @@
 
 use serde_json::Value;
 
-/// The Identity Protection Graph permissions an app gets by default (users, detections and,
-/// for workload identities, service principals).
-pub const IDENTITY_PROTECTION_PERMISSIONS: [&str; 5] = [
+/// The Identity Protection Graph permissions an app gets by default (users, detections, the
+/// signIn verdicts an application gives with IdentityRiskEvent.ReadWrite.All and, for workload
+/// identities, service principals).
+pub const IDENTITY_PROTECTION_PERMISSIONS: [&str; 6] = [
     "IdentityRiskyUser.Read.All",
     "IdentityRiskyUser.ReadWrite.All",
     "IdentityRiskEvent.Read.All",
+    "IdentityRiskEvent.ReadWrite.All",
     "IdentityRiskyServicePrincipal.Read.All",
     "IdentityRiskyServicePrincipal.ReadWrite.All",
 ];

@@ -1,7 +1,8 @@
 //! The Microsoft Graph endpoints: bearer-token check, Identity Protection riskyUsers (list, get,
 //! history, dismiss / confirmCompromised / confirmSafe), riskDetections (list, get), the
-//! workload-identity riskyServicePrincipals (list, get, history, dismiss / confirmCompromised)
-//! and servicePrincipalRiskDetections (list, get), and Graph-shaped errors. Collections are paged by [`super::listing`]. Beta also answers the legacy
+//! workload-identity riskyServicePrincipals (list, get, history, dismiss / confirmCompromised),
+//! servicePrincipalRiskDetections (list, get), the signIn actions confirmSafe / confirmCompromised
+//! (`auditLogs/signIns/…`), and Graph-shaped errors. Collections are paged by [`super::listing`]. Beta also answers the legacy
 //! top-level `/beta/riskyUsers…` and `/beta/riskDetections…` paths.
 
 use serde_json::{Map, Value, json};
@@ -10,6 +11,7 @@ use super::actions::{self, Action};
 use super::errors::{GraphError, graph_error_body};
 use super::listing::{Listing, Paging};
 use super::request::RecordedRequest;
+use super::signins;
 use super::state::State;
 use super::wire::{Reply, guid, now};
 
@@ -23,6 +25,10 @@ const PRINCIPAL_READ: [&str; 2] = [
     "IdentityRiskyServicePrincipal.ReadWrite.All",
 ];
 const PRINCIPAL_WRITE: [&str; 1] = ["IdentityRiskyServicePrincipal.ReadWrite.All"];
+/// The signIn actions: an application needs IdentityRiskEvent.ReadWrite.All, a signed-in user
+/// IdentityRiskyUser.ReadWrite.All (Microsoft Learn, signIn: confirmSafe / confirmCompromised).
+const SIGNIN_VERDICT_APP: [&str; 1] = ["IdentityRiskEvent.ReadWrite.All"];
+const SIGNIN_VERDICT_DELEGATED: [&str; 1] = USER_WRITE;
 
 /// The ids Graph puts in response headers and error bodies; `client-request-id` is echoed.
 struct RequestIds {
@@ -100,6 +106,8 @@ pub(crate) struct Caller {
     permissions: Vec<String>,
     /// The signed-in user's object id, or the app's client id for app-only tokens.
     pub subject: String,
+    /// Whether the token is an application's own (no signed-in user).
+    app_only: bool,
 }
 
 /// Validates the bearer token and returns the caller.
@@ -120,6 +128,7 @@ fn authorize(state: &State, request: &RecordedRequest) -> Result<Caller, GraphEr
     Ok(Caller {
         permissions: grant.permissions.clone(),
         subject: grant.subject.clone(),
+        app_only: grant.app_only,
     })
 }
 
@@ -174,8 +183,23 @@ fn dispatch(
             )
             .map(Some)
         }
+        ("POST", ["auditLogs", "signIns", action]) if signins::Verdict::from_segment(action).is_some() => {
+            check_signin_verdict_access(state, caller)?;
+            let verdict = signins::Verdict::from_segment(action).ok_or_else(|| unknown_segment(&request.path))?;
+            signins::apply(state, request, verdict, &caller.subject).map(|()| None)
+        }
         _ => Err(unknown_segment(&request.path)),
     }
+}
+
+/// The permission the signIn actions take from this kind of caller, and Entra ID P2: the
+/// verdict is Identity Protection's, whose risk data needs the licence.
+fn check_signin_verdict_access(state: &State, caller: &Caller) -> Result<(), GraphError> {
+    let accepted: &[&str] = match caller.app_only {
+        true => &SIGNIN_VERDICT_APP,
+        false => &SIGNIN_VERDICT_DELEGATED,
+    };
+    check_risky_user_access(state, caller, accepted)
 }
 
 /// GETs under `riskyUsers`: the list, one user, a user's history or one history item.

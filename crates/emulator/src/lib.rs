@@ -50,6 +50,7 @@ mod samples;
 mod script;
 mod server;
 mod signing;
+mod signins;
 mod state;
 mod tenant_file;
 mod tls;

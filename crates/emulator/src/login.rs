@@ -543,15 +543,15 @@ pub(crate) fn issue_access_token(state: &mut State, app: &AppRegistration, grant
     claims.insert("aud".into(), json!(GRAPH_AUDIENCE));
     claims.insert("appid".into(), json!(app.client_id));
     claims.insert("uti".into(), json!(random_string(OPAQUE_ALPHABET, 22)));
-    let (permissions, subject) = match grantee {
+    let (permissions, subject, app_only) = match grantee {
         Grantee::User(permissions) => {
             add_user_claims(&mut claims, &state.config, &permissions);
-            (permissions, state.config.user.object_id.clone())
+            (permissions, state.config.user.object_id.clone(), false)
         }
         Grantee::Application => {
             claims.insert("idtyp".into(), json!("app"));
             claims.insert("roles".into(), json!(app.permissions));
-            (app.permissions.clone(), app.client_id.clone())
+            (app.permissions.clone(), app.client_id.clone(), true)
         }
     };
     let token = TOKEN_SIGNER.sign(&Value::Object(claims));
@@ -559,6 +559,7 @@ pub(crate) fn issue_access_token(state: &mut State, app: &AppRegistration, grant
         expires_at: issued + lifetime,
         subject,
         permissions,
+        app_only,
         revoked: false,
     };
     state.access_tokens.insert(token.clone(), grant);

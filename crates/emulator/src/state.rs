@@ -76,6 +76,9 @@ pub(crate) struct AccessGrant {
     /// The signed-in user's object id, or the app's client id for app-only tokens.
     pub subject: String,
     pub permissions: Vec<String>,
+    /// An app-only token (client credentials, managed identity): Graph grants some actions to
+    /// an application on another permission than to a signed-in user.
+    pub app_only: bool,
     pub revoked: bool,
 }
 
@@ -223,6 +226,7 @@ impl State {
             expires_at: far,
             subject: self.config.user.object_id.clone(),
             permissions,
+            app_only: false,
             revoked: false,
         };
         self.access_tokens.insert(FIXTURE_ACCESS_TOKEN.into(), access);

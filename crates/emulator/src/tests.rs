@@ -1244,5 +1244,6 @@ fn scripted_faults_apply_to_the_new_paths() {
 }
 
 mod device_login;
+mod risk_state;
 mod runtime;
 mod serving;

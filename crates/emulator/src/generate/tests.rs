@@ -72,6 +72,8 @@ fn dates_lie_in_the_90_days_before_the_reference() {
         (&config.risk_detections, "lastUpdatedDateTime"),
         (&config.risky_users, "riskLastUpdatedDateTime"),
         (&config.risky_user_history, "riskLastUpdatedDateTime"),
+        (&config.service_principal_risk_detections, "lastUpdatedDateTime"),
+        (&config.risky_service_principals, "riskLastUpdatedDateTime"),
     ];
     for (items, key) in dated {
         for item in items.iter() {
@@ -126,5 +128,21 @@ fn detections_follow_their_users_state() {
         assert_eq!(detection["riskState"], user["riskState"]);
         assert_eq!(detection["userPrincipalName"], user["userPrincipalName"]);
         assert!(detection["detectedDateTime"].as_str() <= detection["lastUpdatedDateTime"].as_str());
+    }
+}
+
+#[test]
+fn every_default_detection_says_when_it_was_last_updated() {
+    // A mirroring client finds changed detections by `lastUpdatedDateTime ge`: one without it
+    // would never be seen again.
+    let config = TenantConfig::default();
+    let detections = config
+        .risk_detections
+        .iter()
+        .chain(&config.service_principal_risk_detections);
+    for detection in detections {
+        let updated = detection["lastUpdatedDateTime"].as_str().and_then(parse_instant);
+        let detected = detection["detectedDateTime"].as_str().and_then(parse_instant);
+        assert!(updated.is_some() && updated >= detected, "{detection}");
     }
 }
