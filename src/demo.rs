@@ -13,9 +13,14 @@ const USAGE: &str = "usage: azure-ad-identity-protection demo [--keep]
 Runs the whole product on the built-in offline emulator of Entra ID + Microsoft Graph, started in
 this process: each step runs this same binary with an envelope on stdin, as a SOAR host would, and
 carries the result's context into the next (device-code sign-in, the high-risk users, one user's
-risk detections and history, dismiss, fetch-incidents twice). It prints each command, the first
+risk detections and history, dismiss, fetch-incidents twice, then mirroring both ways: an incident
+closed in the SOAR dismisses the user's risk in Entra, and a risk remediated in Entra closes its
+incident; and the risky service principals, signed in with a certificate). It prints each command, the first
 rows of its result and which context keys changed (never their values). It needs nothing but this
 binary: no tenant, no network beyond 127.0.0.1.
+
+Mirroring needs no XSOAR either: the steps update-remote-system, get-modified-remote-data and
+get-remote-data are the commands XSOAR's mirroring runs.
 
   --keep             after the steps, keep the emulator running and print its addresses and
                      instance parameters (to try the README's examples against it) until Ctrl-C
@@ -192,11 +197,37 @@ fn run(program: &Path, keep: bool, mut out: Out) -> Result<(), Stop> {
     demo.sign_in()?;
     let upn = demo.investigate()?;
     demo.fetch_twice(&upn)?;
+    demo.mirror()?;
     demo.workload_identity()?;
     demo.out.say(0, "\nAll steps succeeded.")?;
     match keep {
         true => demo.keep_running(),
         false => Ok(()),
+    }
+}
+
+/// Now, in epoch seconds: the emulator stamps its changes with the real clock too.
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Plays the user's secure password reset in Entra, through the emulator's admin route.
+fn remediate_in_entra(base: &str, user_id: &str) -> Result<(), String> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .proxy(None)
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let response = agent
+        .post(format!("{base}/_emulator/users/{user_id}/remediate"))
+        .content_type("application/json")
+        .send("{}")
+        .map_err(|e| format!("the emulator's admin route did not answer: {e}"))?;
+    match response.status().as_u16() {
+        200 => Ok(()),
+        status => Err(format!("remediating {user_id} in the emulator answered {status}")),
     }
 }
 
@@ -301,6 +332,93 @@ impl Demo<'_> {
         Ok(())
     }
 
+    /// Mirroring, both ways: the incidents of two users at risk are fetched with mirroring on;
+    /// one is closed in the SOAR, which dismisses its user's risk in Entra; the other user
+    /// resets their password in Entra, and the mirror closes their incident.
+    fn mirror(&mut self) -> Result<(), Stop> {
+        let at_risk = self.step(
+            "azure-ad-identity-protection-risky-user-list",
+            json!({"risk_state": "atRisk", "risk_level": "high", "limit": "2"}),
+            None,
+        )?;
+        let users = at_risk.items("RiskyUsers");
+        let [closer, remediator] = [0, 1].map(|n| users.get(n).map(|u| (text(u, "id"), text(u, "userPrincipalName"))));
+        let ((closer_id, closer_upn), (remediator_id, remediator_upn)) = closer
+            .zip(remediator)
+            .ok_or_else(|| "fewer than two high-risk users at risk in the tenant".to_string())?;
+        self.params["fetch_user_principal_name"] = json!(format!("{closer_upn},{remediator_upn}"));
+        self.params["mirror_direction"] = json!("Incoming And Outgoing");
+        self.params["close_incident"] = json!("true");
+        self.params["close_out"] = json!("true");
+        self.out.say(
+            3,
+            "(the instance now mirrors Incoming And Outgoing, with close_incident and close_out)",
+        )?;
+        let fetched = self.step("fetch-incidents", json!({}), Some(json!({})))?;
+        let open_incident_of = |user: &str| {
+            fetched.result["incidents"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find_map(|incident| {
+                    let raw: Value = serde_json::from_str(incident["rawJSON"].as_str()?).ok()?;
+                    (raw["userId"] == user && raw["riskState"] == "atRisk").then(|| text(incident, "dbotMirrorId"))
+                })
+        };
+        let (closed, remediated) = open_incident_of(&closer_id)
+            .zip(open_incident_of(&remediator_id))
+            .ok_or_else(|| "the fetch gave no open incident for each of the two users".to_string())?;
+        let before = crate::time::iso8601(now_secs());
+        self.out.say(
+            3,
+            &format!("(an analyst closes incident {closed} of {closer_upn} as Resolved; XSOAR mirrors it out)"),
+        )?;
+        self.step(
+            "update-remote-system",
+            json!({"remoteId": closed, "status": "2", "delta": "{\"closeReason\": \"Resolved\"}"}),
+            None,
+        )?;
+        let state = self.emulator.risky_user(&closer_id).map(|u| text(&u, "riskState"));
+        self.out.say(
+            3,
+            &format!("(Entra now says {closer_upn} is {})", state.unwrap_or_default()),
+        )?;
+        remediate_in_entra(&self.emulator.base_url(), &remediator_id)?;
+        self.out.say(
+            3,
+            &format!("({remediator_upn} resets their password in Entra: the risk is remediated)"),
+        )?;
+        let modified = self.step("get-modified-remote-data", json!({"lastUpdate": before}), None)?;
+        let listed = modified.result["mirror"]["modified_ids"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if !listed.iter().any(|id| id == remediated.as_str()) {
+            return Err(Stop::Failed(format!(
+                "{remediated} changed in Entra but was not listed as modified"
+            )));
+        }
+        let remote = self.step("get-remote-data", json!({"id": remediated, "lastUpdate": before}), None)?;
+        let closes = remote.result["mirror"]["entries"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|entry| entry["Contents"]["dbotIncidentClose"] == true);
+        if !closes {
+            return Err(Stop::Failed(format!("the mirror did not close incident {remediated}")));
+        }
+        self.out.say(3, &format!("(XSOAR closes incident {remediated})"))?;
+        for name in [
+            "fetch_user_principal_name",
+            "mirror_direction",
+            "close_incident",
+            "close_out",
+        ] {
+            self.params.as_object_mut().map(|p| p.remove(name));
+        }
+        Ok(())
+    }
+
     /// Workload identities: signed in as an app with its certificate (no secret, no person), the
     /// risky service principals and one's risk detections. The device-code sign-in above asks
     /// only for the user permissions, so this runs as its own instance with its own context.
@@ -336,7 +454,11 @@ impl Demo<'_> {
     /// Runs one command through the binary and prints what it did.
     fn step(&mut self, command: &str, args: Value, last_run: Option<Value>) -> Result<Step, Stop> {
         self.number += 1;
-        let mut envelope = json!({"command": command, "args": args, "params": self.params, "context": self.context});
+        let mut envelope = json!({
+            "command": command, "args": args, "params": self.params, "context": self.context,
+            // As the XSOAR bridge names the instance: fetched incidents mirror through it.
+            "instance_name": "demo",
+        });
         if let Some(last_run) = last_run {
             envelope["last_run"] = last_run;
         }
