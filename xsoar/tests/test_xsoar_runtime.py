@@ -386,5 +386,91 @@ class RuntimeTest(unittest.TestCase):
             {'Type': 4, 'ContentsFormat': 'text', 'Contents': 'Graph refused the dismissal', 'EntryContext': None}])
 
 
+    # ---- scripts: the incident and running commands -------------------------------------------
+
+    def script_state(self, **overrides):
+        state = {'args': {'action': 'dismiss'},
+                 'incident': {'id': '7', 'CustomFields': {'userid': 'u1'}, 'rawJSON': '{"id": "d1"}'}}
+        state.update(overrides)
+        return state
+
+    def test_incident_is_the_states_incident_and_a_copy(self):
+        proc, outcome = self.run_script("""
+            demisto.incident()['CustomFields']['userid'] = 'changed in place'
+            demisto.results([demisto.incident(), demisto.incidents()])
+        """, self.script_state())
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        incident = {'id': '7', 'CustomFields': {'userid': 'u1'}, 'rawJSON': '{"id": "d1"}'}
+        self.assertEqual(outcome['results'], [incident, [incident]])
+
+    def test_incident_without_one_is_an_index_error(self):
+        proc, outcome = self.run_script("""
+            demisto.results(demisto.incidents())
+            demisto.incident()
+        """, self.base_state())
+        self.assertEqual(outcome['results'], [])  # an empty list flattens to nothing
+        self.assertEqual(outcome['exception']['type'], 'IndexError')
+
+    def test_execute_command_returns_the_single_entrys_contents(self):
+        entries = [{'Type': 16, 'ContentsFormat': 'text', 'Contents': 'debug line'},
+                   {'Type': 1, 'ContentsFormat': 'json', 'Contents': {'userIds': ['u1']}}]
+        proc, outcome = self.run_script("""
+            demisto.results([execute_command('some-command', {'user_ids': 'u1'})])
+            demisto.results([execute_command('some-command', {'user_ids': 'u1'}, fail_on_error=False)])
+            demisto.results([execute_command('some-command', {}, extract_contents=False)])
+        """, self.script_state(command_results={'some-command': entries}))
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(outcome['results'], [{'userIds': ['u1']}, [True, {'userIds': ['u1']}], entries])
+        self.assertEqual(outcome['executed_commands'], [
+            {'command': 'some-command', 'args': {'user_ids': 'u1'}},
+            {'command': 'some-command', 'args': {'user_ids': 'u1'}},
+            {'command': 'some-command', 'args': {}}])
+
+    def test_execute_command_returns_several_contents_as_a_list(self):
+        entries = [{'Type': 1, 'ContentsFormat': 'text', 'Contents': 'one'},
+                   {'Type': 1, 'ContentsFormat': 'text', 'Contents': 'two'}]
+        proc, outcome = self.run_script("""
+            demisto.results([execute_command('some-command', {})])
+        """, self.script_state(command_results={'some-command': entries}))
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(outcome['results'], [['one', 'two']])
+
+    def test_execute_command_raises_on_an_error_entry(self):
+        entries = [{'Type': 1, 'ContentsFormat': 'text', 'Contents': 'fine'},
+                   {'Type': 4, 'ContentsFormat': 'text', 'Contents': 'Graph said no'},
+                   {'Type': 4, 'ContentsFormat': 'text', 'Contents': 'and again'}]
+        proc, outcome = self.run_script("""
+            demisto.results([execute_command('some-command', {}, fail_on_error=False)])
+            try:
+                execute_command('some-command', {})
+            except DemistoException as e:
+                demisto.results(str(e))
+        """, self.script_state(command_results={'some-command': entries}))
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(outcome['results'], [
+            [False, 'Graph said no\nand again'],
+            'Failed to execute some-command. Error details:\nGraph said no\nand again'])
+
+    def test_is_error_and_get_error(self):
+        proc, outcome = self.run_script("""
+            error = {'Type': 4, 'ContentsFormat': 'text', 'Contents': 'bad'}
+            note = {'Type': 1, 'ContentsFormat': 'text', 'Contents': 'good'}
+            demisto.results([[is_error(error), is_error([note, error]), is_error([note]), is_error(None),
+                              isError(error), get_error(error), get_error([note, error])]])
+            get_error([note])
+        """, self.script_state())
+        self.assertEqual(outcome['results'], [[True, True, False, False, True, 'bad', 'bad']])
+        self.assertEqual(outcome['exception']['type'], 'ValueError')
+
+    def test_a_command_without_an_answer_is_a_value_error(self):
+        proc, outcome = self.run_script("""
+            demisto.executeCommand('not-given', {'a': 1})
+        """, self.script_state())
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertEqual(outcome['exception']['type'], 'ValueError')
+        self.assertIn('not-given', outcome['exception']['message'])
+        self.assertEqual(outcome['executed_commands'], [{'command': 'not-given', 'args': {'a': 1}}])
+
+
 if __name__ == '__main__':
     unittest.main()

@@ -14,7 +14,8 @@ types ``GetRemoteDataArgs``, ``GetRemoteDataResponse``, ``GetModifiedRemoteDataA
 ``set_integration_context``, ``is_versioned_context_available``,
 ``get_integration_context_with_version``, ``update_integration_context``, ``merge_lists``,
 ``set_to_integration_context_with_retries``, ``register_module_line`` and ``__line__`` (which
-the unified script calls).
+the unified script calls); for the pack's automation scripts ``is_error`` (alias ``isError``),
+``get_error`` and ``execute_command``.
 
 Like the real module it imports ``demistomock as demisto``, copies ``demisto.params()`` into
 ``demisto.callingContext['params']`` at import, and leaves the usual standard-library names
@@ -44,6 +45,14 @@ Semantics kept from the real one:
   answers False below server 6.2.0, as the 6.x-era CommonServerPython did (the newest one
   answers True unconditionally).
 * ``is_demisto_version_ge`` compares zero-filled version parts, so 6.10 > 6.2.
+* ``execute_command(command, args, extract_contents=True, fail_on_error=True)`` runs
+  ``demisto.executeCommand``; when an answer holds a ``Type: 4`` entry it raises
+  ``DemistoException('Failed to execute <command>. Error details:\n<error texts>')`` (the texts
+  of all error entries, one a line), or with ``fail_on_error=False`` returns
+  ``(False, texts)``. Otherwise it returns the entries as they came (``extract_contents=False``)
+  or their ``Contents`` (``Type: 16`` debug entries left out), one entry's Contents alone and
+  several as a list; with ``fail_on_error=False`` as ``(True, value)``. ``is_error`` is true of
+  an error entry or of a list holding one; ``get_error`` raises ValueError without one.
 * ``set_to_integration_context_with_retries`` stores each value JSON-encoded, as the real
   ``update_integration_context`` does, and gives up after ``max_retry_times`` conflicts.
 
@@ -216,6 +225,44 @@ def return_error(message, error='', outputs=None):
         'EntryContext': outputs,
     })
     sys.exit(0)
+
+
+# ---- scripts: running commands ----------------------------------------------------------------
+
+def is_error(execute_command_result):
+    if execute_command_result is None:
+        return False
+    if isinstance(execute_command_result, list):
+        return any(isinstance(entry, dict) and entry['Type'] == entryTypes['error']
+                   for entry in execute_command_result)
+    return isinstance(execute_command_result, dict) and execute_command_result['Type'] == entryTypes['error']
+
+
+isError = is_error
+
+
+def get_error(execute_command_result):
+    if not is_error(execute_command_result):
+        raise ValueError('execute_command_result has no error entry. before using get_error use is_error')
+    if isinstance(execute_command_result, dict):
+        return execute_command_result['Contents']
+    return '\n'.join(entry['Contents'] for entry in execute_command_result
+                     if isinstance(entry, dict) and entry['Type'] == entryTypes['error'])
+
+
+def execute_command(command, args, extract_contents=True, fail_on_error=True):
+    if not hasattr(demisto, 'executeCommand'):
+        raise DemistoException('Cannot run demisto.executeCommand() from integrations.')
+    answer = demisto.executeCommand(command, args)
+    if is_error(answer):
+        details = get_error(answer)
+        if fail_on_error:
+            raise DemistoException('Failed to execute {}. Error details:\n{}'.format(command, details))
+        return False, details
+    if extract_contents:
+        contents = [entry.get('Contents', {}) for entry in answer if entry['Type'] != entryTypes['debug']]
+        answer = contents[0] if len(contents) == 1 else contents
+    return answer if fail_on_error else (True, answer)
 
 
 # ---- results ----------------------------------------------------------------------------------

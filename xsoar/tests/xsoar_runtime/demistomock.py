@@ -17,6 +17,10 @@ optional except that the file must hold an object:
 
 ``command`` (str, default ``""``), ``args`` (object), ``params`` (object), ``last_run``
 (object), ``integration_context`` (``{"context": obj, "version": int}``, default version 0),
+``incident`` (object: the incident a script runs in, as ``demisto.incident()`` answers it, e.g.
+``{"CustomFields": {...}, "rawJSON": "..."}``; absent for an integration command),
+``command_results`` (object: command name -> the entries ``demisto.executeCommand`` answers for
+it, a list of entry objects as the server sends them),
 ``demisto_version`` (str, default ``"6.10.0"``), ``build_number`` (str, default ``"12345"``),
 ``concurrent_writes`` (list of objects), ``instance`` (str, default ``"test-instance"``: what
 ``integrationInstance()`` answers, the instance's name as the server gives it).
@@ -42,6 +46,8 @@ When the process ends, the same file is rewritten with the input keys unchanged 
 ``context_conflicts``    ValueErrors raised by ``setIntegrationContextVersioned``.
 ``debug`` / ``info`` / ``errors``  messages of ``demisto.debug`` / ``info`` / ``error``.
 ``calls``           names of the demisto functions called, in order.
+``executed_commands``  ``{"command", "args"}`` of each ``demisto.executeCommand`` call, in
+                    order (calls of a command missing from ``command_results`` included).
 ``exception``       null, or ``{"type", "message"}`` when the script ended with an uncaught
                     exception (SystemExit is not one: ``sys.exit(0)`` leaves it null).
 
@@ -61,11 +67,21 @@ Semantics mirrored from the real runtime
   ``setIntegrationContext``, which sends version -1. Every store bumps the version by 1.
 * ``results``, ``incidents``, ``getLastRun`` and the context getters hand out copies (the
   real ones go through JSON), so the script cannot change stored state by mutating them.
+* ``incidents()`` (no argument, the script form) is the list of the current incidents and
+  ``incident()`` is its first item, as in the real demistomock: with no ``incident`` in the
+  state the list is empty and ``incident()`` raises IndexError. The incident is a copy taken
+  at each call (the real one is read once at the start; a script cannot tell the difference).
+* ``executeCommand(command, args)`` answers a copy of the entries the state gives for the
+  command (what the server answers: a list of entries, one per instance that ran it, an error
+  being a ``Type: 4`` entry among them).
 
 Deliberate differences: ``incidents`` are recorded apart from ``results`` (the real wrapper
 sends them as a Type 1 result entry with JSON-encoded Contents); ``getLastRun`` always returns
 the last run the process started with; results are not converted to entries; only the
-functions an integration of this project needs exist (others raise AttributeError).
+functions an integration or a pack script of this project needs exist (others raise
+AttributeError). ``executeCommand`` of a command missing from ``command_results`` raises
+ValueError naming it (our choice, so that a test that forgot to give a command's answer fails
+loudly; CommonServerPython's CommandRunner expects a ValueError for an unsupported command).
 """
 
 import atexit
@@ -109,6 +125,7 @@ _outcome = {
     'info': [],
     'errors': [],
     'calls': [],
+    'executed_commands': [],
     'exception': None,
 }
 
@@ -194,10 +211,27 @@ def setLastRun(obj):
 def incidents(incidents=None):
     _called('incidents')
     if incidents is None:  # the script form: the current incidents; an integration has none
-        return []
+        return [_copy(_STATE['incident'])] if 'incident' in _STATE else []
     if _outcome['incidents'] is None:
         _outcome['incidents'] = []
     _outcome['incidents'].extend(_copy(list(incidents)))
+
+
+def incident():
+    _called('incident')
+    return incidents()[0]
+
+
+# ---- scripts: running commands ----------------------------------------------------------------
+
+def executeCommand(command, args):
+    _called('executeCommand')
+    _outcome['executed_commands'].append({'command': command, 'args': _copy(args)})
+    answers = _STATE.get('command_results') or {}
+    if command not in answers:
+        raise ValueError('demistomock stand-in: Unsupported Command : {} (the state file gives no '
+                         'command_results for it)'.format(command))
+    return _copy(answers[command])
 
 
 # ---- results and logs -------------------------------------------------------------------------
