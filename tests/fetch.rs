@@ -98,7 +98,7 @@ fn new_detections_are_picked_up_once() {
 fn incidents_have_the_expected_shape() {
     let emu = tenant_with(|c| c.risk_detections = detections(1, 1));
     let run = fetch(&fetch_params(&emu, json!({})), None);
-    run.expect(0, 1).says(&["Fetched 1 new risk detection"]);
+    run.expect(0, 1).says(&["Fetched 1 new incident (1 risk detection)."]);
     let incident = &run.result["incidents"][0];
     assert_eq!(incident["name"], "Azure AD: det-0000 unfamiliarFeatures none");
     assert_eq!(incident["occurred"], "2024-06-01T10:00:00.123456Z");

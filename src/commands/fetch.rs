@@ -163,7 +163,7 @@ pub fn fetch(session: &mut Session, _: &Arguments) -> Result<CommandOutput, Erro
     }
     let emitted = earliest(candidates, settings.max_fetch);
     let mut next_run = Map::new();
-    let mut watermark = None;
+    let mut next_from = None;
     for (kind, cursor) in &cursors {
         let of_kind = emitted
             .iter()
@@ -172,7 +172,7 @@ pub fn fetch(session: &mut Session, _: &Arguments) -> Result<CommandOutput, Erro
         let advanced = cursor.advance(of_kind);
         let advanced = match kind.cursor_key() {
             None => {
-                watermark = Some(advanced.watermark);
+                next_from = Some(advanced.lower_bound());
                 advanced.to_map()
             }
             Some(_) => advanced.to_map(),
@@ -190,6 +190,8 @@ pub fn fetch(session: &mut Session, _: &Arguments) -> Result<CommandOutput, Erro
             next_run.insert(key.into(), stored.clone());
         }
     }
+    let counts = [Kind::User, Kind::RiskyUser, Kind::ServicePrincipal]
+        .map(|kind| (kind, emitted.iter().filter(|(_, k)| *k == kind).count()));
     let marks = Marks::new(settings.mirror, session.instance_name.as_deref());
     let now = session.now();
     let incidents: Vec<Incident> = emitted
@@ -197,7 +199,7 @@ pub fn fetch(session: &mut Session, _: &Arguments) -> Result<CommandOutput, Erro
         .map(|(c, kind)| incident(c, kind, &marks, now))
         .collect();
     let mut entries: Vec<Entry> = warnings.into_iter().map(Entry::warning).collect();
-    entries.push(summary(&incidents, watermark, &next_run));
+    entries.push(summary(&counts, next_from, &next_run));
     Ok(CommandOutput {
         entries,
         incidents: Some(incidents),
@@ -345,14 +347,36 @@ fn incident(candidate: Candidate, kind: Kind, marks: &Marks, now: u64) -> Incide
     }
 }
 
-fn summary(incidents: &[Incident], watermark: Option<crate::time::Instant>, last_run: &Map<String, Value>) -> Entry {
-    let markdown = format!(
-        "Fetched {} new risk detection{}. Next fetch starts at {}.",
-        incidents.len(),
-        if incidents.len() == 1 { "" } else { "s" },
-        watermark.map(iso8601_graph).unwrap_or_default()
-    );
-    Entry::json(json!({"incidents": incidents.len(), "last_run": last_run}), markdown)
+/// What the fetch did, per kind, and what the next one asks for: detections from 50 hours
+/// before the latest one fetched (late reports), skipping those already fetched.
+fn summary(counts: &[(Kind, usize)], next_from: Option<crate::time::Instant>, last_run: &Map<String, Value>) -> Entry {
+    let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let total: usize = counts.iter().map(|(_, n)| n).sum();
+    let parts: Vec<String> = counts
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(kind, n)| match kind {
+            Kind::User => plural(*n, "risk detection", "risk detections"),
+            Kind::RiskyUser => plural(*n, "risky user", "risky users"),
+            Kind::ServicePrincipal => plural(
+                *n,
+                "service principal risk detection",
+                "service principal risk detections",
+            ),
+        })
+        .collect();
+    let what = match parts.is_empty() {
+        true => String::new(),
+        false => format!(" ({})", parts.join(", ")),
+    };
+    let mut markdown = format!("Fetched {}{what}.", plural(total, "new incident", "new incidents"));
+    if let Some(from) = next_from {
+        markdown.push_str(&format!(
+            " The next fetch asks for detections from {} on (50 hours before the latest one fetched, for those Identity Protection reports late) and skips those already fetched.",
+            iso8601_graph(from)
+        ));
+    }
+    Entry::json(json!({"incidents": total, "last_run": last_run}), markdown)
 }
 
 #[cfg(test)]
