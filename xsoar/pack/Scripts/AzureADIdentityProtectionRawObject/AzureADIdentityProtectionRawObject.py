@@ -9,7 +9,8 @@ def raw_markdown(raw_json):
     if not raw_json:
         return 'The incident has no raw object.'
     try:
-        text = json.dumps(json.loads(raw_json), indent=2, sort_keys=True)
+        # ensure_ascii=False: names and cities outside ASCII shown as themselves, not as \u escapes.
+        text = json.dumps(json.loads(raw_json), indent=2, sort_keys=True, ensure_ascii=False)
     except ValueError:
         text = str(raw_json)
     return '```json\n' + text + '\n```'
