@@ -161,7 +161,7 @@ def map_box(values):
         return '<div class="muted">Graph reported no coordinates for this sign-in.</div>'
     left, top = (float(lng) + 180) / 3.6, (90 - float(lat)) / 1.8
     place = ', '.join(str(values[k]) for k in ('azureadidentityprotectioncity', 'azureadidentityprotectionstate',
-                                               'countrycodenumber') if values.get(k))
+                                               'azureadidentityprotectioncountry') if values.get(k))
     return ('<div class="map"><div class="pin" style="left:{:.2f}%;top:{:.2f}%"></div></div>'
             '<div class="coords">map entry {{"lat": {}, "lng": {}}}<span class="muted"> &middot; {}</span></div>').format(
         left, top, esc(lat), esc(lng), esc(place))

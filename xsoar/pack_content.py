@@ -10,7 +10,8 @@ Decisions (why, in one place; the README's "Working incidents" section points he
   three kinds apart reliably (`riskEventType` exists on both detection kinds, not on users).
 - Reused CommonTypes fields are only those associated to all incident types (`associatedToAll`
   in demisto/content Packs/CommonTypes/IncidentFields): Source IP, Source Username, Event ID,
-  Alert Source, Country Code Number. CommonTypes fields tied to a list of incident types
+  Alert Source. (Country Code Number is one too, but Graph's countryOrRegion is a letter code,
+  so the country is a pack field.) CommonTypes fields tied to a list of incident types
   (Username, Risk Rating, Location, City, Display Name, ...) are not: a pack outside the content
   repository cannot add its incident types to their `associatedTypes`, and XSOAR shows and
   keeps a field only for the types it is associated with. Those values get pack fields.
@@ -118,8 +119,8 @@ FIELDS = [
      "The city of the sign-in."),
     (f"{PREFIX} State", "shortText", "location.state", None, "location.state",
      "The state or province of the sign-in."),
-    ("Country Code Number", None, "location.countryOrRegion", None,
-     "location.countryOrRegion", "countrycodenumber"),
+    (f"{PREFIX} Country", "shortText", "location.countryOrRegion", None,
+     "location.countryOrRegion", "The country or region of the sign-in, as Graph's two-letter code."),
     (f"{PREFIX} Latitude", "number", "location.geoCoordinates.latitude", None,
      "location.geoCoordinates.latitude", "The latitude of the sign-in location."),
     (f"{PREFIX} Longitude", "number", "location.geoCoordinates.longitude", None,
@@ -325,7 +326,7 @@ SUMMARY = [
     ("What", ["type", "severity", f"{PREFIX} Risk Event Type", f"{PREFIX} Risk Level",
               f"{PREFIX} Risk State", f"{PREFIX} Risk Detail", f"{PREFIX} Detection Timing Type",
               f"{PREFIX} Activity", f"{PREFIX} Token Issuer Type", "Alert Source"]),
-    ("Where", ["Source IP", f"{PREFIX} City", f"{PREFIX} State", "Country Code Number",
+    ("Where", ["Source IP", f"{PREFIX} City", f"{PREFIX} State", f"{PREFIX} Country",
                f"{PREFIX} Latitude", f"{PREFIX} Longitude"]),
     ("When", ["occurred", f"{PREFIX} Activity Time", f"{PREFIX} Detected Time",
               f"{PREFIX} Last Updated Time", "dbotmodified"]),
@@ -422,9 +423,12 @@ def _dynamic(section_id: str, name: str, script: str, x: int, y: int, w: int) ->
 def layout(type_id: str) -> dict:
     notes = {"i": "investigation-notes", "name": "Notes", "type": "notes",
              "x": 0, "y": 6, "w": 3, "h": 2, "maxW": 3}
-    summary_extra = [_buttons(type_id, 0, 4)]
+    # The row under the field sections (three to a row): a risky user has fewer sections.
+    used = sum(1 for _, names in SUMMARY if _field_ids(type_id, names))
+    below = 2 * ((used + 2) // 3)
+    summary_extra = [_buttons(type_id, 0, below)]
     if type_id != RISKY_USER:  # a risky user has no sign-in location
-        summary_extra.append(_dynamic("summary-map", "Sign-in location", MAP_SCRIPT, 1, 4, 2))
+        summary_extra.append(_dynamic("summary-map", "Sign-in location", MAP_SCRIPT, 1, below, 2))
     raw = _dynamic("investigation-raw", "Raw object from Graph", RAW_SCRIPT, 0, 2, 3)
     return {
         "id": layout_id(type_id),

@@ -37,14 +37,14 @@ TYPE_BY_KIND = {'riskDetection': DETECTION, 'riskyUser': RISKY_USER,
 # CommonTypes fields the mapper may name (demisto/content Packs/CommonTypes/IncidentFields,
 # all `associatedToAll: true`): name -> cliName.
 COMMON_FIELDS = {'Source IP': 'sourceip', 'Source Username': 'sourceusername', 'Event ID': 'eventid',
-                 'Alert Source': 'alertsource', 'Country Code Number': 'countrycodenumber'}
+                 'Alert Source': 'alertsource'}
 SYSTEM_FIELDS = {'severity', 'dbotMirrorId', 'dbotMirrorDirection', 'dbotMirrorInstance'}
 
 _DETECTED = {
     'Source IP': 'ipAddress',
     'Event ID': 'id',
     'Alert Source': 'source',
-    'Country Code Number': 'location.countryOrRegion',
+    PREFIX + 'Country': 'location.countryOrRegion',
     PREFIX + 'Risk Event Type': 'riskEventType',
     PREFIX + 'Risk Level': 'riskLevel',
     PREFIX + 'Risk State': 'riskState',
