@@ -185,6 +185,18 @@ class RiskAction(PackCase):
                 self.assertNotIn(ERROR, entry_types(outcome))
                 self.assertEqual(len(outcome['results']), 1, outcome['results'])
 
+    def test_the_commands_own_entry_is_shown_and_the_fetching_instance_acts(self):
+        incident = dict(self.user_incident('u-1'), sourceInstance='Entra prod')
+        command = USER_COMMANDS['dismiss']
+        outcome = self.run_script(ACTION, incident, {'action': 'dismiss'},
+                                  self.answers(USER_COMMANDS, {'userIds': ['u-1']}))
+        self.assertNoTraceback(outcome)
+        self.assertEqual(outcome['executed_commands'],
+                         [{'command': command, 'args': {USER_ID_ARG: 'u-1', 'using': 'Entra prod'}}])
+        shown = outcome['results'][0]
+        shown = shown[0] if isinstance(shown, list) else shown
+        self.assertEqual((shown['Type'], shown['HumanReadable']), (NOTE, 'done'), outcome['results'])
+
     def test_each_principal_action_runs_exactly_its_command_with_service_principal_ids(self):
         for action, command in PRINCIPAL_COMMANDS.items():
             with self.subTest(action=action):

@@ -27,9 +27,14 @@ def command_for(action, fields):
 
 def main():
     try:
-        fields = demisto.incident().get('CustomFields') or {}
+        incident = demisto.incident()
+        fields = incident.get('CustomFields') or {}
         command, args = command_for(demisto.args().get('action', ''), fields)
-        return_results(execute_command(command, args))
+        # The instance that fetched the incident acts on it, not every instance of the integration.
+        if incident.get('sourceInstance'):
+            args['using'] = incident['sourceInstance']
+        # The command's own entries (its readable message), not only their raw contents.
+        return_results(execute_command(command, args, extract_contents=False))
     except Exception as e:
         return_error(f'Failed to run the action: {e}')
 
