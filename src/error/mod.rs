@@ -34,7 +34,8 @@ pub enum Error {
         host: String,
         attempts: u32,
         waited_secs: u64,
-        last: String,
+        /// The HTTP status of the last answer (429, 503...), `Contents.http_status` of the entry.
+        status: u16,
     },
     /// Nothing answered within the request timeout, attempt after attempt (exit 1).
     TimedOut {
@@ -100,9 +101,9 @@ impl Error {
                 host,
                 attempts,
                 waited_secs,
-                ..
+                status,
             } => {
-                json!({"host": host, "attempts": attempts, "waited_seconds": waited_secs})
+                json!({"host": host, "attempts": attempts, "waited_seconds": waited_secs, "http_status": status})
             }
             _ => Value::Null,
         }
@@ -139,10 +140,10 @@ impl fmt::Display for Error {
                 host,
                 attempts,
                 waited_secs,
-                last,
+                status,
             } => write!(
                 f,
-                "{host} is throttling or unavailable ({last}); gave up after {attempts} attempts and {waited_secs} s of waiting. Try again in a few minutes."
+                "{host} is throttling or unavailable (HTTP {status}); gave up after {attempts} attempts and {waited_secs} s of waiting. Try again in a few minutes."
             ),
             Error::TimedOut {
                 host,

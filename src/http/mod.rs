@@ -185,10 +185,7 @@ impl<'a> Client<'a> {
                 Ok(response) if !(policy.retry_status)(response.status) => {
                     return self.final_response(response, &host, request.audience);
                 }
-                Ok(response) => (
-                    retry_after(&response, self.runtime.now()),
-                    Some(format!("HTTP {}", response.status)),
-                ),
+                Ok(response) => (retry_after(&response, self.runtime.now()), Some(response.status)),
                 Err(TransportError::Timeout) => (None, None),
                 Err(other) => return Err(network_error(&host, other)),
             };
@@ -196,7 +193,10 @@ impl<'a> Client<'a> {
             if attempt == policy.max_attempts || waited + wait > policy.max_wait_secs as f64 {
                 return Err(self.gave_up(host, attempt, waited, last));
             }
-            let last = last.as_deref().unwrap_or("no answer within the request timeout");
+            let last = last.map_or_else(
+                || "no answer within the request timeout".into(),
+                |s| format!("HTTP {s}"),
+            );
             self.log(&format!("{last} from {host}; retrying in {wait:.1} s"));
             self.runtime.sleep(Duration::from_secs_f64(wait));
             waited += wait;
@@ -206,14 +206,14 @@ impl<'a> Client<'a> {
 
     /// The error after the last attempt: throttling when the last answer was a retryable
     /// status, a timeout when nothing answered (not throttling: the fix differs).
-    fn gave_up(&self, host: String, attempts: u32, waited: f64, last_status: Option<String>) -> Error {
+    fn gave_up(&self, host: String, attempts: u32, waited: f64, last_status: Option<u16>) -> Error {
         let waited_secs = waited.round() as u64;
         match last_status {
-            Some(last) => Error::Throttled {
+            Some(status) => Error::Throttled {
                 host,
                 attempts,
                 waited_secs,
-                last,
+                status,
             },
             None => Error::TimedOut {
                 host,
@@ -556,6 +556,8 @@ mod client_tests {
             "{error}"
         );
         assert_eq!(*fake.slept.borrow(), [Duration::from_secs(20)]);
+        // The bridge reads the status here to tell XSOAR's mirroring about a rate limit.
+        assert_eq!(error.contents()["http_status"], 429);
     }
 
     #[test]
