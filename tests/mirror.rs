@@ -417,6 +417,30 @@ fn a_risky_user_updated_again_is_one_new_incident_per_update() {
     assert!(incidents(&run).is_empty(), "{:#}", run.result["incidents"]);
 }
 
+#[test]
+fn a_risky_user_update_graph_reports_late_is_fetched_once() {
+    let emu = mirror_tenant();
+    let on = json!({"fetch_risky_users": "true"});
+    let first = fetch(&emu, on.clone(), None);
+    assert_eq!(mirror_ids(&of_kind(&first, "riskyUser")), [ANN, BOB, DAN]);
+    // Shown only now, an hour behind the latest update fetched (Dan's, 10:00:09).
+    let hal = "a1000000-0000-4000-8000-000000000008";
+    emu.add_risky_user(risky_user(hal, "hal", "high", "atRisk", "none", "2024-06-01T09:00:09Z"));
+    let mut last_run = first.result["last_run"].clone();
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let run = fetch(&emu, on.clone(), Some(last_run));
+        run.expect(0, 1);
+        seen.extend(incidents(&run));
+        last_run = run.result["last_run"].clone();
+    }
+    assert_eq!(mirror_ids(&seen), [hal]);
+    assert_eq!(
+        last_run["risky_users"]["latest_detection_found"], "2024-06-01T10:00:09.0000000Z",
+        "a late one does not move the cursor back"
+    );
+}
+
 /// A riskyUser at risk updated at 2024-06-01T10:00:<second>Z.
 fn at_risk_user(n: usize, second: usize) -> Value {
     let id = format!("d4000000-0000-4000-8000-{n:012}");
