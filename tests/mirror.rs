@@ -699,6 +699,40 @@ fn get_modified_pages_to_the_end() {
 }
 
 #[test]
+fn get_modified_past_its_bound_says_so_and_returns_the_earliest_changes() {
+    // 10,000 ids at most (docs/protocol.md §3.5): 10,003 changed detections, one a second,
+    // served in a shuffled order.
+    let changed = 10_003;
+    let emu = Emulator::start(TenantConfig {
+        risk_detections: (0..changed)
+            .map(|n| {
+                let mut d = detection(&format!("det-{n:05}"), ANN, "dismissed", "2024-06-01T00:00:00Z", None);
+                let at = format!("2024-06-02T{:02}:{:02}:{:02}Z", n / 3600, n % 3600 / 60, n % 60);
+                d["lastUpdatedDateTime"] = json!(at);
+                d
+            })
+            .collect(),
+        shuffle_seed: Some(7),
+        ..tenant_config()
+    })
+    .expect("emulator starts");
+    let run = mirror(
+        &emu,
+        "get-modified-remote-data",
+        json!({"lastUpdate": "2024-06-01T00:00:00Z"}),
+        json!({}),
+    );
+    run.expect(0, 1).says(&["More changed than the 10000"]);
+    let ids = modified_ids(&run);
+    let later: Vec<&String> = ids.iter().filter(|id| id.as_str() >= "det-10000").collect();
+    assert_eq!(
+        (ids.len(), later),
+        (10_000, Vec::<&String>::new()),
+        "the earliest 10,000"
+    );
+}
+
+#[test]
 fn get_modified_refuses_a_bad_last_update_before_any_request() {
     let emu = mirror_tenant();
     for bad in ["yesterday", "2024-13-01T00:00:00Z"] {
