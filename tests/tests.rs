@@ -26,6 +26,8 @@ mod graph_commands;
 mod service_principals;
 // fetch-incidents: lossless, duplicate-free, migration-safe.
 mod fetch;
+// Incidents an analyst can work: risky users fetched, mirror marks, the four mirroring commands.
+mod mirror;
 // The README's main job: the demo on the built-in emulator.
 mod demo;
 // The emulator as people run it: serving after an idle spell, and after running out of descriptors.

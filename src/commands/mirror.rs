@@ -60,37 +60,24 @@ pub fn get_modified(session: &mut Session, args: &Arguments) -> Result<CommandOu
     if settings.risky_users {
         kinds.push(Kind::RiskyUser);
     }
-    let mut ids: Vec<String> = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    let mut cut = false;
+    let mut changes = Changes::default();
     for kind in kinds {
         let filter = Filter::new().since(kind.updated(), Some(&iso8601_graph(since))).build();
         let query = Query::at(kind.path()).top(MAX_PAGE).filter(filter);
         let action = format!("Listing what changed in {}", kind.path());
-        let keys = query.clone().select("id").url(&session.config);
-        let mut visit = |page: &[crate::graph::picking::Picked<'_, 1>]| {
-            for item in page {
-                let id = super::fetch::member_text(item.members[0]);
-                if id.is_empty() || seen.contains(id.as_ref()) {
-                    continue;
-                }
-                if ids.len() >= MAX_MODIFIED {
-                    cut = true;
-                    return;
-                }
-                seen.insert(id.to_string());
-                ids.push(id.into_owned());
-            }
-        };
-        match paging::visit_all(session, &keys, &action, &["id"], &mut visit) {
+        let keys = query.clone().select(change_keys(kind)).url(&session.config);
+        let members = ["id", kind.updated()];
+        match paging::visit_all(session, &keys, &action, &members, |page| changes.offer(page)) {
             // A Graph that refuses `$select` is asked again for whole objects.
             Err(Error::Graph(refused)) if refused.status == 400 => {
                 let url = query.url(&session.config);
-                paging::visit_all(session, &url, &action, &["id"], &mut visit)?;
+                paging::visit_all(session, &url, &action, &members, |page| changes.offer(page))?;
             }
             other => other?,
         }
     }
+    let cut = changes.cut;
+    let ids = changes.into_ids();
     let mut markdown = format!(
         "{} mirrored object{} changed in Microsoft Entra ID since {}.",
         ids.len(),
@@ -107,6 +94,50 @@ pub fn get_modified(session: &mut Session, args: &Arguments) -> Result<CommandOu
         mirror: Some(json!({ "modified_ids": ids })),
         ..CommandOutput::default()
     })
+}
+
+/// `$select` of a listing of changes: the id and when it last changed.
+fn change_keys(kind: Kind) -> &'static str {
+    match kind {
+        Kind::User | Kind::ServicePrincipal => "id,lastUpdatedDateTime",
+        Kind::RiskyUser => "id,riskLastUpdatedDateTime",
+    }
+}
+
+/// The [`MAX_MODIFIED`] earliest changes of every kind listed, kept while pages stream by (Graph
+/// promises no order), so memory stays bounded however many changed.
+#[derive(Default)]
+struct Changes {
+    kept: std::collections::BinaryHeap<(Option<crate::time::Instant>, String)>,
+    /// Whether a later change was dropped for the bound.
+    cut: bool,
+}
+
+impl Changes {
+    fn offer(&mut self, page: &[crate::graph::picking::Picked<'_, 2>]) {
+        for item in page {
+            let id = super::fetch::member_text(item.members[0]);
+            if id.is_empty() {
+                continue;
+            }
+            let at = parse_iso8601(&super::fetch::member_text(item.members[1]));
+            self.kept.push((at, id.into_owned()));
+            if self.kept.len() > MAX_MODIFIED {
+                self.kept.pop();
+                self.cut = true;
+            }
+        }
+    }
+
+    /// The ids in time order, each once (Graph may send one twice).
+    fn into_ids(self) -> Vec<String> {
+        let mut seen = std::collections::HashSet::new();
+        self.kept
+            .into_sorted_vec()
+            .into_iter()
+            .filter_map(|(_, id)| seen.insert(id.clone()).then_some(id))
+            .collect()
+    }
 }
 
 /// `get-remote-data`: the object as it is now, with the members the pack's mapper reads, and

@@ -34,7 +34,7 @@ pub enum Error {
         host: String,
         attempts: u32,
         waited_secs: u64,
-        /// The last answer's HTTP status (429, 503, 504...).
+        /// The HTTP status of the last answer (429, 503...), `Contents.http_status` of the entry.
         status: u16,
     },
     /// Nothing answered within the request timeout, attempt after attempt (exit 1).

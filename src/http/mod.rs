@@ -193,7 +193,10 @@ impl<'a> Client<'a> {
             if attempt == policy.max_attempts || waited + wait > policy.max_wait_secs as f64 {
                 return Err(self.gave_up(host, attempt, waited, last));
             }
-            let last = last.map_or("no answer within the request timeout".into(), |s| format!("HTTP {s}"));
+            let last = last.map_or_else(
+                || "no answer within the request timeout".into(),
+                |s| format!("HTTP {s}"),
+            );
             self.log(&format!("{last} from {host}; retrying in {wait:.1} s"));
             self.runtime.sleep(Duration::from_secs_f64(wait));
             waited += wait;
@@ -553,6 +556,8 @@ mod client_tests {
             "{error}"
         );
         assert_eq!(*fake.slept.borrow(), [Duration::from_secs(20)]);
+        // The bridge reads the status here to tell XSOAR's mirroring about a rate limit.
+        assert_eq!(error.contents()["http_status"], 429);
     }
 
     #[test]
