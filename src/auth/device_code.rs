@@ -77,7 +77,7 @@ pub fn start(session: &mut Session) -> Result<Pending, Error> {
         ("client_id".to_string(), session.config.app_id.clone()),
         (
             "scope".to_string(),
-            delegated_scope(&session.config, super::tokens::Permissions::Users),
+            delegated_scope(&session.config, super::tokens::Permissions::USERS),
         ),
     ];
     let request = HttpRequest::form(session.config.login_url("devicecode"), form).header("Accept", "application/json");

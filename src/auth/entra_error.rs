@@ -83,7 +83,7 @@ mod tests {
                 "Allow public client flows",
             ),
             (
-                Flow::RefreshForWorkloadIdentities,
+                Flow::RefreshFor(crate::auth::tokens::Permissions::WORKLOAD_IDENTITIES),
                 "invalid_grant",
                 65_001,
                 "Cortex XSOAR application (the default Application ID) does not have",
@@ -112,7 +112,11 @@ mod tests {
             );
             assert!(message.contains(": Something happened."), "{message}");
         }
-        let mut own_app = error(Flow::RefreshForWorkloadIdentities, "invalid_grant", 65_001);
+        let mut own_app = error(
+            Flow::RefreshFor(crate::auth::tokens::Permissions::WORKLOAD_IDENTITIES),
+            "invalid_grant",
+            65_001,
+        );
         own_app.app_id = "11111111-2222-3333-4444-555555555555".into();
         let message = own_app.to_string();
         assert!(

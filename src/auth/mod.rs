@@ -24,7 +24,8 @@ use serde_json::{Map, Value};
 /// Delegated permissions requested at device-code sign-in. `openid profile` add an ID token so
 /// the entry can say who signed in; `offline_access` adds the refresh token.
 const DELEGATED_PERMISSIONS: [&str; 2] = ["IdentityRiskEvent.Read.All", "IdentityRiskyUser.ReadWrite.All"];
-/// Added to them when a risky-service-principal request needs it (see [`tokens::Permissions`]).
+/// Added to them when a risky-service-principal request needs it (see [`tokens::Permissions`],
+/// which adds the other groups the same way).
 pub const WORKLOAD_PERMISSION: &str = "IdentityRiskyServicePrincipal.ReadWrite.All";
 
 /// The worldwide Graph resource, where bare permission names resolve by default.
@@ -86,10 +87,10 @@ pub fn delegated_scope(config: &Config, needs: tokens::Permissions) -> String {
     } else {
         format!("{}/", config.resource)
     };
-    let workload = (needs == tokens::Permissions::WorkloadIdentities).then_some(WORKLOAD_PERMISSION);
     let permissions = DELEGATED_PERMISSIONS
         .iter()
-        .chain(workload.iter())
+        .copied()
+        .chain(needs.delegated())
         .map(|p| format!("{prefix}{p}"));
     ["openid", "profile", "offline_access"]
         .into_iter()
@@ -257,19 +258,19 @@ mod tests {
     #[test]
     fn scopes_follow_the_cloud() {
         let worldwide = Config::from_params(json!({}).as_object().unwrap()).unwrap();
-        use tokens::Permissions::{Users, WorkloadIdentities};
+        use tokens::Permissions;
         assert_eq!(
-            delegated_scope(&worldwide, Users),
+            delegated_scope(&worldwide, Permissions::USERS),
             "openid profile offline_access IdentityRiskEvent.Read.All IdentityRiskyUser.ReadWrite.All"
         );
         assert_eq!(
-            delegated_scope(&worldwide, WorkloadIdentities),
+            delegated_scope(&worldwide, Permissions::WORKLOAD_IDENTITIES),
             "openid profile offline_access IdentityRiskEvent.Read.All IdentityRiskyUser.ReadWrite.All IdentityRiskyServicePrincipal.ReadWrite.All"
         );
         let gcc_high = Config::from_params(json!({"azure_cloud": "US GCC-High"}).as_object().unwrap()).unwrap();
-        assert!(delegated_scope(&gcc_high, Users).contains("offline_access https://graph.microsoft.us/IdentityRiskEvent.Read.All https://graph.microsoft.us/IdentityRiskyUser"));
+        assert!(delegated_scope(&gcc_high, Permissions::USERS).contains("offline_access https://graph.microsoft.us/IdentityRiskEvent.Read.All https://graph.microsoft.us/IdentityRiskyUser"));
         assert!(
-            delegated_scope(&gcc_high, WorkloadIdentities)
+            delegated_scope(&gcc_high, Permissions::WORKLOAD_IDENTITIES)
                 .ends_with(" https://graph.microsoft.us/IdentityRiskyServicePrincipal.ReadWrite.All")
         );
     }

@@ -21,21 +21,133 @@ pub const TOKEN_OWNER: &str = "token_owner";
 /// Who signed in (from the ID token), for messages.
 pub const SIGNED_IN_AS: &str = "signed_in_as";
 /// `true` when the cached device-code access token was issued with the workload-identity
-/// permission as well ([`Permissions::WorkloadIdentities`]); absent otherwise.
+/// permission as well ([`Permissions::WORKLOAD_IDENTITIES`]); absent otherwise.
 pub const WORKLOAD_SCOPES: &str = "token_has_workload_scopes";
 
-/// What a Graph request needs its token to carry. In device-code mode the sign-in asks for the
-/// users' permissions only; the workload-identity permission is asked for (with the refresh
-/// token, no new sign-in) the first time a risky-service-principal request needs it, so instances that
-/// never use those commands never need that permission consented. Application tokens (secret,
-/// certificate, federation, managed identity) carry every granted permission (`.default`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Permissions {
-    /// Risky users and risk detections.
-    Users,
-    /// Also risky service principals and their detections.
-    WorkloadIdentities,
+/// What a Graph request needs its token to carry, as a set of permission groups. In
+/// device-code mode the sign-in asks for the users' permissions only; each other group is asked
+/// for (with the refresh token, no new sign-in) the first time a request needs it, so instances
+/// that never use those commands never need those permissions consented. Application tokens
+/// (secret, certificate, federation, managed identity) carry every granted permission
+/// (`.default`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Permissions(u8);
+
+/// One group of delegated permissions asked for on first use: its bit, its name in the context
+/// ([`PERMISSION_GROUPS`]), its permissions, and the commands that need it (for messages).
+struct Group {
+    bit: u8,
+    name: &'static str,
+    delegated: &'static [&'static str],
+    needed_by: &'static str,
 }
+
+const GROUPS: [Group; 4] = [
+    Group {
+        bit: 1,
+        name: "workload_identities",
+        delegated: &[super::WORKLOAD_PERMISSION],
+        needed_by: "The risky-service-principal commands",
+    },
+    Group {
+        bit: 2,
+        name: "sign_ins",
+        delegated: &["AuditLog.Read.All", "Directory.Read.All"],
+        needed_by: "The sign-in commands",
+    },
+    Group {
+        bit: 4,
+        name: "sessions",
+        delegated: &["User.RevokeSessions.All"],
+        needed_by: "Revoking sessions",
+    },
+    Group {
+        bit: 8,
+        name: "policies",
+        delegated: &["Policy.Read.All", "Policy.ReadWrite.ConditionalAccess"],
+        needed_by: "The named-location commands",
+    },
+];
+
+impl Permissions {
+    /// Risky users and risk detections (and confirming sign-ins).
+    pub const USERS: Permissions = Permissions(0);
+    /// Risky service principals.
+    pub const WORKLOAD_IDENTITIES: Permissions = Permissions(1);
+    /// Reading sign-in logs.
+    pub const SIGN_INS: Permissions = Permissions(2);
+    /// Revoking a user's sessions.
+    pub const SESSIONS: Permissions = Permissions(4);
+    /// Named locations and Conditional Access policies.
+    pub const POLICIES: Permissions = Permissions(8);
+
+    /// Both sets together.
+    pub fn with(self, other: Permissions) -> Permissions {
+        Permissions(self.0 | other.0)
+    }
+
+    /// Whether every group of `other` is in this set.
+    pub fn contains(self, other: Permissions) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    fn groups(self) -> impl Iterator<Item = &'static Group> {
+        GROUPS.iter().filter(move |g| self.0 & g.bit != 0)
+    }
+
+    /// The delegated permissions the set adds to the users' ones.
+    pub fn delegated(self) -> impl Iterator<Item = &'static str> {
+        self.groups().flat_map(|g| g.delegated.iter().copied())
+    }
+
+    /// "A and B", for messages.
+    pub fn names(self) -> String {
+        let names: Vec<&str> = self.delegated().collect();
+        match names.split_last() {
+            None => String::new(),
+            Some((last, [])) => (*last).to_string(),
+            Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+        }
+    }
+
+    /// Which commands need the set, for messages.
+    pub fn needed_by(self) -> &'static str {
+        self.groups().next().map_or("These commands", |g| g.needed_by)
+    }
+
+    /// The set a context records for its cached token: [`PERMISSION_GROUPS`], and the earlier
+    /// [`WORKLOAD_SCOPES`] flag.
+    fn of_context(context: &Map<String, Value>) -> Permissions {
+        let named = context.get(PERMISSION_GROUPS).and_then(Value::as_array);
+        let mut set = Permissions::USERS;
+        for group in &GROUPS {
+            let listed = named.is_some_and(|names| names.iter().any(|n| n.as_str() == Some(group.name)));
+            if listed {
+                set = set.with(Permissions(group.bit));
+            }
+        }
+        if context.get(WORKLOAD_SCOPES) == Some(&Value::Bool(true)) {
+            set = set.with(Permissions::WORKLOAD_IDENTITIES);
+        }
+        set
+    }
+
+    /// Records the set in the context (nothing for the users' permissions alone).
+    fn record(self, context: &mut Map<String, Value>) {
+        if self.contains(Permissions::WORKLOAD_IDENTITIES) {
+            context.insert(WORKLOAD_SCOPES.into(), Value::Bool(true));
+        }
+        let names: Vec<Value> = self.groups().map(|g| Value::String(g.name.into())).collect();
+        if !names.is_empty() {
+            context.insert(PERMISSION_GROUPS.into(), Value::Array(names));
+        }
+    }
+}
+
+/// The permission groups (beyond the users' permissions) the cached device-code access token
+/// was issued with, e.g. `["sign_ins"]`; absent when none. `token_has_workload_scopes` is still
+/// written too, for the binaries that know only that one.
+pub const PERMISSION_GROUPS: &str = "token_permission_groups";
 
 /// Safety margin before `expires_in`: 5 minutes as msal does, but at most a tenth of the
 /// lifetime, so short-lived tokens are still reused. With `expires_in` of at least 1 (as
@@ -74,9 +186,7 @@ pub fn cached(session: &Session, needs: Permissions) -> Option<Secret> {
 
 /// Whether the cached token was issued for `needs` (see [`Permissions`]).
 fn carries(session: &Session, needs: Permissions) -> bool {
-    needs == Permissions::Users
-        || session.config.mode != AuthMode::DeviceCode
-        || session.context.get(WORKLOAD_SCOPES) == Some(&Value::Bool(true))
+    session.config.mode != AuthMode::DeviceCode || Permissions::of_context(&session.context).contains(needs)
 }
 
 /// True when a refresh token for this configuration is stored.
@@ -95,19 +205,23 @@ pub fn access_token(session: &mut Session, needs: Permissions) -> Result<Secret,
 
 /// A new access token carrying `needs`, ignoring the cached one (after Graph rejected it).
 pub fn renew(session: &mut Session, needs: Permissions) -> Result<Secret, Error> {
+    // A refreshed token carries what it is asked for, so it is asked for what the cached one
+    // carried as well: a sign-in command must not take the service principals' permission away.
+    let asked = needs.with(Permissions::of_context(&session.context));
     let response = match session.config.mode {
         AuthMode::ClientCredentials => client_credentials::request_token(session)?,
-        AuthMode::DeviceCode => refresh(session, needs)?,
+        AuthMode::DeviceCode => refresh(session, asked, needs)?,
         AuthMode::ManagedIdentity => managed_identity::request_token(session)?,
     };
     store(session, &response);
-    if needs == Permissions::WorkloadIdentities && session.config.mode == AuthMode::DeviceCode {
-        session.context.insert(WORKLOAD_SCOPES.into(), Value::Bool(true));
+    if session.config.mode == AuthMode::DeviceCode {
+        asked.record(&mut session.context);
     }
     Ok(response.access_token)
 }
 
-fn refresh(session: &Session, needs: Permissions) -> Result<TokenResponse, Error> {
+/// Refreshes, asking for `asked`; `needs` is what the command needs (named when it fails).
+fn refresh(session: &Session, asked: Permissions, needs: Permissions) -> Result<TokenResponse, Error> {
     if !tokens_belong(session) {
         return Err(Error::SignIn(
             "The stored sign-in was made for another app ID, tenant or cloud. Run !azure-ad-auth-start to sign in with the current settings.".into(),
@@ -124,11 +238,11 @@ fn refresh(session: &Session, needs: Permissions) -> Result<TokenResponse, Error
         ("grant_type".into(), "refresh_token".into()),
         ("client_id".into(), session.config.app_id.clone()),
         ("refresh_token".into(), refresh_token.expose().to_string()),
-        ("scope".into(), delegated_scope(&session.config, needs)),
+        ("scope".into(), delegated_scope(&session.config, asked)),
     ];
     let flow = match needs {
-        Permissions::Users => Flow::Refresh,
-        Permissions::WorkloadIdentities => Flow::RefreshForWorkloadIdentities,
+        Permissions::USERS => Flow::Refresh,
+        needs => Flow::RefreshFor(needs),
     };
     token_request(session, flow, form)
 }
@@ -145,8 +259,9 @@ pub fn store(session: &mut Session, response: &TokenResponse) {
         Value::String(response.access_token.expose().to_string()),
     );
     context.insert(VALID_UNTIL.into(), Value::from(valid_until(now, response.expires_in)));
-    // Set again by `renew` when this token carries the workload-identity permission.
+    // Set again by `renew` when this token carries more than the users' permissions.
     context.remove(WORKLOAD_SCOPES);
+    context.remove(PERMISSION_GROUPS);
     match &response.refresh_token {
         Some(token) => _ = context.insert(REFRESH_TOKEN.into(), Value::String(token.expose().to_string())),
         None if same_owner => {}
@@ -225,14 +340,14 @@ mod lifecycle_tests {
             &fake,
             json!({"access_token": "old", "valid_until": 5_001, "current_refresh_token": "rt1"}),
         );
-        assert_eq!(access_token(&mut session, Permissions::Users).unwrap().expose(), "old");
+        assert_eq!(access_token(&mut session, Permissions::USERS).unwrap().expose(), "old");
         fake.now.set(5_001);
         fake.answer(
             200,
             r#"{"access_token":"new","expires_in":"3600","refresh_token":"rt2"}"#,
             &[],
         );
-        assert_eq!(access_token(&mut session, Permissions::Users).unwrap().expose(), "new");
+        assert_eq!(access_token(&mut session, Permissions::USERS).unwrap().expose(), "new");
         assert_eq!(fake.form_value(0, "refresh_token").as_deref(), Some("rt1"));
         assert_eq!(session.context["valid_until"], json!(5_001 + 3_300));
         assert_eq!(session.context["current_refresh_token"], "rt2");
@@ -246,7 +361,7 @@ mod lifecycle_tests {
             json!({"access_token": "old", "valid_until": 1, "current_refresh_token": "rt1"}),
         );
         fake.answer(200, r#"{"access_token":"new","expires_in":60}"#, &[]);
-        access_token(&mut session, Permissions::Users).unwrap();
+        access_token(&mut session, Permissions::USERS).unwrap();
         assert_eq!(session.context["current_refresh_token"], "rt1");
         assert_eq!(session.context["valid_until"], json!(5_054));
     }
@@ -260,13 +375,16 @@ mod lifecycle_tests {
         for hostile in [json!("true"), json!(1), json!({}), Value::Null] {
             let fake = Fake::at(5_000);
             let session = session(&fake, context(hostile.clone()));
-            assert!(cached(&session, Permissions::Users).is_some(), "{hostile}");
-            assert!(cached(&session, Permissions::WorkloadIdentities).is_none(), "{hostile}");
+            assert!(cached(&session, Permissions::USERS).is_some(), "{hostile}");
+            assert!(
+                cached(&session, Permissions::WORKLOAD_IDENTITIES).is_none(),
+                "{hostile}"
+            );
         }
         let fake = Fake::at(5_000);
         let session = session(&fake, context(json!(true)));
         assert_eq!(
-            cached(&session, Permissions::WorkloadIdentities).map(|t| t.expose().to_string()),
+            cached(&session, Permissions::WORKLOAD_IDENTITIES).map(|t| t.expose().to_string()),
             Some("cached".into())
         );
     }
@@ -279,8 +397,33 @@ mod lifecycle_tests {
             json!({"access_token": "old", "valid_until": 1, "current_refresh_token": ""}),
         );
         assert!(
-            matches!(access_token(&mut session, Permissions::Users), Err(Error::SignIn(m)) if m.contains("!azure-ad-auth-start"))
+            matches!(access_token(&mut session, Permissions::USERS), Err(Error::SignIn(m)) if m.contains("!azure-ad-auth-start"))
         );
         assert_eq!(fake.requests(), 0);
+    }
+
+    #[test]
+    fn permission_groups_are_recorded_and_read_back_with_the_earlier_flag() {
+        let both = Permissions::SIGN_INS.with(Permissions::WORKLOAD_IDENTITIES);
+        let mut context = Map::new();
+        both.record(&mut context);
+        assert_eq!(context[WORKLOAD_SCOPES], Value::Bool(true));
+        assert_eq!(
+            context[PERMISSION_GROUPS],
+            serde_json::json!(["workload_identities", "sign_ins"])
+        );
+        assert_eq!(Permissions::of_context(&context), both);
+        // A context of the earlier format (the flag alone) carries the service principals' group.
+        let earlier = serde_json::json!({WORKLOAD_SCOPES: true});
+        assert_eq!(
+            Permissions::of_context(earlier.as_object().unwrap()),
+            Permissions::WORKLOAD_IDENTITIES
+        );
+        assert!(both.contains(Permissions::SIGN_INS) && !both.contains(Permissions::POLICIES));
+        assert_eq!(
+            Permissions::POLICIES.names(),
+            "Policy.Read.All and Policy.ReadWrite.ConditionalAccess"
+        );
+        assert_eq!(Permissions::SESSIONS.names(), "User.RevokeSessions.All");
     }
 }

@@ -111,7 +111,7 @@ fn auth_context(pending: &Pending) -> Value {
 /// `azure-ad-auth-complete`: redeem the device code, or say what is still missing.
 pub fn complete(session: &mut Session, args: &Arguments) -> Result<CommandOutput, Error> {
     if session.config.mode != AuthMode::DeviceCode {
-        tokens::access_token(session, tokens::Permissions::Users)?;
+        tokens::access_token(session, tokens::Permissions::USERS)?;
         let markdown = match session.config.mode {
             AuthMode::ManagedIdentity => "✅ Authorization completed successfully. Managed-identity mode needs no sign-in; a token was obtained from the engine's managed identity.".to_string(),
             _ => format!(
@@ -122,7 +122,7 @@ pub fn complete(session: &mut Session, args: &Arguments) -> Result<CommandOutput
         return Ok(CommandOutput::entry(Entry::text(markdown)));
     }
     if device_code::stored(&session.context).is_none()
-        && (tokens::cached(session, tokens::Permissions::Users).is_some() || tokens::has_refresh_token(session))
+        && (tokens::cached(session, tokens::Permissions::USERS).is_some() || tokens::has_refresh_token(session))
     {
         let who = tokens::signed_in_as(&session.context)
             .map(|u| format!(" as {u}"))

@@ -14,9 +14,10 @@ pub enum Flow {
     DeviceCodeGrant,
     /// Renewing the access token with the refresh token.
     Refresh,
-    /// Asking, with the refresh token, for a token that also carries the workload-identity
-    /// permission (the first risky-service-principal request in device-code mode).
-    RefreshForWorkloadIdentities,
+    /// Asking, with the refresh token, for a token that also carries these permissions (the
+    /// first request that needs them in device-code mode: risky service principals, sign-ins,
+    /// sessions, named locations).
+    RefreshFor(crate::auth::tokens::Permissions),
     /// Client credentials with a secret.
     ClientCredentials,
     /// Client credentials with a certificate (a signed client assertion).
@@ -31,7 +32,7 @@ impl Flow {
             Flow::DeviceAuthorization => "Starting device-code sign-in failed",
             Flow::DeviceCodeGrant => "Completing device-code sign-in failed",
             Flow::Refresh => "Renewing the access token failed",
-            Flow::RefreshForWorkloadIdentities => "Getting a token with the service-principal permission failed",
+            Flow::RefreshFor(_) => "Getting a token with the permissions this command needs failed",
             Flow::ClientCredentials => "Getting a token with the client secret failed",
             Flow::ClientCertificate => "Getting a token with the certificate failed",
             Flow::Federated => "Getting a token with the federated token failed",
@@ -109,9 +110,11 @@ impl EntraError {
             (_, Some(700_025)) => "The app is a public client, so no secret may be sent. Clear Client Secret or use client-credentials mode.".into(),
             (_, Some(50_194)) => "The app is single-tenant. Set Tenant ID to its directory (tenant) ID.".into(),
             (_, Some(9_001_023)) => "Client credentials need a real tenant. Set Tenant ID to the directory (tenant) ID, not common or organizations.".into(),
-            (_, Some(65_001)) if self.flow == Flow::RefreshForWorkloadIdentities && self.app_id == crate::config::DEFAULT_APP_ID => format!("The risky-service-principal commands need the delegated permission {} with admin consent, which the Cortex XSOAR application (the default Application ID) does not have in this tenant. Use your own app registration with that permission (docs/app-registration.md), in device-code or client-credentials mode. The risky-user commands keep working meanwhile.", crate::auth::WORKLOAD_PERMISSION),
-            (_, Some(65_001)) if self.flow == Flow::RefreshForWorkloadIdentities => format!("The risky-service-principal commands need the delegated permission {} of app {}, with admin consent. Add it in the app's API permissions, grant admin consent, and run the command again (no new sign-in is needed). The risky-user commands keep working meanwhile.", crate::auth::WORKLOAD_PERMISSION, self.app_id),
-            (_, Some(65_001)) => "An administrator has not consented to the app's permissions. Grant admin consent in the app's API permissions page.".into(),
+            (_, Some(65_001)) => match self.flow {
+                Flow::RefreshFor(needs) if self.app_id == crate::config::DEFAULT_APP_ID => format!("{} need the delegated permission {} with admin consent, which the Cortex XSOAR application (the default Application ID) does not have in this tenant. Use your own app registration with that permission (docs/app-registration.md), in device-code or client-credentials mode. The risky-user commands keep working meanwhile.", needs.needed_by(), needs.names()),
+                Flow::RefreshFor(needs) => format!("{} need the delegated permission {} of app {}, with admin consent. Add it in the app's API permissions, grant admin consent, and run the command again (no new sign-in is needed). The risky-user commands keep working meanwhile.", needs.needed_by(), needs.names(), self.app_id),
+                _ => "An administrator has not consented to the app's permissions. Grant admin consent in the app's API permissions page.".into(),
+            },
             (_, Some(50_196)) => "Entra ID detected a request loop. Wait a few minutes before trying again.".into(),
             ("authorization_declined", _) => "The person declined the sign-in. Run !azure-ad-auth-start to try again.".into(),
             ("expired_token" | "code_expired", _) => "The sign-in code expired before it was used. Run !azure-ad-auth-start for a new code.".into(),

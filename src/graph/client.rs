@@ -55,12 +55,7 @@ pub fn send(session: &mut Session, request: HttpRequest, action: &str) -> Result
             "refused to send a token to {host}, which is not under the configured Graph root"
         )));
     }
-    let needs = if path_of(&request.url).contains("/identityProtection/riskyServicePrincipals") {
-        tokens::Permissions::WorkloadIdentities
-    } else {
-        // Service-principal risk detections need IdentityRiskEvent.Read.All, as users' do.
-        tokens::Permissions::Users
-    };
+    let needs = permissions_for(&request);
     let token = tokens::access_token(session, needs)?;
     let response = send_with(session, &request, token.expose())?;
     let refused = response.status == 401 && GraphError::parse(action, &response).is_some_and(|e| e.is_bad_token());
@@ -71,6 +66,27 @@ pub fn send(session: &mut Session, request: HttpRequest, action: &str) -> Result
     session.http.log("Graph refused the access token; renewing it once");
     let token = tokens::renew(session, needs)?;
     send_with(session, &request, token.expose())
+}
+
+/// The permissions a request needs beyond the users' ones (see [`tokens::Permissions`]).
+fn permissions_for(request: &HttpRequest) -> tokens::Permissions {
+    let path = path_of(&request.url);
+    let under = |collection: &str| path.contains(collection);
+    if under("/identityProtection/riskyServicePrincipals") {
+        tokens::Permissions::WORKLOAD_IDENTITIES
+    } else if under("/auditLogs/signIns/confirm") {
+        // Confirming sign-ins takes IdentityRiskyUser.ReadWrite.All, one of the users' own.
+        tokens::Permissions::USERS
+    } else if under("/auditLogs/signIns") {
+        tokens::Permissions::SIGN_INS
+    } else if path.ends_with("/revokeSignInSessions") {
+        tokens::Permissions::SESSIONS
+    } else if under("/identity/conditionalAccess/") {
+        tokens::Permissions::POLICIES
+    } else {
+        // Service-principal risk detections need IdentityRiskEvent.Read.All, as users' do.
+        tokens::Permissions::USERS
+    }
 }
 
 fn send_with(session: &Session, request: &HttpRequest, token: &str) -> Result<HttpResponse, Error> {
