@@ -31,6 +31,9 @@ pub struct ListKind<'a> {
     pub title: String,
     /// What is being done, for error messages.
     pub action: &'a str,
+    /// The table's row for one item (a JSON object's text), when the table shows chosen columns
+    /// rather than the item's own members (sign-ins nest most of what matters).
+    pub row: Option<fn(&str) -> String>,
 }
 
 /// Runs a list command: the built filter unless `filter_expression` overrides it, or the
@@ -105,7 +108,13 @@ fn next_link(session: &Session, args: &Arguments) -> Result<Option<String>, Erro
 /// `AADIdentityProtection.<context>`, and where to continue.
 pub fn entry(kind: &ListKind, listing: Listing) -> Entry {
     let title = table::title(&kind.title, listing.items.len());
-    let mut markdown = table::render(&title, listing.items.iter().map(|item| item.get()));
+    let mut markdown = match kind.row {
+        None => table::render(&title, listing.items.iter().map(|item| item.get())),
+        Some(row) => {
+            let rows: Vec<String> = listing.items.iter().map(|item| row(item.get())).collect();
+            table::render(&title, rows.iter().map(String::as_str))
+        }
+    };
     if listing.next_link.is_some() {
         markdown.push_str(&format!("\nMore results are available: run the command again with `next_link` set to `AADIdentityProtection.NextLink(val.Description === \"{}\").URL`.\n", kind.context));
     }

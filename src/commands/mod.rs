@@ -5,9 +5,11 @@ mod auth;
 mod fetch;
 mod listing;
 mod mirror;
+mod respond;
 mod risk_detections;
 mod risky_users;
 mod service_principals;
+mod signins;
 
 use listing::MAX_LIMIT;
 use risky_users::{RISK_DETAILS, RISK_LEVELS, RISK_STATES};
@@ -158,6 +160,8 @@ const FILTER: ArgSpec = arg("filter_expression", TEXT);
 const NEXT_LINK: ArgSpec = arg("next_link", TEXT);
 const USER_IDS: &[ArgSpec] = &[required("user_ids", ArgKind::List)];
 const SERVICE_PRINCIPAL_IDS: &[ArgSpec] = &[required("service_principal_ids", ArgKind::List)];
+const REQUEST_IDS: &[ArgSpec] = &[required("request_ids", ArgKind::List)];
+const IP_RANGES: &[ArgSpec] = &[required("ip", ArgKind::List), arg("named_location", TEXT)];
 
 /// Every command this binary runs.
 pub const COMMANDS: &[CommandSpec] = &[
@@ -275,6 +279,59 @@ pub const COMMANDS: &[CommandSpec] = &[
             NEXT_LINK,
         ],
         handler: service_principals::risks,
+    },
+    CommandSpec {
+        name: "azure-ad-identity-protection-sign-in-get",
+        args: &[arg("id", TEXT), arg("detection_id", TEXT)],
+        handler: signins::get,
+    },
+    CommandSpec {
+        name: "azure-ad-identity-protection-sign-ins-list",
+        args: &[
+            arg("user_id", TEXT),
+            arg("user_principal_name", TEXT),
+            arg("ip_address", TEXT),
+            arg("correlation_id", TEXT),
+            arg("start_time", TEXT),
+            arg("end_time", TEXT),
+            arg("around_detection_id", TEXT),
+            arg("window", TEXT),
+            arg("risky_only", ArgKind::Flag),
+            FILTER,
+            LIMIT,
+            NEXT_LINK,
+        ],
+        handler: signins::list,
+    },
+    CommandSpec {
+        name: "azure-ad-identity-protection-sign-in-confirm-safe",
+        args: REQUEST_IDS,
+        handler: signins::confirm_safe,
+    },
+    CommandSpec {
+        name: "azure-ad-identity-protection-sign-in-confirm-compromised",
+        args: REQUEST_IDS,
+        handler: signins::confirm_compromised,
+    },
+    CommandSpec {
+        name: "azure-ad-identity-protection-user-sessions-revoke",
+        args: &[required("user_id", ArgKind::List)],
+        handler: respond::revoke_sessions,
+    },
+    CommandSpec {
+        name: "azure-ad-identity-protection-ip-block",
+        args: IP_RANGES,
+        handler: respond::block,
+    },
+    CommandSpec {
+        name: "azure-ad-identity-protection-ip-unblock",
+        args: IP_RANGES,
+        handler: respond::unblock,
+    },
+    CommandSpec {
+        name: "azure-ad-identity-protection-named-locations-list",
+        args: &[arg("display_name", TEXT), LIMIT, NEXT_LINK],
+        handler: respond::list_locations,
     },
     CommandSpec {
         name: "fetch-incidents",

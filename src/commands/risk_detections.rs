@@ -15,6 +15,7 @@ const PATH: &str = "identityProtection/riskDetections";
 
 fn kind(action: &str) -> ListKind<'_> {
     ListKind {
+        row: None,
         query: Query::at(PATH),
         context: "Risks",
         title: "Risks".into(),

@@ -57,6 +57,7 @@ pub fn list(session: &mut Session, args: &Arguments) -> Result<CommandOutput, Er
         .since("riskLastUpdatedDateTime", updated_since(session, args)?.as_deref())
         .build();
     let kind = ListKind {
+        row: None,
         query: Query::at(PATH),
         context: "RiskyUsers",
         title: "Risky Users".into(),
@@ -83,6 +84,7 @@ pub fn history(session: &mut Session, args: &Arguments) -> Result<CommandOutput,
     let user_id = args.required_text("user_id");
     let action = format!("Listing the risk history of user {}", quoted(user_id));
     let kind = ListKind {
+        row: None,
         query: Query::at(PATH).segment(user_id).then("history"),
         context: "RiskyUserHistory",
         title: format!("Risky user history for {}", quoted(user_id)),

@@ -45,6 +45,7 @@ pub fn list(session: &mut Session, args: &Arguments) -> Result<CommandOutput, Er
         .since("riskLastUpdatedDateTime", since.as_deref())
         .build();
     let kind = ListKind {
+        row: None,
         query: Query::at(PATH),
         context: "RiskyServicePrincipals",
         title: "Risky Service Principals".into(),
@@ -58,6 +59,7 @@ pub fn history(session: &mut Session, args: &Arguments) -> Result<CommandOutput,
     let id = args.required_text("service_principal_id");
     let action = format!("Listing the risk history of service principal {}", quoted(id));
     let kind = ListKind {
+        row: None,
         query: Query::at(PATH).segment(id).then("history"),
         context: "RiskyServicePrincipalHistory",
         title: format!("Risky service principal history for {}", quoted(id)),
@@ -90,6 +92,7 @@ pub fn dismiss(session: &mut Session, args: &Arguments) -> Result<CommandOutput,
 
 fn detections_kind(action: &str) -> ListKind<'_> {
     ListKind {
+        row: None,
         query: Query::at(DETECTIONS),
         context: "ServicePrincipalRisks",
         title: "Service Principal Risks".into(),

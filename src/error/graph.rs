@@ -15,9 +15,26 @@ pub struct GraphError {
     pub date: Option<String>,
     /// What was being done, e.g. "Listing risky users".
     pub action: String,
-    /// The request was about workload identities (service principals), whose permissions and
-    /// licence differ from users'.
-    pub workload_identities: bool,
+    /// What the request was about: a 403's permissions, licence and role depend on it.
+    pub area: Area,
+}
+
+/// The part of Graph a request went to, as far as a 403's advice differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Area {
+    /// Risky users and risk detections.
+    #[default]
+    Users,
+    /// Risky service principals and their detections.
+    WorkloadIdentities,
+    /// Reading sign-in logs.
+    SignIns,
+    /// Confirming sign-ins safe or compromised.
+    SignInVerdicts,
+    /// Revoking a user's sessions.
+    Sessions,
+    /// Named locations and Conditional Access policies.
+    Policies,
 }
 
 impl GraphError {
@@ -33,7 +50,19 @@ impl GraphError {
 
     fn advice(&self) -> &'static str {
         match self.status {
-            403 if self.workload_identities => {
+            403 if self.area == Area::SignIns => {
+                "Microsoft Graph denied access to the sign-in logs. The app needs AuditLog.Read.All and Directory.Read.All (Graph needs both), with admin consent; the tenant needs a Microsoft Entra ID P1 or P2 licence for sign-in logs; in device-code mode the signed-in user also needs a role such as Reports Reader, Security Reader or Security Administrator."
+            }
+            403 if self.area == Area::SignInVerdicts => {
+                "Microsoft Graph denied confirming the sign-ins. The app needs IdentityRiskEvent.ReadWrite.All (application) or IdentityRiskyUser.ReadWrite.All (delegated), with admin consent; the tenant needs a Microsoft Entra ID P2 licence; in device-code mode the signed-in user also needs a role such as Security Administrator or Security Operator."
+            }
+            403 if self.area == Area::Sessions => {
+                "Microsoft Graph denied revoking the sessions. The app needs User.RevokeSessions.All, with admin consent; in device-code mode the signed-in user also needs a role that may do it, such as User Administrator or Helpdesk Administrator (an administrator's sessions need Privileged Authentication Administrator)."
+            }
+            403 if self.area == Area::Policies => {
+                "Microsoft Graph denied access to Conditional Access. The app needs Policy.Read.All to read named locations and policies, and Policy.ReadWrite.ConditionalAccess to change a named location, with admin consent; the tenant needs a Microsoft Entra ID P1 licence; in device-code mode the signed-in user also needs a role such as Conditional Access Administrator or Security Administrator."
+            }
+            403 if self.area == Area::WorkloadIdentities => {
                 "Microsoft Graph denied access. The app needs IdentityRiskyServicePrincipal.Read.All (or IdentityRiskyServicePrincipal.ReadWrite.All to dismiss or confirm service principals compromised) for risky service principals, and IdentityRiskEvent.Read.All for their risk detections, with admin consent; the tenant needs a Microsoft Entra Workload ID Premium licence; in device-code mode the signed-in user also needs a role such as Security Reader or Security Administrator."
             }
             401 => {

@@ -4,7 +4,7 @@ mod entra;
 mod graph;
 
 pub use entra::{EntraError, Flow};
-pub use graph::GraphError;
+pub use graph::{Area, GraphError};
 
 use serde_json::{Value, json};
 use std::fmt;

@@ -4,6 +4,7 @@
 use super::GraphError;
 use super::query::Query;
 use crate::auth::tokens;
+use crate::error::Area;
 use crate::error::Error;
 use crate::http::{Audience, HttpRequest, HttpResponse, RetryPolicy};
 use crate::session::Session;
@@ -17,6 +18,17 @@ pub fn post_json(session: &mut Session, query: &Query, body: &Value, action: &st
     let response = send(session, request, action)?;
     match response.status {
         200..=299 => Ok(()),
+        _ => Err(failure(session, action, &url, &response)),
+    }
+}
+
+/// Sends a Graph request that changes something (a POST without a body, a PATCH); any status
+/// but 2xx is the error Graph gave.
+pub fn change(session: &mut Session, request: HttpRequest, action: &str) -> Result<HttpResponse, Error> {
+    let url = request.url.clone();
+    let response = send(session, request, action)?;
+    match response.status {
+        200..=299 => Ok(response),
         _ => Err(failure(session, action, &url, &response)),
     }
 }
@@ -104,23 +116,32 @@ fn send_with(session: &Session, request: &HttpRequest, token: &str) -> Result<Ht
 pub fn failure(session: &Session, action: &str, url: &str, response: &HttpResponse) -> Error {
     match GraphError::parse(action, response) {
         Some(mut error) => {
-            error.workload_identities = is_about_workload_identities(url);
+            error.area = area_of(url);
             Error::Graph(Box::new(error))
         }
         None => crate::http::unexpected_answer(&session.config.graph, response, "a body that is not a Graph answer"),
     }
 }
 
-/// Whether `url` is under the workload-identity collections (risky service principals and their
-/// detections), whose 403 calls for other permissions and another licence.
-fn is_about_workload_identities(url: &str) -> bool {
+/// The part of Graph `url` is in, whose 403 calls for its own permissions and licence.
+fn area_of(url: &str) -> Area {
     let path = path_of(url);
-    [
-        "/identityProtection/riskyServicePrincipals",
-        "/identityProtection/servicePrincipalRiskDetections",
-    ]
-    .iter()
-    .any(|collection| path.contains(collection))
+    let under = |collection: &str| path.contains(collection);
+    if under("/identityProtection/riskyServicePrincipals")
+        || under("/identityProtection/servicePrincipalRiskDetections")
+    {
+        Area::WorkloadIdentities
+    } else if under("/auditLogs/signIns/confirm") {
+        Area::SignInVerdicts
+    } else if under("/auditLogs/signIns") {
+        Area::SignIns
+    } else if path.ends_with("/revokeSignInSessions") {
+        Area::Sessions
+    } else if under("/identity/conditionalAccess/") {
+        Area::Policies
+    } else {
+        Area::Users
+    }
 }
 
 /// `url` without its query and fragment.
@@ -133,28 +154,47 @@ mod tests {
     use super::*;
 
     #[test]
-    fn workload_identity_paths() {
+    fn areas_by_path() {
         let cases = [
             (
                 "https://graph.microsoft.com/beta/identityProtection/riskyServicePrincipals?$top=5",
-                true,
+                Area::WorkloadIdentities,
             ),
             (
                 "https://graph.microsoft.com/v1.0/identityProtection/riskyServicePrincipals/x/history",
-                true,
+                Area::WorkloadIdentities,
             ),
             (
                 "https://graph.microsoft.com/v1.0/identityProtection/servicePrincipalRiskDetections/1",
-                true,
+                Area::WorkloadIdentities,
             ),
-            ("https://graph.microsoft.com/v1.0/identityProtection/riskyUsers", false),
+            (
+                "https://graph.microsoft.com/v1.0/identityProtection/riskyUsers",
+                Area::Users,
+            ),
             (
                 "https://graph.microsoft.com/v1.0/identityProtection/riskDetections?$filter=x%20eq%20'/identityProtection/riskyServicePrincipals'",
-                false,
+                Area::Users,
+            ),
+            (
+                "https://graph.microsoft.com/v1.0/auditLogs/signIns?$top=50",
+                Area::SignIns,
+            ),
+            (
+                "https://graph.microsoft.com/v1.0/auditLogs/signIns/confirmSafe",
+                Area::SignInVerdicts,
+            ),
+            (
+                "https://graph.microsoft.com/v1.0/users/a%40b/revokeSignInSessions",
+                Area::Sessions,
+            ),
+            (
+                "https://graph.microsoft.com/v1.0/identity/conditionalAccess/namedLocations",
+                Area::Policies,
             ),
         ];
         for (url, expected) in cases {
-            assert_eq!(is_about_workload_identities(url), expected, "{url}");
+            assert_eq!(area_of(url), expected, "{url}");
         }
     }
 }

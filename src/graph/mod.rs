@@ -42,7 +42,7 @@ impl GraphError {
             request_id: inner_text("request-id").or_else(|| response.header("request-id").map(str::to_string)),
             date: inner_text("date"),
             action: action.to_string(),
-            workload_identities: false,
+            area: Default::default(),
         })
     }
 }

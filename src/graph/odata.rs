@@ -26,6 +26,14 @@ impl Filter {
         self
     }
 
+    /// `property ne 'value'`, when `on`.
+    pub fn ne_when(mut self, on: bool, property: &str, value: &str) -> Self {
+        if on {
+            self.fragments.push(format!("{property} ne {}", literal(value)));
+        }
+        self
+    }
+
     /// `property ge 2024-01-01T00:00:00Z` (datetimes are unquoted in OData).
     pub fn since(mut self, property: &str, timestamp: Option<&str>) -> Self {
         if let Some(timestamp) = timestamp {

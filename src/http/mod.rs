@@ -266,7 +266,7 @@ impl<'a> Client<'a> {
         let status = outcome
             .as_ref()
             .map_or_else(ToString::to_string, |r| r.status.to_string());
-        let method = if request.method == Method::Get { "GET" } else { "POST" };
+        let method = request.method.as_str();
         self.log(&format!(
             "{method} {host}{} -> {status} ({} ms)",
             path_of(&request.url),

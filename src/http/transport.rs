@@ -263,6 +263,12 @@ impl UreqTransport {
                 .content_type("application/json")
                 .send(json.as_str()),
             (Method::Post, Body::None) => with_headers(self.agent.post(&request.url), request).send_empty(),
+            (Method::Patch, Body::Json(json)) => with_headers(self.agent.patch(&request.url), request)
+                .content_type("application/json")
+                .send(json.as_str()),
+            (Method::Patch, Body::Form(_) | Body::None) => {
+                with_headers(self.agent.patch(&request.url), request).send_empty()
+            }
         }
     }
 }

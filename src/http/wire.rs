@@ -6,6 +6,18 @@
 pub enum Method {
     Get,
     Post,
+    Patch,
+}
+
+impl Method {
+    /// As the request line spells it (for the log).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Patch => "PATCH",
+        }
+    }
 }
 
 /// A request body.
@@ -59,6 +71,16 @@ impl HttpRequest {
     /// A JSON POST to Graph.
     pub fn json(url: impl Into<String>, body: String) -> Self {
         Self::new(Method::Post, url.into(), Body::Json(body), Audience::Graph)
+    }
+
+    /// A POST to Graph without a body (an action that takes no parameters).
+    pub fn post_empty(url: impl Into<String>) -> Self {
+        Self::new(Method::Post, url.into(), Body::None, Audience::Graph)
+    }
+
+    /// A JSON PATCH to Graph (an update of the members it names).
+    pub fn patch_json(url: impl Into<String>, body: String) -> Self {
+        Self::new(Method::Patch, url.into(), Body::Json(body), Audience::Graph)
     }
 
     /// A GET to the managed-identity endpoint.
