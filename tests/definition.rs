@@ -426,6 +426,66 @@ fn shows_what_the_readme_says(file: &str, fixture: &Value, run: &Run) {
             assert_eq!(run.result["incidents"].as_array().map(Vec::len), Some(5));
             assert!(run.result["last_run"]["latest_detection_found"].is_string());
         }
+        // the sign-in behind the detection: its requestId
+        "azure-ad-identity-protection-sign-in-get.json" => {
+            let found = items(run);
+            assert_eq!(found.len(), 1);
+            assert_eq!(
+                found[0]["id"], "477a8aaf-62ed-4f30-b042-febed120906e",
+                "the detection's requestId"
+            );
+        }
+        // the detection's user (77d02b75-...), within 2 hours of its detectedDateTime
+        // (2024-04-01T02:30:45Z): between 00:30:45 and 04:30:45
+        "azure-ad-identity-protection-sign-ins-list.json" => {
+            let found = items(run);
+            assert!(!found.is_empty() && found.len() <= 20, "{} items", found.len());
+            for sign_in in &found {
+                assert_eq!(sign_in["userId"], "77d02b75-42c3-45d6-a55a-70457e863281");
+                let at = sign_in["createdDateTime"].as_str().unwrap_or_default();
+                assert!(("2024-04-01T00:30:45".."2024-04-01T04:30:46").contains(&at), "{at}");
+            }
+        }
+        "azure-ad-identity-protection-sign-in-confirm-safe.json" => {
+            assert_eq!(run.entry()["Contents"]["requestIds"], json!([arg("request_ids")]));
+        }
+        "azure-ad-identity-protection-sign-in-confirm-compromised.json" => {
+            let ids: Value = serde_json::from_str(&arg("request_ids")).expect("a JSON array string");
+            assert_eq!(run.entry()["Contents"]["requestIds"], ids);
+        }
+        // one result per user, each revoked
+        "azure-ad-identity-protection-user-sessions-revoke.json" => {
+            let users: Vec<String> = arg("user_id").split(',').map(str::to_string).collect();
+            let results = run.entry()["Contents"].as_array().cloned().unwrap_or_default();
+            let revoked: Vec<&str> = results
+                .iter()
+                .filter(|r| r["revoked"] == true)
+                .filter_map(|r| r["user"].as_str())
+                .collect();
+            assert_eq!(revoked, users);
+        }
+        // both ranges, normalised, are in the named location
+        "azure-ad-identity-protection-ip-block.json" => {
+            let location = &run.entry()["Contents"];
+            assert_eq!(location["displayName"], "SOAR blocked IP addresses");
+            let ranges: Vec<&str> = location["ipRanges"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|r| r["cidrAddress"].as_str())
+                .collect();
+            assert!(
+                ranges.contains(&"198.51.100.57/32") && ranges.contains(&"2001:db8::/48"),
+                "{ranges:?}"
+            );
+        }
+        "azure-ad-identity-protection-ip-unblock.json" => {
+            assert!(run.text().contains("nothing was changed"), "{}", run.text());
+        }
+        "azure-ad-identity-protection-named-locations-list.json" => {
+            let found = items(run);
+            assert!(!found.is_empty() && found.len() <= 10, "{} items", found.len());
+        }
         // the ids of the detections changed since 2024-06-29
         "get-modified-remote-data.json" => {
             let ids = run.result["mirror"]["modified_ids"].as_array().expect("modified_ids");

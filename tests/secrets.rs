@@ -56,6 +56,21 @@ fn calls(file: &str, fixture: &Value, engine: Engine) -> Calls {
     let principals = "/identityProtection/riskyServicePrincipals";
     let graph = match command {
         "azure-ad-auth-start" | "azure-ad-auth-complete" | "azure-ad-auth-reset" | "get-mapping-fields" => None,
+        "azure-ad-identity-protection-sign-in-get" => Some(format!("{DETECTIONS}/{}", arg("detection_id"))),
+        "azure-ad-identity-protection-sign-ins-list" => Some(format!("{DETECTIONS}/{}", arg("around_detection_id"))),
+        "azure-ad-identity-protection-sign-in-confirm-safe" => Some("/auditLogs/signIns/confirmSafe".into()),
+        "azure-ad-identity-protection-sign-in-confirm-compromised" => {
+            Some("/auditLogs/signIns/confirmCompromised".into())
+        }
+        "azure-ad-identity-protection-user-sessions-revoke" => Some(format!(
+            "/users/{}/revokeSignInSessions",
+            arg("user_id").split(',').next().unwrap_or_default()
+        )),
+        "azure-ad-identity-protection-ip-block"
+        | "azure-ad-identity-protection-ip-unblock"
+        | "azure-ad-identity-protection-named-locations-list" => {
+            Some("/identity/conditionalAccess/namedLocations".into())
+        }
         // Mirroring: the changed detections; a mirrored id (a GUID) is looked for among risky
         // users first (docs/protocol.md §3.5).
         "get-modified-remote-data" => Some(DETECTIONS.into()),
@@ -282,11 +297,11 @@ fn no_fixture_leaks_a_credential_in_any_failure_mode_at_the_endpoint_it_calls() 
             }
         }
     }
-    // Counted by hand from fixtures/: 21 runs of a fixture that signs in and calls Graph (the
+    // Counted by hand from fixtures/: 29 runs of a fixture that signs in and calls Graph (the
     // managed-identity one twice: IMDS and App Service) × (no fault + 4 login + 4 Graph faults),
     // 4 that only sign in (auth-start twice, auth-complete twice) × (1 + 4), auth-reset and
     // get-mapping-fields once each (neither signs in).
-    assert_eq!(runs, 21 * 9 + 4 * 5 + 2, "runs reaching their faulted endpoint");
+    assert_eq!(runs, 29 * 9 + 4 * 5 + 2, "runs reaching their faulted endpoint");
 }
 
 /// The shared check looks everywhere the binary writes but the context: an entry's text and its
