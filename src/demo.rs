@@ -13,8 +13,9 @@ const USAGE: &str = "usage: azure-ad-identity-protection demo [--keep]
 Runs the whole product on the built-in offline emulator of Entra ID + Microsoft Graph, started in
 this process: each step runs this same binary with an envelope on stdin, as a SOAR host would, and
 carries the result's context into the next (device-code sign-in, the high-risk users, one user's
-risk detections and history, dismiss, fetch-incidents twice, then mirroring both ways: an incident
-closed in the SOAR dismisses the user's risk in Entra, and a risk remediated in Entra closes its
+risk detections and history, dismiss, fetch-incidents twice, then one fetched detection worked
+from its incident: its sign-in, the user's sign-ins around it, the user's sessions revoked and the
+IP address blocked; mirroring both ways: an incident closed in the SOAR dismisses the user's risk in Entra, and a risk remediated in Entra closes its
 incident; and the risky service principals, signed in with a certificate). It prints each command, the first
 rows of its result and which context keys changed (never their values). It needs nothing but this
 binary: no tenant, no network beyond 127.0.0.1.
@@ -368,6 +369,7 @@ impl Demo<'_> {
         let (closed, remediated) = open_incident_of(&closer_id)
             .zip(open_incident_of(&remediator_id))
             .ok_or_else(|| "the fetch gave no open incident for each of the two users".to_string())?;
+        self.investigate_and_respond(&closed, &closer_id)?;
         let before = crate::time::iso8601(now_secs());
         self.out.say(
             3,
@@ -416,6 +418,38 @@ impl Demo<'_> {
         ] {
             self.params.as_object_mut().map(|p| p.remove(name));
         }
+        Ok(())
+    }
+
+    /// From the incident of `detection`: the sign-in behind it, the user's sign-ins around it,
+    /// then the response: the user's sessions revoked and the sign-in's IP address blocked.
+    fn investigate_and_respond(&mut self, detection: &str, user: &str) -> Result<(), Stop> {
+        self.out.say(
+            3,
+            &format!("(the analyst works incident {detection}: what happened, and stop it)"),
+        )?;
+        let sign_in = self.step(
+            "azure-ad-identity-protection-sign-in-get",
+            json!({"detection_id": detection}),
+            None,
+        )?;
+        let ip = sign_in
+            .items("SignIn")
+            .first()
+            .map(|s| text(s, "ipAddress"))
+            .filter(|ip| !ip.is_empty())
+            .ok_or_else(|| format!("the sign-in of detection {detection} has no IP address"))?;
+        self.step(
+            "azure-ad-identity-protection-sign-ins-list",
+            json!({"around_detection_id": detection, "window": "2 hours"}),
+            None,
+        )?;
+        self.step(
+            "azure-ad-identity-protection-user-sessions-revoke",
+            json!({"user_id": user}),
+            None,
+        )?;
+        self.step("azure-ad-identity-protection-ip-block", json!({"ip": ip}), None)?;
         Ok(())
     }
 
