@@ -1,6 +1,7 @@
 //! The loopback-only admin endpoint under `/_emulator/`: change faults and the tenant while
 //! the emulator runs (add detections, remediate a user's risk as a password reset in Entra
-//! would), settle device codes, read the request log. Every answer is JSON; requests
+//! would, add a named location's IP range as another admin would), settle device codes, read
+//! the request log. Every answer is JSON; requests
 //! from a peer that is not loopback, or whose Host is not a loopback name, get 403. Admin
 //! requests are not recorded in the request log.
 
@@ -9,6 +10,8 @@ use serde_json::{Map, Value, json};
 use super::actions;
 use super::config::{FEDERATED_AUDIENCE, TEST_FEDERATED_ISSUER, TEST_FEDERATED_SUBJECT};
 use super::device_login::{self, Settlement};
+use super::generate::log_sign_in_of;
+use super::named_locations::{self, PendingWrite};
 use super::request::RecordedRequest;
 use super::signing;
 use super::state::State;
@@ -50,6 +53,7 @@ pub(crate) fn handle(state: &mut State, request: &RecordedRequest, loopback: boo
         ("GET", "tenant") => Ok(state.config.to_json()),
         ("POST", "federated-token") => federated_token(&request.body),
         ("POST", route) if remediation_target(route).is_some() => remediate(state, route),
+        ("POST", route) if location_ranges_target(route).is_some() => add_location_range(state, route, &request.body),
         _ => Err((
             404,
             format!(
@@ -121,6 +125,7 @@ fn index() -> Value {
         "POST /_emulator/revoke-refresh-tokens", "POST /_emulator/detections", "POST /_emulator/approve",
         "POST /_emulator/deny", "GET /_emulator/requests", "GET /_emulator/tenant",
         "POST /_emulator/federated-token", "POST /_emulator/users/{id}/remediate",
+        "POST /_emulator/named-locations/{id}/ranges",
     ]})
 }
 
@@ -201,7 +206,8 @@ fn revoke_refresh_tokens(state: &mut State) -> Value {
 }
 
 /// Appends one riskDetection, or each of `{"value": [...]}`; fills in missing ids and times. A
-/// detection with a `servicePrincipalId` and no `userId` is a servicePrincipalRiskDetection.
+/// detection with a `servicePrincipalId` and no `userId` is a servicePrincipalRiskDetection; a
+/// user's detection with a `requestId` adds its sign-in to the log.
 fn add_detections(state: &mut State, body: &str) -> Outcome {
     let body = parse_body(body)?;
     let detections = match body.get("value") {
@@ -219,7 +225,10 @@ fn add_detections(state: &mut State, body: &str) -> Outcome {
         ids.push(detection["id"].clone());
         match of_principal {
             true => state.config.service_principal_risk_detections.push(detection),
-            false => state.config.risk_detections.push(detection),
+            false => {
+                log_sign_in_of(&mut state.config.sign_ins, &detection);
+                state.config.risk_detections.push(detection);
+            }
         }
     }
     Ok(json!({"added": ids.len(), "ids": ids}))
@@ -259,6 +268,51 @@ fn remediate(state: &mut State, route: &str) -> Outcome {
         .iter()
         .find(|u| u["id"].as_str().is_some_and(|uid| uid.eq_ignore_ascii_case(id)));
     Ok(json!({"user": user, "remediated_detections": closed}))
+}
+
+/// The location id of a `named-locations/{id}/ranges` route.
+fn location_ranges_target(route: &str) -> Option<&str> {
+    let id = route.strip_prefix("named-locations/")?.strip_suffix("/ranges")?;
+    (!id.is_empty() && !id.contains('/')).then_some(id)
+}
+
+/// Another admin adds an IP range to a named location: `{"cidrAddress", "after_next_patch"}`.
+/// At once by default; with `after_next_patch`, as a writer who read the location before the
+/// next PATCH of it and wrote after it, so that PATCH's own changes to the ranges are lost.
+fn add_location_range(state: &mut State, route: &str, body: &str) -> Outcome {
+    let id = location_ranges_target(route).unwrap_or_default().to_owned();
+    let body = parse_body(body)?;
+    let cidr = body["cidrAddress"].as_str().ok_or((
+        400,
+        "the body must be {\"cidrAddress\": \"…\", \"after_next_patch\"?: bool}".to_owned(),
+    ))?;
+    let kind = if cidr.contains(':') {
+        "#microsoft.graph.iPv6CidrRange"
+    } else {
+        "#microsoft.graph.iPv4CidrRange"
+    };
+    let range =
+        named_locations::ip_range(&json!({"@odata.type": kind, "cidrAddress": cidr})).map_err(|e| (400, e.message))?;
+    let later = body["after_next_patch"].as_bool().unwrap_or(false);
+    let location = state
+        .config
+        .named_locations
+        .iter_mut()
+        .find(|l| l["id"].as_str().is_some_and(|l| l.eq_ignore_ascii_case(&id)) && l["ipRanges"].is_array())
+        .ok_or_else(|| (404, format!("no IP named location with id {id}")))?;
+    if later {
+        let write = PendingWrite {
+            location_id: id,
+            ranges: vec![range],
+        };
+        state.pending_location_writes.push(write);
+        return Ok(json!({"pending": true}));
+    }
+    let mut ranges = location["ipRanges"].as_array().cloned().unwrap_or_default();
+    named_locations::add_ranges(&mut ranges, &[range]);
+    location["ipRanges"] = json!(ranges);
+    location["modifiedDateTime"] = json!(graph_timestamp_now());
+    Ok(json!({"pending": false, "location": location}))
 }
 
 fn settle(state: &mut State, body: &str, approve: bool) -> Outcome {

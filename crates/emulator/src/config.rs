@@ -14,6 +14,18 @@ pub const IDENTITY_PROTECTION_PERMISSIONS: [&str; 6] = [
     "IdentityRiskyServicePrincipal.ReadWrite.All",
 ];
 
+/// The Graph permissions of the investigate-and-respond commands an app gets by default: reading
+/// sign-ins (AuditLog.Read.All and Directory.Read.All, both required), revoking sessions, and
+/// reading and writing Conditional Access named locations (Policy.Read.All and
+/// Policy.ReadWrite.ConditionalAccess, both required to write).
+pub const RESPONSE_PERMISSIONS: [&str; 5] = [
+    "AuditLog.Read.All",
+    "Directory.Read.All",
+    "User.RevokeSessions.All",
+    "Policy.Read.All",
+    "Policy.ReadWrite.ConditionalAccess",
+];
+
 /// Everything the emulator knows about its tenant. `TenantConfig::default()` is a ready tenant.
 #[derive(Debug, Clone)]
 pub struct TenantConfig {
@@ -38,6 +50,9 @@ pub struct TenantConfig {
     /// Whether the tenant has Microsoft Entra Workload ID Premium; without it Graph
     /// riskyServicePrincipals and servicePrincipalRiskDetections answer 403.
     pub workload_id_premium: bool,
+    /// Whether the tenant has Entra ID P1 (P2 includes it); without it Graph's sign-in logs
+    /// answer 403 `Authentication_RequestFromNonPremiumTenantOrB2CTenant`.
+    pub p1_licence: bool,
     /// Graph riskyUser objects, served in this order (unless `shuffle_seed` is set).
     pub risky_users: Vec<Value>,
     /// Graph riskyUserHistoryItem objects of every user (`userId` names the user; `id` is unique).
@@ -50,7 +65,15 @@ pub struct TenantConfig {
     pub risky_service_principal_history: Vec<Value>,
     /// Graph servicePrincipalRiskDetection objects, served in this order.
     pub service_principal_risk_detections: Vec<Value>,
-    /// The most items one page holds whatever `$top` asks (default 500, Graph's maximum).
+    /// Graph signIn objects (beta's shape; v1.0 leaves out beta's properties), newest first as
+    /// Graph lists them; each detection's `requestId` names one of them.
+    pub sign_ins: Vec<Value>,
+    /// Conditional Access named locations (ipNamedLocation, countryNamedLocation objects).
+    pub named_locations: Vec<Value>,
+    /// Conditional Access policies (conditionalAccessPolicy objects), read only.
+    pub conditional_access_policies: Vec<Value>,
+    /// The most items one page holds whatever `$top` asks (default 1000: the largest page
+    /// Graph serves, the sign-in log's; other lists stop at their own 500).
     pub page_cap: usize,
     /// `Some(seed)`: every list is served in a deterministic shuffled order (stable across the
     /// pages of one listing), to show a client does not rely on Graph's order.
@@ -193,7 +216,11 @@ impl std::fmt::Debug for AppRegistration {
 }
 
 fn default_permissions() -> Vec<String> {
-    IDENTITY_PROTECTION_PERMISSIONS.map(str::to_owned).to_vec()
+    IDENTITY_PROTECTION_PERMISSIONS
+        .iter()
+        .chain(&RESPONSE_PERMISSIONS)
+        .map(|p| p.to_string())
+        .collect()
 }
 
 /// The default certificate app's id.

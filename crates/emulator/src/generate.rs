@@ -7,13 +7,17 @@ use std::collections::HashSet;
 
 use serde_json::{Value, json};
 
+use super::conditional_access;
 use super::config::{
     AppRegistration, CERTIFICATE_APP_ID, MANAGED_IDENTITY_CLIENT_ID, SignedInUser, TEST_APP_CERTIFICATE, TenantConfig,
 };
 use super::samples::{self, history_item};
 use formats::time::iso8601_graph;
 
+mod sign_ins;
 mod workload;
+use sign_ins::DEFAULT_SIGN_IN_SEED;
+pub(crate) use sign_ins::{BETA_ONLY, log_sign_in_of, sign_ins};
 pub(crate) use workload::{DEFAULT_WORKLOAD_SEED, Workload, history_item as principal_history_item};
 
 /// 2024-06-30T00:00:00Z: generated dates lie in the 90 days before it, so output is reproducible.
@@ -258,12 +262,15 @@ impl TenantConfig {
             .collect();
         let analyst = SignedInUser::default().object_id;
         let workload = Workload::generated(seed ^ workload::WORKLOAD_STREAM);
+        let risky_users: Vec<Value> = people.iter().zip(&summaries).map(|(p, s)| risky_user(p, s)).collect();
+        let risk_detections: Vec<Value> = events
+            .iter()
+            .map(|e| detection(e, &people[e.user], &summaries[e.user]))
+            .collect();
         TenantConfig {
-            risky_users: people.iter().zip(&summaries).map(|(p, s)| risky_user(p, s)).collect(),
-            risk_detections: events
-                .iter()
-                .map(|e| detection(e, &people[e.user], &summaries[e.user]))
-                .collect(),
+            sign_ins: sign_ins(seed ^ sign_ins::SIGN_IN_STREAM, &risky_users, &risk_detections),
+            risky_users,
+            risk_detections,
             risky_user_history: (0..people.len())
                 .flat_map(|u| history(&mut rng, &people[u], &summaries[u], &analyst))
                 .collect(),
@@ -528,13 +535,21 @@ impl Default for TenantConfig {
             rotate_refresh_tokens_strictly: false,
             p2_licence: true,
             workload_id_premium: true,
+            p1_licence: true,
             risky_users: samples::risky_users(),
             risky_user_history: samples::history(&samples::risky_users()),
             risk_detections: samples::risk_detections(),
+            sign_ins: sign_ins(
+                DEFAULT_SIGN_IN_SEED,
+                &samples::risky_users(),
+                &samples::risk_detections(),
+            ),
+            named_locations: conditional_access::named_locations(),
+            conditional_access_policies: conditional_access::policies(),
             risky_service_principals: workload.principals,
             risky_service_principal_history: workload.history,
             service_principal_risk_detections: workload.detections,
-            page_cap: 500,
+            page_cap: 1000,
             shuffle_seed: None,
             arc_key_file: None,
         }

@@ -2,15 +2,21 @@
 //! history, dismiss / confirmCompromised / confirmSafe), riskDetections (list, get), the
 //! workload-identity riskyServicePrincipals (list, get, history, dismiss / confirmCompromised),
 //! servicePrincipalRiskDetections (list, get), the signIn actions confirmSafe / confirmCompromised
-//! (`auditLogs/signIns/…`), and Graph-shaped errors. Collections are paged by [`super::listing`]. Beta also answers the legacy
-//! top-level `/beta/riskyUsers…` and `/beta/riskDetections…` paths.
+//! (`auditLogs/signIns/…`), the sign-in log (`auditLogs/signIns`, list and get), users'
+//! `revokeSignInSessions`, Conditional Access named locations ([`super::named_locations`]) and
+//! policies (read only), and Graph-shaped errors. Collections are paged by
+//! [`super::listing`]. Beta also answers the legacy top-level `/beta/riskyUsers…` and
+//! `/beta/riskDetections…` paths.
 
 use serde_json::{Map, Value, json};
 
 use super::actions::{self, Action};
 use super::errors::{GraphError, graph_error_body};
-use super::listing::{Listing, Paging};
+use super::generate::BETA_ONLY;
+use super::listing::{Listing, PageSizes, Paging};
+use super::named_locations;
 use super::request::RecordedRequest;
+use super::sessions;
 use super::signins;
 use super::state::State;
 use super::wire::{Reply, guid, now};
@@ -29,6 +35,28 @@ const PRINCIPAL_WRITE: [&str; 1] = ["IdentityRiskyServicePrincipal.ReadWrite.All
 /// IdentityRiskyUser.ReadWrite.All (Microsoft Learn, signIn: confirmSafe / confirmCompromised).
 const SIGNIN_VERDICT_APP: [&str; 1] = ["IdentityRiskEvent.ReadWrite.All"];
 const SIGNIN_VERDICT_DELEGATED: [&str; 1] = USER_WRITE;
+/// Reading the sign-in log takes both ("List signIns": a known issue makes Directory.Read.All
+/// necessary besides AuditLog.Read.All).
+const SIGN_IN_LOG_READ: [&str; 2] = ["AuditLog.Read.All", "Directory.Read.All"];
+/// revokeSignInSessions: the least privileged permission for both kinds of caller; a signed-in
+/// user may hold one of the higher ones instead (an application may not).
+const REVOKE_APP: [&str; 1] = ["User.RevokeSessions.All"];
+const REVOKE_DELEGATED: [&str; 3] = [
+    "User.RevokeSessions.All",
+    "User.ReadWrite.All",
+    "Directory.ReadWrite.All",
+];
+const POLICY_READ: [&str; 1] = ["Policy.Read.All"];
+
+/// A successful Graph answer.
+pub(crate) enum Answer {
+    /// 200 with a body.
+    Body(Value),
+    /// 201 Created with the new entity.
+    Created(Value),
+    /// 204 No Content.
+    NoContent,
+}
 
 /// The ids Graph puts in response headers and error bodies; `client-request-id` is echoed.
 struct RequestIds {
@@ -45,11 +73,12 @@ impl RequestIds {
         }
     }
 
-    /// `Ok(Some(body))`: 200; `Ok(None)`: 204 No Content; `Err`: the Graph error body.
-    fn reply(&self, outcome: Result<Option<Value>, GraphError>) -> Reply {
+    /// The answer's status and body, or the Graph error body.
+    fn reply(&self, outcome: Result<Answer, GraphError>) -> Reply {
         let (status, body) = match outcome {
-            Ok(Some(body)) => (200, body.to_string()),
-            Ok(None) => (204, String::new()),
+            Ok(Answer::Body(body)) => (200, body.to_string()),
+            Ok(Answer::Created(body)) => (201, body.to_string()),
+            Ok(Answer::NoContent) => (204, String::new()),
             Err(error) => (error.status, self.error_body(&error).to_string()),
         };
         let reply = match status {
@@ -92,7 +121,7 @@ pub(crate) fn not_found(request: &RecordedRequest) -> Reply {
     RequestIds::of(request).reply(Err(unknown_segment(&request.path)))
 }
 
-fn unknown_segment(path: &str) -> GraphError {
+pub(crate) fn unknown_segment(path: &str) -> GraphError {
     let segment = path.rsplit('/').find(|s| !s.is_empty()).unwrap_or(path);
     GraphError::new(
         404,
@@ -103,11 +132,11 @@ fn unknown_segment(path: &str) -> GraphError {
 
 /// Who is calling: the token's permissions and the acting user (or app) id.
 pub(crate) struct Caller {
-    permissions: Vec<String>,
+    pub permissions: Vec<String>,
     /// The signed-in user's object id, or the app's client id for app-only tokens.
     pub subject: String,
     /// Whether the token is an application's own (no signed-in user).
-    app_only: bool,
+    pub app_only: bool,
 }
 
 /// Validates the bearer token and returns the caller.
@@ -143,7 +172,7 @@ fn dispatch(
     request: &RecordedRequest,
     segments: &[&str],
     caller: &Caller,
-) -> Result<Option<Value>, GraphError> {
+) -> Result<Answer, GraphError> {
     let version = segments.first().copied().unwrap_or("v1.0");
     let method = request.method.to_ascii_uppercase();
     let path = segments.get(1..).unwrap_or_default();
@@ -151,24 +180,24 @@ fn dispatch(
         ("POST", ["identityProtection", "riskyUsers", action]) if Action::from_segment(action).is_some() => {
             check_risky_user_access(state, caller, &USER_WRITE)?;
             let action = Action::from_segment(action).ok_or_else(|| unknown_segment(&request.path))?;
-            actions::apply(state, request, action, &caller.subject).map(|()| None)
+            actions::apply(state, request, action, &caller.subject).map(|()| Answer::NoContent)
         }
         ("GET", ["identityProtection", "riskyUsers", rest @ ..]) => {
             check_risky_user_access(state, caller, &USER_READ)?;
-            risky_users_get(state, request, version, rest).map(Some)
+            risky_users_get(state, request, version, rest).map(Answer::Body)
         }
         ("GET", ["identityProtection", "riskDetections", rest @ ..]) => {
             check_permission(caller, &EVENT_READ)?;
-            risk_detections_get(state, request, version, rest).map(Some)
+            risk_detections_get(state, request, version, rest).map(Answer::Body)
         }
         ("POST", ["identityProtection", "riskyServicePrincipals", action]) if principal_action(action).is_some() => {
             check_workload_access(state, caller, &PRINCIPAL_WRITE)?;
             let action = principal_action(action).ok_or_else(|| unknown_segment(&request.path))?;
-            actions::apply_to_principals(state, request, action, &caller.subject).map(|()| None)
+            actions::apply_to_principals(state, request, action, &caller.subject).map(|()| Answer::NoContent)
         }
         ("GET", ["identityProtection", "riskyServicePrincipals", rest @ ..]) => {
             check_workload_access(state, caller, &PRINCIPAL_READ)?;
-            risky_principals_get(state, request, version, rest).map(Some)
+            risky_principals_get(state, request, version, rest).map(Answer::Body)
         }
         ("GET", ["identityProtection", "servicePrincipalRiskDetections", rest @ ..]) => {
             check_workload_access(state, caller, &EVENT_READ)?;
@@ -181,14 +210,87 @@ fn dispatch(
                 detections,
                 rest,
             )
-            .map(Some)
+            .map(Answer::Body)
         }
         ("POST", ["auditLogs", "signIns", action]) if signins::Verdict::from_segment(action).is_some() => {
             check_signin_verdict_access(state, caller)?;
             let verdict = signins::Verdict::from_segment(action).ok_or_else(|| unknown_segment(&request.path))?;
-            signins::apply(state, request, verdict, &caller.subject).map(|()| None)
+            signins::apply(state, request, verdict, &caller.subject).map(|()| Answer::NoContent)
+        }
+        ("GET", ["auditLogs", "signIns", rest @ ..]) => {
+            check_sign_in_log_access(state, caller)?;
+            sign_ins_get(state, request, version, rest).map(Answer::Body)
+        }
+        ("POST", ["users", user, "revokeSignInSessions"]) => {
+            check_permission(
+                caller,
+                if caller.app_only {
+                    &REVOKE_APP
+                } else {
+                    &REVOKE_DELEGATED
+                },
+            )?;
+            sessions::revoke(state, version, user).map(Answer::Body)
+        }
+        (_, ["identity", "conditionalAccess", "namedLocations", rest @ ..]) => {
+            named_locations::handle(state, request, version, caller, rest)
+        }
+        ("GET", ["identity", "conditionalAccess", "policies", rest @ ..]) => {
+            check_permission(caller, &POLICY_READ)?;
+            let policies = &state.config.conditional_access_policies;
+            let set = "identity/conditionalAccess/policies";
+            collection_at(state, request, version, set, policies, rest).map(Answer::Body)
         }
         _ => Err(unknown_segment(&request.path)),
+    }
+}
+
+/// Both sign-in log permissions, and Entra ID P1: "Neither tenant is B2C or tenant doesn't
+/// have premium license" is Graph's 403 for a tenant without it.
+fn check_sign_in_log_access(state: &State, caller: &Caller) -> Result<(), GraphError> {
+    check_all_permissions(caller, &SIGN_IN_LOG_READ)?;
+    if !state.config.p1_licence {
+        let message = "Neither tenant is B2C or tenant doesn't have premium license";
+        return Err(GraphError::new(
+            403,
+            "Authentication_RequestFromNonPremiumTenantOrB2CTenant",
+            message,
+        ));
+    }
+    Ok(())
+}
+
+/// GETs under `auditLogs/signIns`: the log (up to 1,000 a page, newest first) or one sign-in,
+/// without beta's own properties on v1.0.
+fn sign_ins_get(state: &State, request: &RecordedRequest, version: &str, rest: &[&str]) -> Result<Value, GraphError> {
+    let context = metadata(state, version, "auditLogs/signIns");
+    let mut body = match rest {
+        [] => Listing {
+            sizes: PageSizes::SIGN_INS,
+            ..listing(state, request, context)
+        }
+        .page(&state.config.sign_ins)?,
+        [id] => entity_at(&context, &state.config.sign_ins, id)?,
+        _ => return Err(unknown_segment(&request.path)),
+    };
+    if version == "v1.0" {
+        strip_beta_properties(&mut body);
+    }
+    Ok(body)
+}
+
+/// Removes beta-only properties from an entity or from each item of a page.
+fn strip_beta_properties(body: &mut Value) {
+    let strip = |item: &mut Value| {
+        if let Some(fields) = item.as_object_mut() {
+            BETA_ONLY.iter().for_each(|key| {
+                fields.shift_remove(*key);
+            });
+        }
+    };
+    match body.get_mut("value").and_then(Value::as_array_mut) {
+        Some(items) => items.iter_mut().for_each(strip),
+        None => strip(body),
     }
 }
 
@@ -317,7 +419,8 @@ fn risk_detections_get(
     }
 }
 
-fn listing<'a>(state: &'a State, request: &'a RecordedRequest, context: String) -> Listing<'a> {
+/// A listing of this request with the tenant's paging and Identity Protection's page sizes.
+pub(crate) fn listing<'a>(state: &'a State, request: &'a RecordedRequest, context: String) -> Listing<'a> {
     let paging = Paging {
         page_cap: state.config.page_cap,
         shuffle_seed: state.config.shuffle_seed,
@@ -327,6 +430,7 @@ fn listing<'a>(state: &'a State, request: &'a RecordedRequest, context: String) 
         context,
         request,
         paging,
+        sizes: PageSizes::IDENTITY_PROTECTION,
     }
 }
 
@@ -337,19 +441,40 @@ pub(crate) fn find<'a>(items: &'a [Value], key: &str, id: &str) -> Option<&'a Va
         .find(|item| item[key].as_str().is_some_and(|v| v.eq_ignore_ascii_case(id)))
 }
 
-/// One entity of `set` with its `@odata.context`, or 404 `itemNotFound`.
+/// One entity of the Identity Protection `set` with its `@odata.context`, or 404 `itemNotFound`.
 fn entity(state: &State, version: &str, set: &str, items: &[Value], id: &str) -> Result<Value, GraphError> {
+    entity_at(&context(state, version, set), items, id)
+}
+
+/// One entity of the collection whose context is `context`, or 404 `itemNotFound`.
+fn entity_at(context: &str, items: &[Value], id: &str) -> Result<Value, GraphError> {
     let item = find(items, "id", id)
         .and_then(Value::as_object)
         .ok_or_else(|| item_not_found(id))?;
     let mut body = Map::new();
-    let context = context(state, version, &format!("{set}/$entity"));
-    body.insert("@odata.context".into(), json!(context));
+    body.insert("@odata.context".into(), json!(format!("{context}/$entity")));
     body.extend(item.clone());
     Ok(Value::Object(body))
 }
 
-fn item_not_found(id: &str) -> GraphError {
+/// A collection outside Identity Protection (`set` is its path): its list or one item.
+fn collection_at(
+    state: &State,
+    request: &RecordedRequest,
+    version: &str,
+    set: &str,
+    items: &[Value],
+    rest: &[&str],
+) -> Result<Value, GraphError> {
+    let context = metadata(state, version, set);
+    match rest {
+        [] => listing(state, request, context).page(items),
+        [id] => entity_at(&context, items, id),
+        _ => Err(unknown_segment(&request.path)),
+    }
+}
+
+pub(crate) fn item_not_found(id: &str) -> GraphError {
     let message =
         format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present.");
     GraphError::new(404, "itemNotFound", &message)
@@ -357,7 +482,12 @@ fn item_not_found(id: &str) -> GraphError {
 
 /// `{base_url}/{version}/$metadata#identityProtection/{set}`.
 fn context(state: &State, version: &str, set: &str) -> String {
-    format!("{}/{version}/$metadata#identityProtection/{set}", state.base_url)
+    metadata(state, version, &format!("identityProtection/{set}"))
+}
+
+/// `{base_url}/{version}/$metadata#{path}`.
+pub(crate) fn metadata(state: &State, version: &str, path: &str) -> String {
+    format!("{}/{version}/$metadata#{path}", state.base_url)
 }
 
 /// The caller holds one of `accepted`, and the tenant has Entra ID P2.
@@ -382,16 +512,28 @@ fn check_workload_access(state: &State, caller: &Caller, accepted: &[&str]) -> R
 
 /// 403 `Authorization_RequestDenied` unless the caller holds one of `accepted`.
 fn check_permission(caller: &Caller, accepted: &[&str]) -> Result<(), GraphError> {
-    let allowed = caller
-        .permissions
-        .iter()
-        .any(|p| accepted.iter().any(|a| a.eq_ignore_ascii_case(p)));
-    if allowed {
-        return Ok(());
+    match accepted.iter().any(|a| holds(caller, a)) {
+        true => Ok(()),
+        false => Err(insufficient_privileges()),
     }
-    Err(GraphError::new(
+}
+
+/// 403 `Authorization_RequestDenied` unless the caller holds every one of `required`.
+pub(crate) fn check_all_permissions(caller: &Caller, required: &[&str]) -> Result<(), GraphError> {
+    match required.iter().all(|r| holds(caller, r)) {
+        true => Ok(()),
+        false => Err(insufficient_privileges()),
+    }
+}
+
+fn holds(caller: &Caller, permission: &str) -> bool {
+    caller.permissions.iter().any(|p| p.eq_ignore_ascii_case(permission))
+}
+
+fn insufficient_privileges() -> GraphError {
+    GraphError::new(
         403,
         "Authorization_RequestDenied",
         "Insufficient privileges to complete the operation.",
-    ))
+    )
 }

@@ -4,8 +4,9 @@
 //! a certificate or a federated token, refresh; every token RS256-signed with the key its JWKS
 //! publishes), the managed-identity endpoints (IMDS, App Service, the Arc agent's challenge) and
 //! the Graph Identity Protection endpoints (riskyUsers with history and actions, riskDetections,
-//! and for workload identities riskyServicePrincipals and servicePrincipalRiskDetections)
-//! on one loopback port, records every request, and lets a test script canned answers, drive the
+//! and for workload identities riskyServicePrincipals and servicePrincipalRiskDetections), the
+//! investigate-and-respond endpoints (the sign-in log, users' revokeSignInSessions, Conditional
+//! Access named locations and policies) on one loopback port, records every request, and lets a test script canned answers, drive the
 //! signed-in user (approve, decline, revoke, expire) and change the tenant between fetches.
 //!
 //! [`Emulator::serve`] adds what a person or a script needs: a fixed port, HTTPS with an
@@ -32,6 +33,7 @@ mod actions;
 mod admin;
 mod assertion;
 pub mod cli;
+mod conditional_access;
 mod config;
 mod connection;
 mod device_login;
@@ -44,11 +46,13 @@ mod graph;
 mod listing;
 mod login;
 mod managed_identity;
+mod named_locations;
 mod pem;
 mod request;
 mod samples;
 mod script;
 mod server;
+mod sessions;
 mod signing;
 mod signins;
 mod state;
@@ -66,8 +70,8 @@ use std::time::Duration;
 
 pub use config::{
     AppRegistration, CERTIFICATE_APP_ID, FEDERATED_AUDIENCE, FederatedCredential, IDENTITY_PROTECTION_PERMISSIONS,
-    MANAGED_IDENTITY_CLIENT_ID, SignedInUser, TEST_APP_CERTIFICATE, TEST_APP_KEY, TEST_FEDERATED_ISSUER,
-    TEST_FEDERATED_SUBJECT, TenantConfig,
+    MANAGED_IDENTITY_CLIENT_ID, RESPONSE_PERMISSIONS, SignedInUser, TEST_APP_CERTIFICATE, TEST_APP_KEY,
+    TEST_FEDERATED_ISSUER, TEST_FEDERATED_SUBJECT, TenantConfig,
 };
 pub use faults::FaultPlan;
 pub use request::RecordedRequest;
@@ -323,9 +327,22 @@ impl Emulator {
         self.lock().config.risk_detections.clone()
     }
 
-    /// Appends a riskDetection; the next listing serves it (new detections may appear between fetches).
+    /// Appends a riskDetection (and, when it names a `requestId` the log lacks, its sign-in); the
+    /// next listing serves it (new detections may appear between fetches).
     pub fn add_detection(&self, detection: Value) {
-        self.lock().config.risk_detections.push(detection);
+        let mut state = self.lock();
+        generate::log_sign_in_of(&mut state.config.sign_ins, &detection);
+        state.config.risk_detections.push(detection);
+    }
+
+    /// The tenant's sign-in log (beta's shape), newest first.
+    pub fn sign_ins(&self) -> Vec<Value> {
+        self.lock().config.sign_ins.clone()
+    }
+
+    /// The named locations as the tenant holds them now.
+    pub fn named_locations(&self) -> Vec<Value> {
+        self.lock().config.named_locations.clone()
     }
 
     /// Appends a riskyUser (e.g. a user who became risky between fetches).

@@ -14,12 +14,27 @@ use super::filter::Filter;
 use super::request::RecordedRequest;
 use super::wire::{base64url, base64url_decode};
 
-const DEFAULT_PAGE_SIZE: usize = 20;
-const MAX_PAGE_SIZE: usize = 500;
 const TOKEN_PREFIX: &str = "emu1:";
 
 /// Where an item stands in a listing: its rank (shuffled or not), then its insertion index.
 type SortKey = (u64, u64);
+
+/// A collection's page sizes: without `$top`, and the most `$top` may ask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PageSizes {
+    pub default: usize,
+    pub max: usize,
+}
+
+impl PageSizes {
+    /// Identity Protection's lists: 20 by default, at most 500.
+    pub const IDENTITY_PROTECTION: PageSizes = PageSizes { default: 20, max: 500 };
+    /// The sign-in log: "The maximum and default page size is 1,000 objects" (List signIns).
+    pub const SIGN_INS: PageSizes = PageSizes {
+        default: 1000,
+        max: 1000,
+    };
+}
 
 /// How the tenant serves collections.
 #[derive(Debug, Clone, Copy)]
@@ -40,12 +55,14 @@ pub(crate) struct Listing<'a> {
     pub request: &'a RecordedRequest,
     /// The tenant's paging settings.
     pub paging: Paging,
+    /// This collection's page sizes.
+    pub sizes: PageSizes,
 }
 
 impl Listing<'_> {
     /// The page this request asks for: `{"@odata.context", "@odata.nextLink"?, "value"}`.
     pub fn page(&self, items: &[Value]) -> Result<Value, GraphError> {
-        let size = page_size(self.request.query_value("$top"))?.min(self.paging.page_cap.max(1));
+        let size = page_size(self.request.query_value("$top"), self.sizes)?.min(self.paging.page_cap.max(1));
         let after = self
             .request
             .query_value("$skiptoken")
@@ -146,15 +163,16 @@ fn project(item: &Value, select: Option<&[String]>) -> Value {
     }
 }
 
-/// `$top`: 1..=500, default 20.
-pub(crate) fn page_size(top: Option<String>) -> Result<usize, GraphError> {
+/// `$top`: 1 up to the collection's maximum, or its default.
+fn page_size(top: Option<String>, sizes: PageSizes) -> Result<usize, GraphError> {
     let Some(text) = top else {
-        return Ok(DEFAULT_PAGE_SIZE);
+        return Ok(sizes.default);
     };
     match text.trim().parse::<usize>() {
-        Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => Ok(n),
-        Ok(n) if n > MAX_PAGE_SIZE => Err(GraphError::invalid_request(&format!(
-            "The limit of '{MAX_PAGE_SIZE}' for Top query has been exceeded. The value from the incoming request is '{n}'."
+        Ok(n) if (1..=sizes.max).contains(&n) => Ok(n),
+        Ok(n) if n > sizes.max => Err(GraphError::invalid_request(&format!(
+            "The limit of '{}' for Top query has been exceeded. The value from the incoming request is '{n}'.",
+            sizes.max
         ))),
         _ => Err(GraphError::invalid_request(&format!(
             "Invalid value '{text}' for $top query option."
@@ -196,6 +214,7 @@ mod tests {
             context: "ctx".to_owned(),
             request: &request,
             paging,
+            sizes: PageSizes::IDENTITY_PROTECTION,
         };
         listing.page(items)
     }

@@ -9,7 +9,7 @@ use super::errors::entra_error_body;
 use super::request::RecordedRequest;
 use super::signing::TOKEN_SIGNER;
 use super::state::{AccessGrant, DeviceCodeGrant, DeviceCodeStatus, RefreshGrant, State, is_placeholder};
-use super::wire::{Reply, base64_decode, base64url, now, percent_decode, random_string};
+use super::wire::{Reply, base64_decode, base64url, now, now_nanos, percent_decode, random_string};
 
 const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -369,15 +369,15 @@ fn refresh_token_grant(state: &mut State, form: &[(String, String)]) -> Result<V
     let strict = state.config.rotate_refresh_tokens_strictly;
     let grant = state
         .refresh_tokens
-        .get_mut(token)
+        .get(token)
         .filter(|grant| grant.client_id == app.client_id)
-        .ok_or_else(|| {
-            EntraError::bad_request(
-                "invalid_grant",
-                9002313,
-                "Invalid request. Request is malformed or invalid.",
-            )
-        })?;
+        .ok_or_else(unknown_refresh_token)?;
+    // revokeSignInSessions invalidates the user's refresh tokens issued before it, as Entra's
+    // signInSessionsValidFromDateTime does; the refusal reads like an admin's revocation.
+    if state.sessions_revoked_since(&grant.user_id, grant.issued_at) {
+        return Err(revoked_grant());
+    }
+    let grant = state.refresh_tokens.get_mut(token).ok_or_else(unknown_refresh_token)?;
     check_refresh_grant(grant, strict)?;
     let original = grant.scopes.clone();
     let requested = param(form, "scope").map_or_else(|| original.clone(), split_scopes);
@@ -417,10 +417,24 @@ fn check_consented(app: &AppRegistration, requested: &[String]) -> Result<(), En
     }
 }
 
+/// AADSTS9002313: no refresh token of this app has this value.
+fn unknown_refresh_token() -> EntraError {
+    EntraError::bad_request(
+        "invalid_grant",
+        9002313,
+        "Invalid request. Request is malformed or invalid.",
+    )
+}
+
+/// AADSTS50173: the grant was revoked (by an admin, a password change or revoked sessions).
+fn revoked_grant() -> EntraError {
+    let text = "The provided grant has expired due to it being revoked, a fresh auth token is needed. The user might have changed or reset their password.";
+    EntraError::bad_request("invalid_grant", 50173, text)
+}
+
 fn check_refresh_grant(grant: &RefreshGrant, strict: bool) -> Result<(), EntraError> {
     if grant.revoked {
-        let text = "The provided grant has expired due to it being revoked, a fresh auth token is needed. The user might have changed or reset their password.";
-        return Err(EntraError::bad_request("invalid_grant", 50173, text));
+        return Err(revoked_grant());
     }
     if strict && grant.used {
         let text = "Provided grant is invalid or malformed. The refresh token has already been used.";
@@ -590,6 +604,8 @@ fn issue_refresh_token(state: &mut State, app: &AppRegistration, scopes: &[Strin
     let token = format!("1.AQEA{}", random_string(OPAQUE_ALPHABET, 180));
     let grant = RefreshGrant {
         client_id: app.client_id.clone(),
+        user_id: state.config.user.object_id.clone(),
+        issued_at: now_nanos(),
         scopes: scopes.to_vec(),
         revoked: false,
         used: false,

@@ -5,7 +5,9 @@
 //! describes it ("Provide risk feedback in Microsoft Entra ID Protection"): a sign-in confirmed
 //! compromised moves "the sign-in's aggregate risk and the user risk to High"; one confirmed safe
 //! moves the sign-in's risk to none "and reverse[s] its effect on the user risk". Unknown request
-//! ids are ignored, as the riskyUsers actions ignore unknown users.
+//! ids are ignored, as the riskyUsers actions ignore unknown users. The sign-ins of the log
+//! take the verdict too: their `riskState` and `riskDetail` as their detections', and their
+//! aggregated risk high (compromised) or none (safe); the risk during sign-in is history and stays.
 
 use serde_json::{Value, json};
 
@@ -56,6 +58,7 @@ pub(crate) fn apply(
 ) -> Result<(), GraphError> {
     let ids = actions::ids_of(&request.body, "requestIds")?;
     let now = graph_timestamp_now();
+    mark_sign_ins(&mut state.config.sign_ins, &ids, verdict);
     let users = mark_detections(&mut state.config.risk_detections, &ids, verdict, &now);
     for user_id in users {
         let open = open_levels(&state.config.risk_detections, &user_id);
@@ -90,6 +93,25 @@ fn mark_detections(detections: &mut [Value], ids: &[String], verdict: Verdict, n
         }
     }
     users
+}
+
+/// Gives each named sign-in of the log the verdict.
+fn mark_sign_ins(log: &mut [Value], ids: &[String], verdict: Verdict) {
+    let (risk_state, detail) = verdict.detection();
+    let aggregated = match verdict {
+        Verdict::Safe => "none",
+        Verdict::Compromised => "high",
+    };
+    let named = |s: &Value| {
+        s["id"]
+            .as_str()
+            .is_some_and(|s| ids.iter().any(|id| id.eq_ignore_ascii_case(s)))
+    };
+    for sign_in in log.iter_mut().filter(|s| named(s)) {
+        sign_in["riskState"] = json!(risk_state);
+        sign_in["riskDetail"] = json!(detail);
+        sign_in["riskLevelAggregated"] = json!(aggregated);
+    }
 }
 
 /// The `riskLevel` of each detection of the user that still holds risk.

@@ -4,9 +4,10 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use super::config::TenantConfig;
 use super::faults::{Fault, FaultPlan};
+use super::named_locations::PendingWrite;
 use super::request::{RecordedRequest, RequestLog};
 use super::script::ScriptedAnswer;
-use super::wire::{Reply, now};
+use super::wire::{Reply, now, now_nanos};
 
 /// The device code `fixtures/azure-ad-auth-complete.json` carries: approved, redeemable again and again.
 pub const FIXTURE_DEVICE_CODE: &str = "emulator-device-code";
@@ -86,6 +87,10 @@ pub(crate) struct AccessGrant {
 #[derive(Debug, Clone)]
 pub(crate) struct RefreshGrant {
     pub client_id: String,
+    /// The signed-in user's object id: revoking their sessions refuses the token.
+    pub user_id: String,
+    /// When it was issued ([`now_nanos`]), against the user's sessions' revocation.
+    pub issued_at: u128,
     pub scopes: Vec<String>,
     pub revoked: bool,
     pub used: bool,
@@ -113,6 +118,11 @@ pub(crate) struct State {
     pub log_requests: bool,
     /// The `jti` of every client assertion accepted, so a replay is refused.
     pub assertion_ids: HashSet<String>,
+    /// When each user's sign-in sessions were last revoked ([`now_nanos`]), by lower-case object
+    /// id: Entra's `signInSessionsValidFromDateTime`. Refresh tokens issued before are refused.
+    pub sessions_revoked_at: HashMap<String, u128>,
+    /// Other admins' writes to named locations, each applied after the next PATCH of its location.
+    pub pending_location_writes: Vec<PendingWrite>,
 }
 
 impl State {
@@ -132,6 +142,8 @@ impl State {
             auto_approve: false,
             log_requests: false,
             assertion_ids: HashSet::new(),
+            sessions_revoked_at: HashMap::new(),
+            pending_location_writes: Vec::new(),
         }
     }
 
@@ -217,6 +229,8 @@ impl State {
         }
         let refresh = RefreshGrant {
             client_id,
+            user_id: self.config.user.object_id.clone(),
+            issued_at: now_nanos(),
             scopes,
             revoked: false,
             used: false,
@@ -230,6 +244,13 @@ impl State {
             revoked: false,
         };
         self.access_tokens.insert(FIXTURE_ACCESS_TOKEN.into(), access);
+    }
+
+    /// Whether the user's sessions were revoked after `issued_at` (a refresh token's issue time).
+    pub fn sessions_revoked_since(&self, user_id: &str, issued_at: u128) -> bool {
+        self.sessions_revoked_at
+            .get(&user_id.to_ascii_lowercase())
+            .is_some_and(|revoked_at| *revoked_at >= issued_at)
     }
 
     /// Expires every device code that is still waiting or approved but unredeemed.

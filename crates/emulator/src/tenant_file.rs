@@ -9,19 +9,25 @@
 //!  "riskyServicePrincipals": {"value": [riskyServicePrincipal…]},
 //!  "riskyServicePrincipalHistory": {"value": [riskyServicePrincipalHistoryItem…]},
 //!  "servicePrincipalRiskDetections": {"value": [servicePrincipalRiskDetection…]},
+//!  "signIns": {"value": [signIn…]},
 //!  "apps": [{"client_id", "client_secret", "public_client_flows", "secret_expired", "permissions",
 //!            "certificates": ["-----BEGIN CERTIFICATE-----…" or base64 DER, …],
 //!            "federated_credentials": [{"issuer", "subject", "audience", "issuer_keys": [JWK…]}]}],
 //!  "user": {"object_id", "user_principal_name", "display_name"}}
 //! ```
 //!
-//! Every key is optional: an absent list is empty, anything else `TenantConfig::default()` fills.
+//! Every key is optional: an absent list is empty, anything else `TenantConfig::default()` fills;
+//! without `signIns`, the log is derived from the file's users and detections, so they agree.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::config::{AppRegistration, FederatedCredential, SignedInUser, TenantConfig};
+use super::generate::sign_ins;
 use super::pem::{certificates_from_text, pem};
+
+/// The seed of the ordinary sign-ins of a tenant file without a sign-in log.
+const DERIVED_SIGN_IN_SEED: u64 = 0x4649_4c45;
 
 /// An app registration as a tenant file writes it.
 #[derive(Debug, Serialize, Deserialize)]
@@ -53,7 +59,7 @@ struct UserFile {
     display_name: String,
 }
 
-const KNOWN_KEYS: [&str; 10] = [
+const KNOWN_KEYS: [&str; 11] = [
     "tenant_id",
     "tenant_domain",
     "riskyUsers",
@@ -62,6 +68,7 @@ const KNOWN_KEYS: [&str; 10] = [
     "riskyServicePrincipals",
     "riskyServicePrincipalHistory",
     "servicePrincipalRiskDetections",
+    "signIns",
     "apps",
     "user",
 ];
@@ -83,6 +90,10 @@ impl TenantConfig {
         config.risky_service_principal_history =
             collection(fields, "riskyServicePrincipalHistory", "servicePrincipalId")?;
         config.service_principal_risk_detections = collection(fields, "servicePrincipalRiskDetections", "id")?;
+        config.sign_ins = match fields.contains_key("signIns") {
+            true => collection(fields, "signIns", "id")?,
+            false => sign_ins(DERIVED_SIGN_IN_SEED, &config.risky_users, &config.risk_detections),
+        };
         if let Some(apps) = fields.get("apps") {
             config.apps = read_apps(apps)?;
         }
@@ -108,6 +119,7 @@ impl TenantConfig {
             "riskyServicePrincipals": {"value": self.risky_service_principals},
             "riskyServicePrincipalHistory": {"value": self.risky_service_principal_history},
             "servicePrincipalRiskDetections": {"value": self.service_principal_risk_detections},
+            "signIns": {"value": self.sign_ins},
             "apps": self.apps.iter().map(app_file).collect::<Vec<_>>(),
             "user": user,
         })

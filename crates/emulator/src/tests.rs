@@ -336,7 +336,12 @@ fn client_credentials_issue_an_application_token() {
     assert!(tokens.get("refresh_token").is_none());
     assert_eq!(tokens["expires_in"], 3599);
     let access = claims(tokens["access_token"].as_str().unwrap_or_default());
-    assert_eq!(access["roles"], json!(IDENTITY_PROTECTION_PERMISSIONS));
+    let roles: Vec<&str> = IDENTITY_PROTECTION_PERMISSIONS
+        .iter()
+        .chain(&RESPONSE_PERMISSIONS)
+        .copied()
+        .collect();
+    assert_eq!(access["roles"], json!(roles));
     assert_eq!(access["tid"], h.config.tenant_id.as_str());
 }
 
@@ -1243,7 +1248,9 @@ fn scripted_faults_apply_to_the_new_paths() {
     );
 }
 
+mod conditional_access;
 mod device_login;
 mod risk_state;
 mod runtime;
 mod serving;
+mod sign_in_log;

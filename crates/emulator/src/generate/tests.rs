@@ -146,3 +146,17 @@ fn every_default_detection_says_when_it_was_last_updated() {
         assert!(updated.is_some() && updated >= detected, "{detection}");
     }
 }
+
+#[test]
+fn the_default_cli_tenant_logs_its_sign_ins_quickly() {
+    let started = std::time::Instant::now();
+    let config = TenantConfig::generated(1, 300, 3000);
+    let log: HashSet<&str> = config.sign_ins.iter().filter_map(|s| s["id"].as_str()).collect();
+    assert_eq!(log.len(), config.sign_ins.len());
+    assert!(config.sign_ins.len() > 3000, "{}", config.sign_ins.len());
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
