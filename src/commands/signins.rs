@@ -105,7 +105,13 @@ pub fn list(session: &mut Session, args: &Arguments) -> Result<CommandOutput, Er
                     ),
                 )
             })?;
-        since = Some((detected.0.saturating_sub(window), detected.1));
+        // An offline detection is detected hours after the activity it is about: the window
+        // also reaches back to that activity, so the sign-ins around it are listed too.
+        let activity = text(&detection, "activityDateTime")
+            .and_then(parse_iso8601)
+            .filter(|at| *at < detected)
+            .unwrap_or(detected);
+        since = Some((activity.0.saturating_sub(window), activity.1));
         until = Some((detected.0.saturating_add(window), detected.1));
         if user_id.is_none() && args.text("user_principal_name").is_none() {
             user_id = text(&detection, "userId").map(str::to_string);
@@ -169,7 +175,8 @@ fn text<'a>(value: &'a Value, name: &str) -> Option<&'a str> {
     value.get(name).and_then(Value::as_str).filter(|s| !s.is_empty())
 }
 
-/// A sign-in's table row: what an analyst reads first, with the nested members flattened.
+/// A sign-in's table row: what an analyst reads first, with the nested members flattened (keys
+/// in camelCase, which the table turns into its column names: `ipAddress` → IP Address).
 fn row(sign_in: &str) -> String {
     let value: Value = serde_json::from_str(sign_in).unwrap_or(Value::Null);
     let at = |path: &[&str]| -> String {
@@ -208,20 +215,20 @@ fn row(sign_in: &str) -> String {
         at(&["deviceDetail", "browser"]),
     ]);
     let columns = [
-        ("Time", at(&["createdDateTime"])),
-        ("User", at(&["userPrincipalName"])),
-        ("App", at(&["appDisplayName"])),
-        ("IP address", at(&["ipAddress"])),
-        ("Location", location),
-        ("Device", device),
-        ("Client app", at(&["clientAppUsed"])),
-        ("Status", status),
-        ("MFA", mfa),
-        ("Conditional Access", at(&["conditionalAccessStatus"])),
-        ("Risk during sign-in", at(&["riskLevelDuringSignIn"])),
-        ("Risk state", at(&["riskState"])),
-        ("Correlation ID", at(&["correlationId"])),
-        ("ID", at(&["id"])),
+        ("time", at(&["createdDateTime"])),
+        ("user", at(&["userPrincipalName"])),
+        ("app", at(&["appDisplayName"])),
+        ("ipAddress", at(&["ipAddress"])),
+        ("location", location),
+        ("device", device),
+        ("clientApp", at(&["clientAppUsed"])),
+        ("status", status),
+        ("mfa", mfa),
+        ("conditionalAccess", at(&["conditionalAccessStatus"])),
+        ("riskDuringSignIn", at(&["riskLevelDuringSignIn"])),
+        ("riskState", at(&["riskState"])),
+        ("correlationId", at(&["correlationId"])),
+        ("id", at(&["id"])),
     ];
     let object: serde_json::Map<String, Value> = columns
         .into_iter()
@@ -288,12 +295,12 @@ mod tests {
             "conditionalAccessStatus": "notApplied", "riskLevelDuringSignIn": "high", "riskState": "atRisk",
         });
         let row: Value = serde_json::from_str(&row(&sign_in.to_string())).unwrap();
-        assert_eq!(row["Location"], "Lisbon, PT");
-        assert_eq!(row["Device"], "Windows 10, Edge");
-        assert_eq!(row["Status"], "50126, Invalid username or password.");
-        assert_eq!(row["MFA"], "Text message");
+        assert_eq!(row["location"], "Lisbon, PT");
+        assert_eq!(row["device"], "Windows 10, Edge");
+        assert_eq!(row["status"], "50126, Invalid username or password.");
+        assert_eq!(row["mfa"], "Text message");
         let ok = serde_json::json!({"status": {"errorCode": 0}});
         let row: Value = serde_json::from_str(&super::row(&ok.to_string())).unwrap();
-        assert_eq!(row["Status"], "Success");
+        assert_eq!(row["status"], "Success");
     }
 }
