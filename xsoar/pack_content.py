@@ -28,11 +28,15 @@ Decisions (why, in one place; the README's "Working incidents" section points he
   map section needs.
 - Layout buttons and the map need scripts (xsoar/pack/Scripts): a layout button runs an
   automation tagged `incident-action-button`, not an integration command, so
-  AzureADIdentityProtectionRiskAction runs the integration's dismiss / confirm command on the
-  incident's user or service principal; a map is an entry of type 15 (MAP_ENTRY_TYPE) returned by
-  a `dynamic-section` script (AzureADIdentityProtectionSignInMap; the server needs its Google Maps
+  AzureADIdentityProtectionRiskAction runs the integration's command for the button's action on
+  the incident's subject: dismiss / confirm the risk of its user or service principal, and (issue
+  17) investigate and respond -- its sign-in, the sign-ins around it or the user's recent ones,
+  the user's sessions revoked, its Source IP blocked; a map is an entry of type 15
+  (MAP_ENTRY_TYPE) returned by a `dynamic-section` script (AzureADIdentityProtectionSignInMap; the server needs its Google Maps
   key, UI.google.api.key), as content's DataminrPulseShowOnMapWithLatLng does; no layout section
   shows an incident's rawJSON, so AzureADIdentityProtectionRawObject does.
+- Sections flow on the 3-column grid left to right, a row as tall as its tallest section and
+  its last section widened to the right edge: the grid has no holes, whichever fields a type has.
 """
 
 from __future__ import annotations
@@ -353,7 +357,7 @@ def _field_ids(type_id: str, names: list[str]) -> list[str]:
     return out
 
 
-def _section(tab: str, index: int, name: str, field_ids: list[str], x: int, y: int) -> dict:
+def _section(tab: str, index: int, name: str, field_ids: list[str]) -> dict:
     items = [{
         "id": f"{tab}-{index}-{n}",
         "index": n,
@@ -368,10 +372,29 @@ def _section(tab: str, index: int, name: str, field_ids: list[str], x: int, y: i
         "name": name,
         "displayType": "ROW",
         "isVisible": True,
-        "x": x, "y": y, "w": 1, "h": max(2, (len(items) + 3) // 4),
+        "w": 1, "h": max(2, (len(items) + 3) // 4),
         "maxW": 3,
         "items": items,
     }
+
+
+def _flow(sections: list[dict]) -> list[dict]:
+    """Places the sections (each with its `w` and `h`) on the 3-column grid, left to right: a row
+    is as tall as its tallest section, and its last section widens to the right edge."""
+    rows: list[list[dict]] = [[]]
+    for section in sections:
+        if sum(s["w"] for s in rows[-1]) + section["w"] > 3:
+            rows.append([])
+        rows[-1].append(section)
+    y = 0
+    for row in filter(None, rows):
+        height, x = max(s["h"] for s in row), 0
+        for section in row:
+            section.update(x=x, y=y, h=height)
+            x += section["w"]
+        row[-1]["w"] += 3 - x
+        y += height
+    return sections
 
 
 def _tab(tab_id: str, name: str, type_id: str, sections: list, extra: list) -> dict:
@@ -379,24 +402,40 @@ def _tab(tab_id: str, name: str, type_id: str, sections: list, extra: list) -> d
     for index, (section_name, names) in enumerate(sections):
         ids = _field_ids(type_id, names)
         if ids:
-            laid.append(_section(tab_id, index, section_name, ids, len(laid) % 3, 2 * (len(laid) // 3)))
-    return {"id": tab_id, "name": name, "type": "custom", "sections": laid + extra}
+            laid.append(_section(tab_id, index, section_name, ids))
+    return {"id": tab_id, "name": name, "type": "custom", "sections": _flow(laid + extra)}
 
 
 ACTION_SCRIPT = "AzureADIdentityProtectionRiskAction"
 MAP_SCRIPT = "AzureADIdentityProtectionSignInMap"
 RAW_SCRIPT = "AzureADIdentityProtectionRawObject"
 # Layout buttons run scripts (tag incident-action-button), not integration commands: the pack's
-# AzureADIdentityProtectionRiskAction runs the command on the incident's user or service principal.
+# AzureADIdentityProtectionRiskAction runs the command of the button's action on the incident's
+# subject. (label, action, buttonClass)
 USER_BUTTONS = [("Dismiss user risk", "dismiss", "warning"),
                 ("Confirm user compromised", "confirm-compromised", "error"),
                 ("Confirm user safe", "confirm-safe", "success")]
 PRINCIPAL_BUTTONS = [("Dismiss service principal risk", "dismiss", "warning"),
                      ("Confirm service principal compromised", "confirm-compromised", "error")]
+RESPOND_BUTTONS = {
+    DETECTION: [("Show the sign-in", "sign-in", "primary"),
+                ("Sign-ins around it", "sign-ins-around", "primary"),
+                ("Revoke the user's sessions", "revoke-sessions", "warning"),
+                ("Block the sign-in's IP address", "block-ip", "error")],
+    RISKY_USER: [("The user's recent sign-ins", "recent-sign-ins", "primary"),
+                 ("Revoke the user's sessions", "revoke-sessions", "warning")],
+}
 
 
-def _buttons(type_id: str, x: int, y: int) -> dict:
-    buttons = PRINCIPAL_BUTTONS if type_id == PRINCIPAL else USER_BUTTONS
+def _button_sections(type_id: str) -> list[dict]:
+    risk = PRINCIPAL_BUTTONS if type_id == PRINCIPAL else USER_BUTTONS
+    sections = [_buttons("summary-actions", "Actions", risk)]
+    if type_id in RESPOND_BUTTONS:
+        sections.append(_buttons("summary-respond", "Investigate and respond", RESPOND_BUTTONS[type_id]))
+    return sections
+
+
+def _buttons(section_id: str, name: str, buttons: list[tuple[str, str, str]]) -> dict:
     items = [{
         "id": f"action-{action}",
         "index": n,
@@ -410,26 +449,23 @@ def _buttons(type_id: str, x: int, y: int) -> dict:
         "endCol": 2,
         "height": 44,
     } for n, (label, action, css) in enumerate(buttons)]
-    return {"i": "summary-actions", "name": "Actions", "displayType": "ROW", "isVisible": True,
-            "x": x, "y": y, "w": 1, "h": 2, "maxW": 3, "items": items}
+    # Two grid rows hold three buttons.
+    return {"i": section_id, "name": name, "displayType": "ROW", "isVisible": True,
+            "w": 1, "h": max(2, (len(items) + 2) // 2), "maxW": 3, "items": items}
 
 
-def _dynamic(section_id: str, name: str, script: str, x: int, y: int, w: int) -> dict:
+def _dynamic(section_id: str, name: str, script: str, w: int) -> dict:
     """A General Purpose Dynamic Section: XSOAR runs the script and shows its entry."""
     return {"i": section_id, "name": name, "type": "dynamic", "queryType": "script", "query": script,
-            "isVisible": True, "x": x, "y": y, "w": w, "h": 2, "maxW": 3}
+            "isVisible": True, "w": w, "h": 2, "maxW": 3}
 
 
 def layout(type_id: str) -> dict:
-    notes = {"i": "investigation-notes", "name": "Notes", "type": "notes",
-             "x": 0, "y": 6, "w": 3, "h": 2, "maxW": 3}
-    # The row under the field sections (three to a row): a risky user has fewer sections.
-    used = sum(1 for _, names in SUMMARY if _field_ids(type_id, names))
-    below = 2 * ((used + 2) // 3)
-    summary_extra = [_buttons(type_id, 0, below)]
+    notes = {"i": "investigation-notes", "name": "Notes", "type": "notes", "w": 3, "h": 2, "maxW": 3}
+    summary_extra = _button_sections(type_id)
     if type_id != RISKY_USER:  # a risky user has no sign-in location
-        summary_extra.append(_dynamic("summary-map", "Sign-in location", MAP_SCRIPT, 1, below, 2))
-    raw = _dynamic("investigation-raw", "Raw object from Graph", RAW_SCRIPT, 0, 2, 3)
+        summary_extra.append(_dynamic("summary-map", "Sign-in location", MAP_SCRIPT, 2))
+    raw = _dynamic("investigation-raw", "Raw object from Graph", RAW_SCRIPT, 3)
     return {
         "id": layout_id(type_id),
         "name": layout_id(type_id),

@@ -27,7 +27,7 @@ import unittest
 
 import yaml
 
-from test_mapping import build_pack, classify, load_json_folder, map_incident
+from test_mapping import COMMON_FIELDS, build_pack, classify, load_json_folder, map_incident
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -43,18 +43,47 @@ DETECTION = PREFIX + 'Risk Detection'
 RISKY_USER = PREFIX + 'Risky User'
 PRINCIPAL = PREFIX + 'Service Principal Risk Detection'
 
-# The integration command each button action runs, per kind of subject, and its id argument.
-USER_COMMANDS = {
-    'dismiss': 'azure-ad-identity-protection-risky-user-dismiss',
-    'confirm-compromised': 'azure-ad-identity-protection-risky-user-confirm-compromised',
-    'confirm-safe': 'azure-ad-identity-protection-risky-user-confirm-safe',
+# The incident fields the actions read (pack fields by name, CommonTypes fields by name).
+USER_ID = PREFIX + 'User ID'
+PRINCIPAL_ID = PREFIX + 'Service Principal ID'
+DETECTION_ID = 'Event ID'
+SOURCE_IP = 'Source IP'
+
+# What each button action runs on each kind of incident: action -> (the integration command,
+# {its argument: the incident field whose value it takes}, {its argument: a fixed value}).
+USER_ACTIONS = {
+    'dismiss': ('azure-ad-identity-protection-risky-user-dismiss', {'user_ids': USER_ID}, {}),
+    'confirm-compromised': ('azure-ad-identity-protection-risky-user-confirm-compromised', {'user_ids': USER_ID}, {}),
+    'confirm-safe': ('azure-ad-identity-protection-risky-user-confirm-safe', {'user_ids': USER_ID}, {}),
+    'revoke-sessions': ('azure-ad-identity-protection-user-sessions-revoke', {'user_id': USER_ID}, {}),
 }
-PRINCIPAL_COMMANDS = {
-    'dismiss': 'azure-ad-identity-protection-risky-service-principal-dismiss',
-    'confirm-compromised': 'azure-ad-identity-protection-risky-service-principal-confirm-compromised',
+ACTIONS = {
+    DETECTION: {
+        **USER_ACTIONS,
+        'sign-in': ('azure-ad-identity-protection-sign-in-get', {'detection_id': DETECTION_ID}, {}),
+        'sign-ins-around': ('azure-ad-identity-protection-sign-ins-list', {'around_detection_id': DETECTION_ID}, {}),
+        'block-ip': ('azure-ad-identity-protection-ip-block', {'ip': SOURCE_IP}, {}),
+    },
+    RISKY_USER: {
+        **USER_ACTIONS,
+        'recent-sign-ins': ('azure-ad-identity-protection-sign-ins-list', {'user_id': USER_ID},
+                            {'start_time': '7 days'}),
+    },
+    PRINCIPAL: {
+        'dismiss': ('azure-ad-identity-protection-risky-service-principal-dismiss',
+                    {'service_principal_ids': PRINCIPAL_ID}, {}),
+        'confirm-compromised': ('azure-ad-identity-protection-risky-service-principal-confirm-compromised',
+                                {'service_principal_ids': PRINCIPAL_ID}, {}),
+    },
 }
-USER_ID_ARG = 'user_ids'
-PRINCIPAL_ID_ARG = 'service_principal_ids'
+ALL_ACTIONS = set().union(*ACTIONS.values())
+# The buttons issue 17 asks for beside the risk actions: label -> action, per layout.
+RESPOND_SECTION = 'Investigate and respond'
+RESPOND_BUTTONS = {
+    DETECTION: {'Show the sign-in': 'sign-in', 'Sign-ins around it': 'sign-ins-around',
+                "Revoke the user's sessions": 'revoke-sessions', "Block the sign-in's IP address": 'block-ip'},
+    RISKY_USER: {"Revoke the user's sessions": 'revoke-sessions', "The user's recent sign-ins": 'recent-sign-ins'},
+}
 
 # XSOAR entry types (CommonServerPython's EntryType).
 NOTE, ERROR, MAP_ENTRY = 1, 4, 15
@@ -84,6 +113,19 @@ def error_entry(message):
              'Brand': 'AzureADIdentityProtection', 'ModuleName': 'AzureADIdentityProtection_instance_1'}]
 
 
+def expected_run(incident_type, action, values):
+    """{command, args} the action runs on an incident of the type whose fields (by name) hold values."""
+    command, from_fields, fixed = ACTIONS[incident_type][action]
+    args = {argument: values[field] for argument, field in from_fields.items()}
+    args.update(fixed)
+    return {'command': command, 'args': args}
+
+
+def answers_for(incident_type, body=None):
+    """Every command of the kind's actions answers one note."""
+    return {command: command_entry(body or {}, 'done') for command, _, _ in ACTIONS[incident_type].values()}
+
+
 def markdown_code_block(text):
     """The text of the one ```json fenced block in a Markdown text."""
     match = re.fullmatch(r'```json\n(.*)\n```', text, re.S)
@@ -102,6 +144,7 @@ class PackCase(unittest.TestCase):
         cls.principal_field = cls.fields[PREFIX + 'Service Principal ID']['cliName']
         cls.latitude_field = cls.fields[PREFIX + 'Latitude']['cliName']
         cls.longitude_field = cls.fields[PREFIX + 'Longitude']['cliName']
+        cls.cli_names = {**COMMON_FIELDS, **{name: cls.fields[name]['cliName'] for name in (USER_ID, PRINCIPAL_ID)}}
         cls.runnable = {}
         for name in (ACTION, MAP, RAW):
             with open(cls.script_file(name, '.py')) as f:
@@ -166,84 +209,123 @@ class PackCase(unittest.TestCase):
 # ---- AzureADIdentityProtectionRiskAction ------------------------------------------------------
 
 class RiskAction(PackCase):
-    def user_incident(self, user_id='u-1'):
-        return {'id': '11', 'type': DETECTION, 'CustomFields': {self.user_field: user_id}}
+    # The fields of an incident of each kind, by name.
+    VALUES = {
+        DETECTION: {USER_ID: 'u-1', DETECTION_ID: 'd-1', SOURCE_IP: '203.0.113.45'},
+        RISKY_USER: {USER_ID: 'u-1'},
+        PRINCIPAL: {PRINCIPAL_ID: 'sp-1', DETECTION_ID: 'd-2', SOURCE_IP: '198.51.100.7'},
+    }
 
-    def principal_incident(self, principal_id='sp-1'):
-        return {'id': '12', 'type': PRINCIPAL, 'CustomFields': {self.principal_field: principal_id}}
+    def incident(self, incident_type, values=None, **extra):
+        values = self.VALUES[incident_type] if values is None else values
+        fields = {self.cli_names[name]: value for name, value in values.items()}
+        return {'id': '11', 'type': incident_type, 'CustomFields': fields, **extra}
 
-    def answers(self, commands, body):
-        return {command: command_entry(body, 'done') for command in commands.values()}
+    def each_action(self):
+        for incident_type, actions in ACTIONS.items():
+            for action in actions:
+                yield incident_type, action
 
-    def test_each_user_action_runs_exactly_its_command_with_user_ids(self):
-        for action, command in USER_COMMANDS.items():
-            with self.subTest(action=action):
-                outcome = self.run_script(ACTION, self.user_incident('u-1'), {'action': action},
-                                          self.answers(USER_COMMANDS, {'userIds': ['u-1']}))
+    def test_each_action_runs_exactly_its_command_and_arguments_on_each_kind(self):
+        for incident_type, action in self.each_action():
+            with self.subTest(incident_type=incident_type, action=action):
+                outcome = self.run_script(ACTION, self.incident(incident_type), {'action': action},
+                                          answers_for(incident_type))
                 self.assertNoTraceback(outcome)
-                self.assertEqual(outcome['executed_commands'], [{'command': command, 'args': {USER_ID_ARG: 'u-1'}}])
+                self.assertEqual(outcome['executed_commands'],
+                                 [expected_run(incident_type, action, self.VALUES[incident_type])])
                 self.assertNotIn(ERROR, entry_types(outcome))
                 self.assertEqual(len(outcome['results']), 1, outcome['results'])
 
     def test_the_commands_own_entry_is_shown_and_the_fetching_instance_acts(self):
-        incident = dict(self.user_incident('u-1'), sourceInstance='Entra prod')
-        command = USER_COMMANDS['dismiss']
-        outcome = self.run_script(ACTION, incident, {'action': 'dismiss'},
-                                  self.answers(USER_COMMANDS, {'userIds': ['u-1']}))
-        self.assertNoTraceback(outcome)
-        self.assertEqual(outcome['executed_commands'],
-                         [{'command': command, 'args': {USER_ID_ARG: 'u-1', 'using': 'Entra prod'}}])
-        shown = outcome['results'][0]
-        shown = shown[0] if isinstance(shown, list) else shown
-        self.assertEqual((shown['Type'], shown['HumanReadable']), (NOTE, 'done'), outcome['results'])
-
-    def test_each_principal_action_runs_exactly_its_command_with_service_principal_ids(self):
-        for action, command in PRINCIPAL_COMMANDS.items():
-            with self.subTest(action=action):
-                outcome = self.run_script(ACTION, self.principal_incident('sp-1'), {'action': action},
-                                          self.answers(PRINCIPAL_COMMANDS, {'servicePrincipalIds': ['sp-1']}))
+        for incident_type, action in self.each_action():
+            with self.subTest(incident_type=incident_type, action=action):
+                incident = self.incident(incident_type, sourceInstance='Entra prod')
+                outcome = self.run_script(ACTION, incident, {'action': action}, answers_for(incident_type))
                 self.assertNoTraceback(outcome)
-                self.assertEqual(outcome['executed_commands'],
-                                 [{'command': command, 'args': {PRINCIPAL_ID_ARG: 'sp-1'}}])
-                self.assertNotIn(ERROR, entry_types(outcome))
+                expected = expected_run(incident_type, action, self.VALUES[incident_type])
+                expected['args']['using'] = 'Entra prod'
+                self.assertEqual(outcome['executed_commands'], [expected])
+                shown = outcome['results'][0]
+                shown = shown[0] if isinstance(shown, list) else shown
+                self.assertEqual((shown['Type'], shown['HumanReadable']), (NOTE, 'done'), outcome['results'])
+
+    def test_an_action_not_on_the_incidents_kind_is_one_error_and_runs_nothing(self):
+        for incident_type, actions in ACTIONS.items():
+            for action in sorted(ALL_ACTIONS - set(actions)):
+                with self.subTest(incident_type=incident_type, action=action):
+                    outcome = self.run_script(ACTION, self.incident(incident_type), {'action': action},
+                                              answers_for(incident_type))
+                    self.assertOneError(outcome, '"{}"'.format(action))
+                    self.assertEqual(outcome['executed_commands'], [])
 
     def test_confirm_safe_is_no_action_on_a_service_principal(self):
-        outcome = self.run_script(ACTION, self.principal_incident(), {'action': 'confirm-safe'},
-                                  self.answers(PRINCIPAL_COMMANDS, {}))
-        self.assertOneError(outcome, 'confirm-safe')
+        outcome = self.run_script(ACTION, self.incident(PRINCIPAL), {'action': 'confirm-safe'},
+                                  answers_for(PRINCIPAL))
+        self.assertOneError(outcome, 'confirm-safe', 'service principal')
         self.assertEqual(outcome['executed_commands'], [])
+
+    def test_the_sign_in_actions_are_no_actions_on_a_risky_user(self):
+        for action in ('sign-in', 'sign-ins-around', 'block-ip'):
+            with self.subTest(action=action):
+                outcome = self.run_script(ACTION, self.incident(RISKY_USER), {'action': action},
+                                          answers_for(DETECTION))
+                self.assertOneError(outcome, action, 'risky user')
+                self.assertEqual(outcome['executed_commands'], [])
+
+    def test_an_action_whose_field_is_empty_is_one_error_naming_the_field_and_runs_nothing(self):
+        for incident_type, action in self.each_action():
+            _, from_fields, _ = ACTIONS[incident_type][action]
+            for field in set(from_fields.values()) - {USER_ID, PRINCIPAL_ID}:
+                for empty in ('', None, 'absent'):
+                    values = {**self.VALUES[incident_type], field: empty}
+                    if empty == 'absent':
+                        del values[field]
+                    with self.subTest(incident_type=incident_type, action=action, field=field, value=empty):
+                        outcome = self.run_script(ACTION, self.incident(incident_type, values), {'action': action},
+                                                  answers_for(incident_type))
+                        self.assertOneError(outcome, field)
+                        self.assertEqual(outcome['executed_commands'], [])
 
     def test_an_unknown_or_missing_action_runs_nothing(self):
         for args in ({'action': 'delete'}, {'action': ''}, {}):
-            for incident in (self.user_incident(), self.principal_incident()):
-                with self.subTest(args=args, incident=incident['type']):
-                    outcome = self.run_script(ACTION, incident, args, self.answers(USER_COMMANDS, {}))
+            for incident_type in ACTIONS:
+                with self.subTest(args=args, incident_type=incident_type):
+                    outcome = self.run_script(ACTION, self.incident(incident_type), args, answers_for(incident_type))
                     self.assertOneError(outcome)
                     self.assertEqual(outcome['executed_commands'], [])
 
     def test_an_incident_with_neither_id_is_one_error_and_runs_nothing(self):
-        for fields in ({}, None, {self.user_field: '', self.principal_field: ''}):
-            with self.subTest(fields=fields):
-                incident = {'id': '13', 'type': RISKY_USER, 'CustomFields': fields}
-                outcome = self.run_script(ACTION, incident, {'action': 'dismiss'}, self.answers(USER_COMMANDS, {}))
-                self.assertOneError(outcome, 'neither')
-                self.assertEqual(outcome['executed_commands'], [])
+        for fields in ({}, None, {self.user_field: '', self.principal_field: ''},
+                       {self.cli_names[DETECTION_ID]: 'd-1', self.cli_names[SOURCE_IP]: '203.0.113.45'}):
+            for incident_type, action in self.each_action():
+                with self.subTest(fields=fields, incident_type=incident_type, action=action):
+                    incident = {'id': '13', 'type': incident_type, 'CustomFields': fields}
+                    outcome = self.run_script(ACTION, incident, {'action': action}, answers_for(incident_type))
+                    self.assertOneError(outcome, 'neither')
+                    self.assertEqual(outcome['executed_commands'], [])
 
     def test_the_commands_error_entry_is_surfaced_as_an_error(self):
-        graph_error = 'Graph answered 403 Forbidden: IdentityRiskyUser.ReadWrite.All is missing'
-        outcome = self.run_script(ACTION, self.user_incident(), {'action': 'dismiss'},
-                                  {USER_COMMANDS['dismiss']: error_entry(graph_error)})
-        self.assertOneError(outcome, graph_error)
-        self.assertEqual(len(outcome['executed_commands']), 1)
+        cases = ((DETECTION, 'dismiss', 'Graph answered 403 Forbidden: IdentityRiskyUser.ReadWrite.All is missing'),
+                 (DETECTION, 'block-ip', 'Graph answered 403 Forbidden: Policy.ReadWrite.ConditionalAccess is missing'),
+                 (DETECTION, 'sign-in', 'Graph answered 403 Forbidden: a Microsoft Entra ID P1 licence is needed'),
+                 (RISKY_USER, 'revoke-sessions', 'Graph answered 404 Not Found: the user does not exist'))
+        for incident_type, action, graph_error in cases:
+            with self.subTest(incident_type=incident_type, action=action):
+                command = ACTIONS[incident_type][action][0]
+                outcome = self.run_script(ACTION, self.incident(incident_type), {'action': action},
+                                          {command: error_entry(graph_error)})
+                self.assertOneError(outcome, graph_error)
+                self.assertEqual(len(outcome['executed_commands']), 1)
 
-    def test_the_commands_are_the_integrations_with_the_id_argument(self):
+    def test_the_commands_are_the_integrations_with_their_arguments(self):
         definition = load_yaml(os.path.join(REPO, 'integration.yml'))
         declared = {c['name']: {a['name'] for a in c.get('arguments', [])} for c in definition['script']['commands']}
-        for commands, argument in ((USER_COMMANDS, USER_ID_ARG), (PRINCIPAL_COMMANDS, PRINCIPAL_ID_ARG)):
-            for command in commands.values():
-                with self.subTest(command=command):
-                    self.assertIn(command, declared)
-                    self.assertIn(argument, declared[command])
+        for incident_type, action in self.each_action():
+            command, from_fields, fixed = ACTIONS[incident_type][action]
+            with self.subTest(incident_type=incident_type, action=action):
+                self.assertIn(command, declared)
+                self.assertLessEqual(set(from_fields) | set(fixed), declared[command])
 
 
 # ---- AzureADIdentityProtectionSignInMap -------------------------------------------------------
@@ -341,7 +423,8 @@ class ScriptDefinitions(PackCase):
         arguments = {a['name']: a for a in definition.get('args', [])}
         self.assertEqual(set(arguments), {'action'})
         self.assertTrue(arguments['action'].get('required'))
-        self.assertEqual(set(arguments['action']['predefined']), set(USER_COMMANDS) | set(PRINCIPAL_COMMANDS))
+        self.assertEqual(len(arguments['action']['predefined']), len(set(arguments['action']['predefined'])))
+        self.assertEqual(set(arguments['action']['predefined']), ALL_ACTIONS)
 
 
 class Layouts(PackCase):
@@ -352,6 +435,8 @@ class Layouts(PackCase):
         layouts = {layout['id']: layout for layout in load_json_folder(os.path.join(cls.pack, 'Layouts'))}
         cls.layout_of = {t['id']: layouts[t['layout']] for t in types}
         cls.scripts = {name: load_yaml(cls.script_file(name, '.yml')) for name in (ACTION, MAP, RAW)}
+        classifiers = load_json_folder(os.path.join(cls.pack, 'Classifiers'))
+        cls.mapping = next(c for c in classifiers if c['type'] == 'mapping-incoming')['mapping']
 
     def sections(self, layout):
         for tab in layout['detailsV2']['tabs']:
@@ -366,12 +451,20 @@ class Layouts(PackCase):
     def dynamic_queries(self, layout):
         return [s['query'] for s in self.sections(layout) if s.get('type') == 'dynamic']
 
+    def values_of_type(self, incident_type):
+        """A value, by field name, in each of the scripts' fields the type has: the pack fields
+        associated to it, the CommonTypes fields its incoming mapper fills."""
+        values = {USER_ID: 'u-1', PRINCIPAL_ID: 'sp-1', DETECTION_ID: 'd-1', SOURCE_IP: '203.0.113.45',
+                  PREFIX + 'Latitude': 38.7223, PREFIX + 'Longitude': -9.1393}
+        mapped = self.mapping[incident_type]['internalMapping']
+        return {name: value for name, value in values.items()
+                if incident_type in self.fields.get(name, {}).get('associatedTypes', []) or
+                name in COMMON_FIELDS and name in mapped}
+
     def incident_of_type(self, incident_type):
         """An incident with a value in each of the scripts' fields the type has."""
-        values = {self.user_field: 'u-1', self.principal_field: 'sp-1',
-                  self.latitude_field: 38.7223, self.longitude_field: -9.1393}
-        fields = {f['cliName']: values[f['cliName']] for f in self.fields.values()
-                  if f['cliName'] in values and incident_type in f['associatedTypes']}
+        cli_names = {**COMMON_FIELDS, **{name: f['cliName'] for name, f in self.fields.items()}}
+        fields = {cli_names[name]: value for name, value in self.values_of_type(incident_type).items()}
         return {'id': '41', 'type': incident_type, 'CustomFields': fields}
 
     def test_every_incident_type_has_a_layout_with_buttons(self):
@@ -396,19 +489,55 @@ class Layouts(PackCase):
 
     def test_every_button_runs_its_command_on_an_incident_of_the_layouts_type(self):
         for incident_type, layout in self.layout_of.items():
-            commands = PRINCIPAL_COMMANDS if incident_type == PRINCIPAL else USER_COMMANDS
-            actions = set()
+            actions = []
             for button in self.buttons(layout):
                 args = {name: value['simple'] for name, value in button['args'].items()}
-                actions.add(args['action'])
+                actions.append(args['action'])
                 with self.subTest(incident_type=incident_type, button=button['name']):
-                    answers = {c: command_entry({}, 'done') for c in commands.values()}
-                    outcome = self.run_script(ACTION, self.incident_of_type(incident_type), args, answers)
+                    outcome = self.run_script(ACTION, self.incident_of_type(incident_type), args,
+                                              answers_for(incident_type))
                     self.assertNoTraceback(outcome)
                     self.assertNotIn(ERROR, entry_types(outcome), outcome['results'])
-                    self.assertEqual([c['command'] for c in outcome['executed_commands']], [commands[args['action']]])
+                    self.assertEqual(outcome['executed_commands'],
+                                     [expected_run(incident_type, args['action'], self.values_of_type(incident_type))])
             with self.subTest(incident_type=incident_type):
-                self.assertEqual(actions, set(commands), 'one button per action on this kind')
+                self.assertEqual(sorted(actions), sorted(ACTIONS[incident_type]), 'one button per action on this kind')
+
+    def test_the_investigate_and_respond_buttons_are_those_issue_17_asks_for(self):
+        for incident_type, layout in self.layout_of.items():
+            with self.subTest(incident_type=incident_type):
+                sections = [s for s in self.sections(layout) if s.get('name') == RESPOND_SECTION]
+                if incident_type not in RESPOND_BUTTONS:
+                    self.assertEqual(sections, [])
+                    continue
+                self.assertEqual(len(sections), 1)
+                buttons = {item['name']: item['args']['action']['simple'] for item in sections[0]['items']
+                           if item.get('sectionItemType') == 'button'}
+                self.assertEqual(buttons, RESPOND_BUTTONS[incident_type])
+                self.assertEqual(len(sections[0]['items']), len(buttons))
+
+    def test_item_ids_are_unique_in_a_layout(self):
+        for incident_type, layout in self.layout_of.items():
+            with self.subTest(incident_type=incident_type):
+                ids = [item['id'] for section in self.sections(layout) for item in section.get('items', [])]
+                self.assertEqual(len(ids), len(set(ids)))
+                sections = [section['i'] for section in self.sections(layout)]
+                self.assertEqual(len(sections), len(set(sections)))
+
+    def test_the_sections_of_each_tab_fill_the_grid_without_gaps_or_overlaps(self):
+        for incident_type, layout in self.layout_of.items():
+            for tab in layout['detailsV2']['tabs']:
+                if 'sections' not in tab:
+                    continue
+                with self.subTest(incident_type=incident_type, tab=tab['id']):
+                    cells = []
+                    for section in tab['sections']:
+                        x, y, w, h = (section[key] for key in ('x', 'y', 'w', 'h'))
+                        self.assertTrue(x >= 0 and y >= 0 and w >= 1 and h >= 1 and x + w <= 3, section['name'])
+                        cells += [(column, row) for column in range(x, x + w) for row in range(y, y + h)]
+                    self.assertEqual(len(cells), len(set(cells)), 'sections overlap')
+                    bottom = max(row for _, row in cells) + 1
+                    self.assertEqual(set(cells), {(c, r) for c in range(3) for r in range(bottom)}, 'a hole')
 
     def test_dynamic_sections_name_dynamic_section_scripts(self):
         dynamic = {name for name, d in self.scripts.items() if 'dynamic-section' in d.get('tags', [])}
@@ -450,25 +579,37 @@ class FetchedIncidents(PackCase):
         raw = json.loads(fetched['rawJSON'])
         incident_type = classify(self.classifier, raw)
         mapped = map_incident(self.mapper, incident_type, raw)
-        fields = {self.fields[name]['cliName']: value for name, value in mapped.items() if name in self.fields}
+        cli_names = {**COMMON_FIELDS, **{name: f['cliName'] for name, f in self.fields.items()}}
+        fields = {cli_names[name]: value for name, value in mapped.items() if name in cli_names}
         return raw, {'id': '51', 'type': incident_type, 'rawJSON': fetched['rawJSON'], 'CustomFields': fields}
 
+    @staticmethod
+    def subject_values(incident_type, raw):
+        """The Graph object's values the actions act on, by the field name that holds them."""
+        if incident_type == RISKY_USER:
+            return {USER_ID: raw['id']}
+        subject = {PRINCIPAL_ID: raw['servicePrincipalId']} if incident_type == PRINCIPAL else {USER_ID: raw['userId']}
+        return {**subject, DETECTION_ID: raw['id'], SOURCE_IP: raw['ipAddress']}
+
     def test_buttons_act_on_the_fetched_subject(self):
+        kinds = set()
         for fetched in self.fetched:
             raw, incident = self.as_xsoar_incident(fetched)
-            principal = incident['type'] == PRINCIPAL
-            commands, argument = (PRINCIPAL_COMMANDS, PRINCIPAL_ID_ARG) if principal else (USER_COMMANDS, USER_ID_ARG)
-            subject = raw['servicePrincipalId'] if principal else raw.get('userId') or raw['id']
+            kinds.add(incident['type'])
+            values = self.subject_values(incident['type'], raw)
             for section in (s for tab in self.layout_of[incident['type']]['detailsV2']['tabs']
                             for s in tab.get('sections', [])):
                 for button in (i for i in section.get('items', []) if i.get('sectionItemType') == 'button'):
                     action = button['args']['action']['simple']
                     with self.subTest(incident_type=incident['type'], action=action):
-                        answers = {c: command_entry({}, 'done') for c in commands.values()}
-                        outcome = self.run_script(ACTION, incident, {'action': action}, answers)
+                        outcome = self.run_script(ACTION, dict(incident, sourceInstance='Entra prod'),
+                                                  {'action': action}, answers_for(incident['type']))
                         self.assertNoTraceback(outcome)
-                        self.assertEqual(outcome['executed_commands'],
-                                         [{'command': commands[action], 'args': {argument: subject}}])
+                        self.assertNotIn(ERROR, entry_types(outcome), outcome['results'])
+                        expected = expected_run(incident['type'], action, values)
+                        expected['args']['using'] = 'Entra prod'
+                        self.assertEqual(outcome['executed_commands'], [expected])
+        self.assertEqual(kinds, set(ACTIONS), 'the fixture has an incident of each kind')
 
     def test_the_map_shows_the_fetched_sign_in(self):
         for fetched in self.fetched:
