@@ -1067,6 +1067,29 @@ fn named_locations_list_filters_limits_and_pages() {
     assert_eq!(requests_to(&emu, LOCATIONS).len(), 3, "one page each");
 }
 
+/// Regression: a location whose display name differs only in case was skipped, so the command
+/// tried to create a second one and failed with Graph's 400 for a duplicate name.
+#[test]
+fn a_location_named_in_another_case_is_the_one_used() {
+    let emu = tenant_with(|c| {
+        c.named_locations
+            .push(ip_location(MINE, "soar blocked ip addresses", &["198.51.100.0/24"]))
+    });
+    command(&emu, BLOCK, json!({"ip": "203.0.113.9"}))
+        .expect(0, 1)
+        .says(&["Added `203.0.113.9/32`"]);
+    let patched: Vec<_> = requests_to(&emu, &format!("{LOCATIONS}/{MINE}"))
+        .into_iter()
+        .filter(|r| r.method == "PATCH")
+        .collect();
+    assert_eq!(patched.len(), 1);
+    assert!(
+        writes(&emu).iter().all(|(method, _)| method != "POST"),
+        "no second location"
+    );
+    assert_eq!(emu.named_locations().len(), 3);
+}
+
 #[test]
 fn a_name_with_an_apostrophe_is_found_again() {
     let emu = tenant();
