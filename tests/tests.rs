@@ -24,6 +24,8 @@ mod files;
 mod graph_commands;
 // Workload identities: risky service principals and their risk detections.
 mod service_principals;
+// Investigating and responding (issue 18): sign-ins, verdicts, sessions, blocked IP addresses.
+mod respond;
 // fetch-incidents: lossless, duplicate-free, migration-safe.
 mod fetch;
 // Incidents an analyst can work: risky users fetched, mirror marks, the four mirroring commands.

@@ -347,7 +347,9 @@ fn find(session: &mut Session, name: &str) -> Result<Option<Map<String, Value>>,
         let Ok(location) = serde_json::from_str::<Map<String, Value>>(item.get()) else {
             continue;
         };
-        if text(&location, "displayName") != name {
+        // Graph compares the filter's text case-insensitively, and display names are unique
+        // regardless of case: "soar blocked ip addresses" is the location asked for.
+        if text(&location, "displayName").to_lowercase() != name.to_lowercase() {
             continue;
         }
         match text(&location, "@odata.type") {

@@ -1041,6 +1041,142 @@ class MirroringAgainstTheEmulator(BridgeCase):
             self.assertLessEqual({'closeReason', 'closeNotes'}, set(mapping[type_name]), type_name)
 
 
+def context_item(entry, name):
+    """What an entry put under AADIdentityProtection.<name>(val.id === obj.id)."""
+    return entry['EntryContext']['AADIdentityProtection.{}(val.id === obj.id)'.format(name)]
+
+
+class InvestigateAndRespond(BridgeCase):
+    """Issue 18's commands through the bridge in device-code mode: each shows the binary's
+    entries and context as the binary alone gives them, and the permission group each asked for
+    on first use is stored in the integration context (`token_permission_groups`)."""
+
+    SIGN_IN_GET = 'azure-ad-identity-protection-sign-in-get'
+    SIGN_INS_LIST = 'azure-ad-identity-protection-sign-ins-list'
+
+    def setUp(self):
+        super().setUp()
+        self.sign_in()
+        self.assertNotIn('token_permission_groups', self.context['context'])
+
+    def real_time_detection(self, n):
+        """The tenant's n-th atRisk detection of a sign-in (by id): each test takes its own."""
+        tenant = self.tenant()
+        logged = {s['id'] for s in tenant['signIns']['value']}
+        found = sorted((d for d in tenant['riskDetections']['value']
+                        if d.get('requestId') in logged and d.get('riskState') == 'atRisk'),
+                       key=lambda d: d['id'])
+        return found[n]
+
+    def assertAsTheBinaryAlone(self, command, args, outcome, exit_status=0):
+        """The bridge wrote the binary's entries, and stored its context: run again from that
+        context, the binary alone answers the same (an action repeated changes nothing more)."""
+        status, alone = self.binary_alone(command, args, self.device_params(), self.context['context'])
+        self.assertEqual(status, exit_status, alone)
+        self.assertEqual(per_request_ids_blanked(outcome['results']), per_request_ids_blanked(alone['entries']))
+        self.assertFalse(alone.get('context_changed'), 'the stored context already held the new token')
+
+    def assertGroups(self, *groups):
+        self.assertEqual(self.context['context'].get('token_permission_groups'), list(groups))
+
+    def test_sign_in_get_by_detection_id(self):
+        detection = self.real_time_detection(0)
+        args = {'detection_id': detection['id']}
+        outcome = self.bridge(self.SIGN_IN_GET, args)
+        self.assertNoTraceback(outcome)
+        self.assertEqual(entry_types(outcome), [1], outcome['results'])
+        [sign_in] = context_item(outcome['results'][0], 'SignIn')
+        [logged] = [s for s in self.tenant()['signIns']['value'] if s['id'] == detection['requestId']]
+        for key in ('id', 'userId', 'ipAddress', 'createdDateTime'):
+            self.assertEqual(sign_in[key], logged[key], key)
+        self.assertEqual(sign_in['userId'], detection['userId'])
+        self.assertGroups('sign_ins')
+        self.assertAsTheBinaryAlone(self.SIGN_IN_GET, args, outcome)
+
+    def test_sign_ins_list_around_a_detection(self):
+        detection = self.real_time_detection(1)
+        args = {'around_detection_id': detection['id'], 'window': '1 hour'}
+        outcome = self.bridge(self.SIGN_INS_LIST, args)
+        self.assertNoTraceback(outcome)
+        self.assertEqual(entry_types(outcome), [1], outcome['results'])
+        # Worked out here: the user's sign-ins from an hour before the activity to an hour after
+        # the detection, newest first as the tenant holds them.
+        hour = datetime.timedelta(hours=1)
+        since = min(instant(detection['activityDateTime']), instant(detection['detectedDateTime'])) - hour
+        until = instant(detection['detectedDateTime']) + hour
+        expected = [s['id'] for s in self.tenant()['signIns']['value']
+                    if s['userId'] == detection['userId'] and since <= instant(s['createdDateTime']) <= until]
+        listed = [s['id'] for s in context_item(outcome['results'][0], 'SignIn')]
+        self.assertEqual(listed, expected)
+        self.assertIn(detection['requestId'], listed)
+        self.assertGroups('sign_ins')
+        self.assertAsTheBinaryAlone(self.SIGN_INS_LIST, args, outcome)
+
+    def test_confirm_safe(self):
+        detection = self.real_time_detection(2)
+        args = {'request_ids': detection['requestId']}
+        outcome = self.bridge('azure-ad-identity-protection-sign-in-confirm-safe', args)
+        self.assertNoTraceback(outcome)
+        self.assertEqual(entry_types(outcome), [1], outcome['results'])
+        self.assertEqual(outcome['results'][0]['Contents']['requestIds'], [detection['requestId']])
+        tenant = self.tenant()
+        [now] = [d for d in tenant['riskDetections']['value'] if d['id'] == detection['id']]
+        [sign_in] = [s for s in tenant['signIns']['value'] if s['id'] == detection['requestId']]
+        self.assertEqual((now['riskState'], now['riskDetail']), ('confirmedSafe', 'adminConfirmedSigninSafe'))
+        self.assertEqual(sign_in['riskState'], 'confirmedSafe')
+        # Confirming takes the users' own permission: no group is added.
+        self.assertNotIn('token_permission_groups', self.context['context'])
+        self.assertAsTheBinaryAlone('azure-ad-identity-protection-sign-in-confirm-safe', args, outcome)
+
+    def test_sessions_revoke_with_one_unknown_user(self):
+        user = self.tenant()['riskyUsers']['value'][0]
+        args = {'user_id': '{},nobody@contoso.com'.format(user['userPrincipalName'])}
+        outcome = self.bridge('azure-ad-identity-protection-user-sessions-revoke', args)
+        self.assertNoTraceback(outcome)
+        self.assertEqual(entry_types(outcome), [1, 4], outcome['results'])
+        revoked, error = outcome['results']
+        self.assertEqual([(r['user'], r['revoked']) for r in revoked['Contents']],
+                         [(user['userPrincipalName'], True), ('nobody@contoso.com', False)])
+        self.assertIn('failed for 1 of 2 users (nobody@contoso.com)', error['HumanReadable'])
+        self.assertGroups('sessions')
+        self.assertAsTheBinaryAlone('azure-ad-identity-protection-user-sessions-revoke', args, outcome,
+                                    exit_status=1)
+
+    def test_ip_block_twice(self):
+        args = {'ip': '203.0.113.77', 'named_location': 'Bridge test blocked addresses'}
+        start = len(http_json('GET', self.emulator.admin + '/requests')['requests'])
+        first = self.bridge('azure-ad-identity-protection-ip-block', args)
+        self.assertNoTraceback(first)
+        self.assertEqual(entry_types(first), [1], first['results'])
+        self.assertIn('Created the IP named location', first['results'][0]['HumanReadable'])
+        location = first['results'][0]['EntryContext']['AADIdentityProtection.NamedLocation(val.id === obj.id)']
+        self.assertEqual([r['cidrAddress'] for r in location['ipRanges']], ['203.0.113.77/32'])
+        self.assertGroups('policies')
+        middle = len(http_json('GET', self.emulator.admin + '/requests')['requests'])
+
+        second = self.bridge('azure-ad-identity-protection-ip-block', args)
+        self.assertNoTraceback(second)
+        self.assertEqual(entry_types(second), [1], second['results'])
+        self.assertIn('already in the named location', second['results'][0]['HumanReadable'])
+        self.assertIn('nothing was changed', second['results'][0]['HumanReadable'])
+        requests = http_json('GET', self.emulator.admin + '/requests')['requests']
+        writes = [(r['method'], r['status']) for r in requests[start:] if 'namedLocations' in r['path']
+                  and r['method'] != 'GET']
+        self.assertEqual(writes, [('POST', 201)], 'one creation, then no write')
+        self.assertEqual(len(requests[middle:]), 2, 'the second block only looks: the location, the policies')
+        self.assertAsTheBinaryAlone('azure-ad-identity-protection-ip-block', args, second)
+
+    def test_named_locations_list(self):
+        args = {'display_name': 'Corporate network'}
+        outcome = self.bridge('azure-ad-identity-protection-named-locations-list', args)
+        self.assertNoTraceback(outcome)
+        self.assertEqual(entry_types(outcome), [1], outcome['results'])
+        [location] = context_item(outcome['results'][0], 'NamedLocation')
+        self.assertEqual((location['displayName'], location['isTrusted']), ('Corporate network', True))
+        self.assertGroups('policies')
+        self.assertAsTheBinaryAlone('azure-ad-identity-protection-named-locations-list', args, outcome)
+
+
 # A probe that loads the embedded script as the server does (after CommonServerPython, in one
 # namespace) but under another __name__, so no command runs, and prints process_timeout(params)
 # for each params object given.
