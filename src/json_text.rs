@@ -76,15 +76,14 @@ pub fn write_string(out: &mut Vec<u8>, text: &str) {
     out.push(b'"');
 }
 
-/// `object`, the text of a JSON object, with the members of `added` (an object) appended at its
-/// end, the text before them kept byte for byte (a fetched detection stays as Graph sent it).
-/// Text that is not an object comes back as `added` alone.
-pub fn with_members(object: &str, added: &serde_json::Value) -> String {
-    let added = added.to_string();
+/// `object`, the text of a JSON object, with the members of `added` (an object's JSON text)
+/// appended at its end, the text before them kept byte for byte (a fetched detection stays as
+/// Graph sent it). Text that is not an object comes back as `added` alone.
+pub fn with_members(object: &str, added: &str) -> String {
     let inner_added = added.get(1..added.len().saturating_sub(1)).unwrap_or_default();
     let trimmed = object.trim();
     let Some(body) = trimmed.strip_prefix('{').and_then(|rest| rest.strip_suffix('}')) else {
-        return added;
+        return added.to_string();
     };
     if inner_added.is_empty() {
         return trimmed.to_string();
@@ -139,7 +138,7 @@ mod tests {
 
     #[test]
     fn members_are_appended_and_the_text_before_them_kept() {
-        let added = serde_json::json!({"k": "v", "n": null});
+        let added = serde_json::json!({"k": "v", "n": null}).to_string();
         let cases = [
             (r#"{"a": 1}"#, r#"{"a": 1,"k":"v","n":null}"#),
             ("{ }", r#"{ "k":"v","n":null}"#),

@@ -260,13 +260,24 @@ fn read_cursor(
 pub struct Marks<'a> {
     direction: Option<&'static str>,
     instance: Option<&'a str>,
+    /// The members added to each kind's rawJSON, as JSON text, written once per fetch.
+    added: [String; 3],
 }
 
 impl<'a> Marks<'a> {
     pub fn new(mirror: MirrorSettings, instance: Option<&'a str>) -> Self {
+        let added = [Kind::User, Kind::ServicePrincipal, Kind::RiskyUser].map(|kind| {
+            json!({
+                OBJECT_TYPE: kind.object_type(),
+                "mirror_direction": mirror.direction,
+                "mirror_instance": instance,
+            })
+            .to_string()
+        });
         Marks {
             direction: mirror.direction,
             instance,
+            added,
         }
     }
 
@@ -274,12 +285,12 @@ impl<'a> Marks<'a> {
     /// at its end: [`OBJECT_TYPE`], `mirror_direction` and `mirror_instance`. Added last, they
     /// win over any member of the same name Graph sent, as JSON readers keep the last one.
     pub fn raw_json(&self, object: &str, kind: Kind) -> String {
-        let added = json!({
-            OBJECT_TYPE: kind.object_type(),
-            "mirror_direction": self.direction,
-            "mirror_instance": self.instance,
-        });
-        crate::json_text::with_members(object, &added)
+        let added = match kind {
+            Kind::User => &self.added[0],
+            Kind::ServicePrincipal => &self.added[1],
+            Kind::RiskyUser => &self.added[2],
+        };
+        crate::json_text::with_members(object, added)
     }
 }
 
