@@ -422,3 +422,43 @@ fn the_protocol_version_is_stated_alike_everywhere() {
         assert!(output.status.success() && text.contains(&expected), "{flag}: {text}");
     }
 }
+
+/// The README's command table, as integration.yml defines the commands: each command in the
+/// order it declares them, with its description's first sentence. Written between the markers
+/// by `UPDATE_README=1 cargo test --test integration docs::the_readme`, so it cannot drift.
+fn command_table() -> String {
+    let text = include_str!("../integration.yml");
+    let yml = yaml_rust2::YamlLoader::load_from_str(text).expect("integration.yml is YAML");
+    let commands = yml[0]["script"]["commands"].as_vec().expect("script.commands").clone();
+    let mut table = String::from("| command | what it does |\n|---|---|\n");
+    for command in commands {
+        let name = command["name"].as_str().unwrap_or_default();
+        let description = command["description"].as_str().unwrap_or_default();
+        let first = match description.find(". ") {
+            Some(end) => &description[..=end],
+            None => description,
+        };
+        table.push_str(&format!("| `{name}` | {} |\n", first.trim().replace('|', "\\|")));
+    }
+    table.push_str("| `fetch-incidents` | Turns new risk detections (and, when asked, risky users and service-principal detections) into incidents; run by XSOAR when *Fetch incidents* is checked. |\n");
+    table
+}
+
+#[test]
+fn the_readme_lists_every_command_of_integration_yml() {
+    let (start, end) = ("<!-- commands:start -->\n", "<!-- commands:end -->");
+    let readme = std::fs::read_to_string(Path::new(REPOSITORY).join("README.md")).expect("README.md");
+    let from = readme.find(start).expect("the README has the commands markers") + start.len();
+    let to = readme.find(end).expect("the README has the end marker");
+    let expected = command_table();
+    if std::env::var_os("UPDATE_README").is_some() {
+        let updated = format!("{}{expected}{}", &readme[..from], &readme[to..]);
+        std::fs::write(Path::new(REPOSITORY).join("README.md"), updated).expect("write README.md");
+        return;
+    }
+    assert_eq!(
+        &readme[from..to],
+        expected,
+        "README.md's command table is not integration.yml's: run UPDATE_README=1 cargo test --test integration docs::the_readme"
+    );
+}

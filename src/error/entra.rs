@@ -124,7 +124,7 @@ impl EntraError {
             ("invalid_client", _) => "Entra ID rejected the app's credentials. Check Application ID and Client Secret.".into(),
             ("invalid_scope", _) => "The requested permissions are not valid for this cloud. Check azure_cloud and the app's API permissions.".into(),
             ("temporarily_unavailable", _) => "Entra ID is temporarily unavailable. Try again in a few minutes.".into(),
-            _ => "Check the app registration and the instance parameters (see the README's app registration section).".into(),
+            _ => "Check the app registration and the instance parameters (see docs/app-registration.md).".into(),
         }
     }
 }
