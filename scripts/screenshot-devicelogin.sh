@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
 # Screenshots of the emulator's device-login page, in a real headless browser, at a laptop size
-# and a phone size: the code form and the review of a code the integration just asked for.
+# (1280x800) and a phone size (390x844), of every state a person meets: the code form, the review
+# of a code the integration just asked for, the pages after Approve and after Deny, and the code
+# form refusing a code it does not know (an expired or used code gets the same page, other words).
+# Each picture is one screen, no scrolling: Approve, Deny and "Not your code?" must be in it.
 #
-#   bash scripts/screenshot-devicelogin.sh [OUT]      # OUT defaults to target/devicelogin-screenshots
+#   bash scripts/screenshot-devicelogin.sh [OUT]      # OUT defaults to docs/images/devicelogin
 #
-# writes OUT/{entry,review}-{laptop,phone}.png. Builds target/release/azure-ad-identity-protection
-# (set BIN=path to use another binary), starts `emulator --port 0`, runs azure-ad-auth-start against
-# it, points Chromium at the pages, then stops the emulator. Needs chromium and jq (Debian:
-# `apt-get install chromium jq`); CHROMIUM=path picks another browser binary.
+# writes OUT/{entry,review,approved,denied,unknown}-{laptop,phone}.png. Builds
+# target/release/azure-ad-identity-protection (set BIN=path to use another binary), starts
+# `emulator --port 0`, runs azure-ad-auth-start against it twice, points Chromium at the pages
+# (the Approve and Deny answers are posted with curl, as the form does, and shown from a file),
+# then stops the emulator. Needs chromium, jq and curl (Debian: `apt-get install chromium jq curl`);
+# CHROMIUM=path picks another browser binary. A developer tool: CI does not run it.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-out=${1:-$repo/target/devicelogin-screenshots}
+out=${1:-$repo/docs/images/devicelogin}
 chromium=${CHROMIUM:-/usr/bin/chromium}
 sizes=("laptop 1280,800" "phone 390,844")
 
@@ -22,6 +27,7 @@ need() {
 }
 need "$chromium" chromium
 need jq jq
+need curl curl
 
 bin=${BIN:-}
 if [ -z "$bin" ]; then
@@ -50,10 +56,14 @@ device_params=$(head -n 1 "$work/emulator.out" | jq -ce '.device_code_params') \
 base=$(jq -re '.azure_ad_endpoint' <<<"$device_params")
 
 # Start a sign-in as the integration does, so the review shows the scopes it really asks for.
-user_code=$(jq -nc --argjson params "$device_params" \
-    '{command: "azure-ad-auth-start", args: {}, params: $params, context: {}}' \
-    | "$bin" 2>"$work/start.err" | jq -re '.entries[0].Contents.user_code') \
-    || { cat "$work/start.err" >&2; exit 1; }
+start_sign_in() {
+    jq -nc --argjson params "$device_params" \
+        '{command: "azure-ad-auth-start", args: {}, params: $params, context: {}}' \
+        | "$bin" 2>"$work/start.err" | jq -re '.entries[0].Contents.user_code' \
+        || { cat "$work/start.err" >&2; exit 1; }
+}
+user_code=$(start_sign_in)
+declined_code=$(start_sign_in)
 
 shoot() { # NAME URL
     local name=$1 url=$2 size label
@@ -69,7 +79,17 @@ shoot() { # NAME URL
     done
 }
 
+# Posts the decision form as the browser does and keeps the answer, to show it from a file.
+decide() { # NAME USER_CODE ACTION
+    curl --silent --show-error --noproxy '*' --output "$work/$1.html" \
+        --data-urlencode "user_code=$2" --data-urlencode "action=$3" "$base/devicelogin"
+    shoot "$1" "file://$work/$1.html"
+}
+
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 shoot entry "$base/devicelogin"
 shoot review "$base/devicelogin?code=$user_code"
+decide approved "$user_code" approve
+decide denied "$declined_code" deny
+shoot unknown "$base/devicelogin?code=NOSUCHCD"

@@ -5,7 +5,7 @@
 //! CSS: no JavaScript, nothing loaded from elsewhere. The admin endpoint settles codes the same way.
 
 use super::config::TenantConfig;
-use super::login::bare_scope;
+use super::permission_text::PermissionText;
 use super::request::RecordedRequest;
 use super::state::{DeviceCodeGrant, DeviceCodeStatus, State};
 use super::wire::{Reply, now};
@@ -16,27 +16,6 @@ const CONTENT_SECURITY_POLICY: &str =
     "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 /// The name shown for an app: the emulator's registrations carry none, and exist for this integration.
 const APP_NAME: &str = "Azure AD Identity Protection (SOAR integration)";
-
-/// What a permission lets the app do, in one line, by bare scope name (case-insensitive).
-const SCOPE_MEANINGS: [(&str, &str); 8] = [
-    ("openid", "Sign you in"),
-    ("profile", "See your basic profile: your name and user name"),
-    ("email", "See your email address"),
-    (
-        "offline_access",
-        "Keep this access when you are away, with a refresh token",
-    ),
-    ("IdentityRiskEvent.Read.All", "Read the risk detections of the tenant"),
-    (
-        "IdentityRiskyUser.Read.All",
-        "Read the risky users of the tenant and their risk history",
-    ),
-    (
-        "IdentityRiskyUser.ReadWrite.All",
-        "Read and update risky users: dismiss or confirm their risk",
-    ),
-    (".default", "Every permission an administrator granted this app"),
-];
 
 /// What settling a user code did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,62 +120,84 @@ fn code_form(typed: &str, problem: Option<&str>) -> String {
     )
 }
 
-/// Who asks (app, tenant), as whom, for what (the scopes the device code requested), and the decision.
+/// Who asks, as whom, then the decision and "Not your code?", then what the app will be allowed
+/// to do and the identifiers: the buttons come first so that they stay above the fold on a
+/// laptop and on a phone however many permissions the code asks for (Approve is described by the
+/// list, so a screen reader reads the permissions with the button).
 fn review(config: &TenantConfig, grant: &DeviceCodeGrant) -> String {
     format!(
-        "<p class=\"lead\">An app asks to sign in as you. Approve only if you started this sign-in yourself, \
-         with <code>!azure-ad-auth-start</code> in your SOAR.</p>\n\
-         {facts}\n<h2>It will be allowed to</h2>\n{scopes}\n{decision}\n\
-         <p class=\"aside\"><a href=\"/devicelogin\">Not your code? Enter another one.</a></p>",
-        facts = facts(config, grant),
-        scopes = scope_list(&grant.scopes),
+        "{summary}\n{decision}\n{code_line}\n\
+         <h2 id=\"permissions-heading\">Permissions requested</h2>\n{scopes}\n\
+         <h2>Details</h2>\n{facts}",
+        summary = summary(config, grant),
         decision = decision_form(&grant.user_code),
+        code_line = code_line(grant),
+        scopes = scope_list(&grant.scopes),
+        facts = facts(config, grant),
     )
 }
 
-fn facts(config: &TenantConfig, grant: &DeviceCodeGrant) -> String {
+/// One sentence: which app, as whom, in which tenant, how many permissions.
+fn summary(config: &TenantConfig, grant: &DeviceCodeGrant) -> String {
+    let count = grant.scopes.len();
+    let permissions = if count == 1 { "permission" } else { "permissions" };
+    format!(
+        "<p class=\"lead\"><strong>{APP_NAME}</strong> asks to sign in as <strong>{name}</strong> \
+         in <strong>{domain}</strong>, with the {count} {permissions} listed below. Approve only if you \
+         started this sign-in yourself, with <code>!azure-ad-auth-start</code> in your SOAR.</p>",
+        name = escape(&config.user.display_name),
+        domain = escape(&config.tenant_domain),
+    )
+}
+
+/// The code under review, its time left, and the way out when it is not the one the app showed.
+fn code_line(grant: &DeviceCodeGrant) -> String {
     let minutes = grant.expires_at.saturating_sub(now()).div_ceil(60);
+    format!(
+        "<p class=\"aside\">Code <code>{code}</code> (expires in {minutes} min). \
+         <a href=\"/devicelogin\">Not your code? Enter another one.</a></p>",
+        code = escape(&grant.user_code),
+    )
+}
+
+/// The identifiers a careful person checks: application id, tenant id, user name.
+fn facts(config: &TenantConfig, grant: &DeviceCodeGrant) -> String {
     format!(
         "<dl class=\"facts\">\n\
          <dt>Application</dt><dd>{APP_NAME}<br><code>{app_id}</code></dd>\n\
          <dt>Tenant</dt><dd>{domain}<br><code>{tenant_id}</code></dd>\n\
-         <dt>Signed in as</dt><dd>{name}<br><small>{upn}</small></dd>\n\
-         <dt>Code</dt><dd><code>{code}</code> <small>(expires in {minutes} min)</small></dd>\n</dl>",
+         <dt>Signed in as</dt><dd>{name}<br><small>{upn}</small></dd>\n</dl>",
         app_id = escape(&grant.client_id),
         domain = escape(&config.tenant_domain),
         tenant_id = escape(&config.tenant_id),
         name = escape(&config.user.display_name),
         upn = escape(&config.user.user_principal_name),
-        code = escape(&grant.user_code),
     )
 }
 
-/// Each requested scope as sent, under its meaning when the emulator knows it.
+/// Each requested scope by the permissions reference's text, its bare scope name in small type;
+/// a scope the emulator does not know by its bare name alone.
 fn scope_list(scopes: &[String]) -> String {
     let items: String = scopes
         .iter()
-        .map(|scope| match scope_meaning(scope) {
-            Some(meaning) => format!("<li>{meaning}<code>{}</code></li>\n", escape(scope)),
-            None => format!("<li><code>{}</code></li>\n", escape(scope)),
+        .map(|scope| {
+            let permission = PermissionText::of(scope);
+            let name = escape(permission.scope);
+            match permission.display {
+                Some(text) => format!("<li>{}<code>{name}</code></li>\n", escape(text)),
+                None => format!("<li><code>{name}</code></li>\n"),
+            }
         })
         .collect();
-    format!("<ul class=\"scopes\">\n{items}</ul>")
-}
-
-/// What a scope lets the app do, with or without its resource prefix; `None` for unknown scopes.
-fn scope_meaning(scope: &str) -> Option<&'static str> {
-    let bare = bare_scope(scope);
-    SCOPE_MEANINGS
-        .iter()
-        .find(|(name, _)| name.eq_ignore_ascii_case(bare))
-        .map(|(_, meaning)| *meaning)
+    format!("<ul class=\"scopes\" id=\"permissions\" aria-labelledby=\"permissions-heading\">\n{items}</ul>")
 }
 
 fn decision_form(user_code: &str) -> String {
     format!(
         "<form method=\"post\" action=\"/devicelogin\">\n\
          <input type=\"hidden\" name=\"user_code\" value=\"{}\">\n\
-         <div class=\"actions\"><button type=\"submit\" name=\"action\" value=\"approve\" class=\"primary\">Approve</button>\n\
+         <div class=\"actions\"><button type=\"submit\" name=\"action\" value=\"approve\" class=\"primary\" \
+         aria-describedby=\"permissions\">Approve</button>\n\
          <button type=\"submit\" name=\"action\" value=\"deny\">Deny</button></div>\n</form>",
         escape(user_code)
     )
@@ -248,43 +249,47 @@ fn page(title: &str, body: &str) -> String {
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>{title} · Entra ID emulator</title>\n<style>{STYLE}</style>\n</head>\n<body>\n\
-         <div class=\"banner\"><strong>Offline emulator.</strong> This page stands in for Microsoft's sign-in page: \
-         no Microsoft account is used and nothing reaches Microsoft.</div>\n\
+         <div class=\"banner\"><strong>Offline emulator</strong> standing in for Microsoft's sign-in page: \
+         no Microsoft account is used, nothing reaches Microsoft.</div>\n\
          <main>\n<h1>{title}</h1>\n{body}\n</main>\n\
          <footer>Offline Entra ID + Microsoft Graph emulator</footer>\n</body>\n</html>\n"
     )
 }
 
-/// System fonts, one centred card, large touch targets; the card fills a phone's width.
+/// System fonts, one centred card, large touch targets, a visible focus ring; the card fills a
+/// phone's width and the margins shrink on short screens, so the decision stays above the fold.
 const STYLE: &str = "
 body{margin:0;font:16px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;background:#f2f3f5;color:#1b1f24}
-.banner{background:#fff1c2;border-bottom:1px solid #e3c766;padding:.6rem 1rem;text-align:center;font-size:.9rem}
-main{box-sizing:border-box;max-width:40rem;margin:1.5rem auto;padding:1.25rem 2rem;background:#fff;
+.banner{background:#fff1c2;border-bottom:1px solid #e3c766;padding:.45rem 1rem;text-align:center;font-size:.85rem}
+main{box-sizing:border-box;max-width:40rem;margin:1.25rem auto;padding:1.25rem 2rem;background:#fff;
 border:1px solid #d8dce1;border-radius:8px}
-h1{font-size:1.5rem;margin:0 0 .75rem}h2{font-size:1.05rem;margin:1.25rem 0 .25rem}
-.lead{color:#3d444d}
+h1{font-size:1.5rem;line-height:1.25;margin:0 0 .75rem}h2{font-size:1.05rem;margin:1.5rem 0 .25rem}
+.lead{color:#3d444d;margin:0 0 .5rem}
 label{display:block;font-weight:600;margin:1rem 0 .25rem}
 input{box-sizing:border-box;width:100%;padding:.55rem .7rem;font:inherit;font-size:1.3rem;letter-spacing:.12em;
-text-transform:uppercase;border:1px solid #8b949e;border-radius:6px}
-.actions{display:flex;flex-wrap:wrap;gap:.75rem;margin:1.25rem 0 .5rem}
-button{font:inherit;font-weight:600;padding:.6rem 1.6rem;border-radius:6px;border:1px solid #8b949e;
+text-transform:uppercase;border:1px solid #6e7781;border-radius:6px}
+.actions{display:flex;flex-wrap:wrap;gap:.75rem;margin:1rem 0 .5rem}
+button{font:inherit;font-weight:600;min-width:7.5rem;padding:.6rem 1.6rem;border-radius:6px;border:1px solid #6e7781;
 background:#fff;color:#1b1f24;cursor:pointer}
 button.primary{background:#0f62c5;border-color:#0f62c5;color:#fff}
+:focus-visible{outline:3px solid #0f62c5;outline-offset:2px}
+button.primary:focus-visible{outline-color:#1b1f24}
 details{margin-top:1rem;font-size:.9rem;color:#3d444d}summary{cursor:pointer}
-dl{display:grid;grid-template-columns:max-content 1fr;gap:.4rem 1.25rem;margin:1rem 0}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:.4rem 1.25rem;margin:.5rem 0 0}
 dt{font-weight:600}dd{margin:0;min-width:0}
 code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.88em;overflow-wrap:anywhere}
 p code{white-space:nowrap}
 small{color:#57606a}
 ul.scopes{list-style:none;padding:0;margin:0}
 ul.scopes li{padding:.35rem 0;border-bottom:1px solid #e4e7eb;line-height:1.35}
-ul.scopes li code{display:block;color:#57606a}
+ul.scopes li code{display:block;font-size:.8rem;color:#57606a}
 .problem{background:#ffecec;border:1px solid #f3a6a6;border-radius:6px;padding:.6rem .8rem;margin-bottom:1rem}
 .next{background:#e9f5ec;border:1px solid #9bd3a9;border-radius:6px;padding:.6rem .8rem}
-.aside{font-size:.9rem}a{color:#0f62c5}
+.aside{font-size:.9rem;margin:.25rem 0}.aside a{white-space:nowrap}a{color:#0f62c5}
 footer{text-align:center;font-size:.8rem;color:#57606a;margin:0 1rem 2rem}
-@media (max-width:32rem){main{margin:0 0 1.5rem;padding:1.25rem 1rem;border-width:0 0 1px;border-radius:0}
-dl{grid-template-columns:1fr;gap:.1rem}dd{margin-bottom:.6rem}}
+@media (max-width:32rem){main{margin:0 0 1.5rem;padding:1rem;border-width:0 0 1px;border-radius:0}
+h1{font-size:1.35rem}dl{grid-template-columns:1fr;gap:.1rem}dd{margin-bottom:.6rem}
+.actions button{flex:1}}
 ";
 
 /// Escapes text for HTML: codes, scopes and tenant values are echoed back.
@@ -314,32 +319,24 @@ mod tests {
     }
 
     #[test]
-    fn scope_meanings() {
-        #[rustfmt::skip]
-        let cases = [
-            ("https://graph.microsoft.com/IdentityRiskEvent.Read.All", Some("risk detections")),
-            ("IdentityRiskyUser.ReadWrite.All", Some("Read and update risky users")),
-            ("https://graph.microsoft.us/identityriskyuser.read.all", Some("Read the risky users")),
-            ("offline_access", Some("refresh token")),
-            ("openid", Some("Sign you in")),
-            ("profile", Some("basic profile")),
-            ("https://graph.microsoft.com/.default", Some("Every permission")),
-            ("Mail.Read", None),
-            ("", None),
+    fn scopes_are_listed_by_permission_text_then_bare_name_and_escaped() {
+        let scopes = [
+            "openid",
+            "http://127.0.0.1:34309/IdentityRiskEvent.Read.All",
+            "https://graph.microsoft.com/Custom.Thing",
+            "<img src=x>",
         ];
-        for (scope, expected) in cases {
-            let meaning = scope_meaning(scope);
-            match expected {
-                Some(part) => assert!(meaning.is_some_and(|m| m.contains(part)), "{scope}: {meaning:?}"),
-                None => assert_eq!(meaning, None, "{scope}"),
-            }
+        let list = scope_list(&scopes.map(str::to_owned));
+        #[rustfmt::skip]
+        let items = [
+            "<li>Sign users in<code>openid</code></li>",
+            "<li>Read identity risk event information<code>IdentityRiskEvent.Read.All</code></li>",
+            "<li><code>Custom.Thing</code></li>",
+            "<li><code>&lt;img src=x&gt;</code></li>",
+        ];
+        for item in items {
+            assert!(list.contains(item), "{item} in {list}");
         }
-    }
-
-    #[test]
-    fn unknown_scopes_are_listed_as_sent_and_escaped() {
-        let list = scope_list(&["openid".to_owned(), "<img src=x>".to_owned()]);
-        assert!(list.contains("<li>Sign you in<code>openid</code></li>"), "{list}");
-        assert!(list.contains("<li><code>&lt;img src=x&gt;</code></li>"), "{list}");
+        assert!(!list.contains("http"), "{list}");
     }
 }

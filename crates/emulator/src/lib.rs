@@ -48,6 +48,7 @@ mod login;
 mod managed_identity;
 mod named_locations;
 mod pem;
+mod permission_text;
 mod request;
 mod samples;
 mod script;

@@ -73,14 +73,15 @@ fn review_names_app_tenant_and_each_requested_scope_without_settling() {
             &format!("name=\"user_code\" value=\"{user_code}\""),
             "value=\"approve\"",
             "value=\"deny\"",
+            "with the 5 permissions listed below",
         ],
     );
     #[rustfmt::skip]
     let scopes = [
-        ("openid", "Sign you in"),
-        ("profile", "See your basic profile"),
-        ("offline_access", "Keep this access when you are away"),
-        ("https://graph.microsoft.com/IdentityRiskEvent.Read.All", "Read the risk detections"),
+        ("openid", "Sign users in"),
+        ("profile", "View users&#39; basic profile"),
+        ("offline_access", "Maintain access to data you have given it access to"),
+        ("IdentityRiskEvent.Read.All", "Read identity risk event information"),
         ("Custom.Thing", "<code>"),
     ];
     for (scope, first_words) in scopes {
@@ -97,13 +98,91 @@ fn review_names_app_tenant_and_each_requested_scope_without_settling() {
     );
 }
 
+/// The permission list of a review page: the text of its `<ul class="scopes" …>…</ul>`.
+fn permission_list(page: &str) -> &str {
+    page.split("<ul class=\"scopes\"")
+        .nth(1)
+        .and_then(|list| list.split("</ul>").next())
+        .unwrap_or("")
+}
+
+/// Issue 19: the list showed `http://127.0.0.1:PORT/IdentityRiskEvent.Read.All` where Microsoft
+/// shows "Read identity risk event information", whatever resource the scopes were sent for.
+#[test]
+fn permissions_show_their_reference_text_without_the_resource_prefix() {
+    let h = Harness::new();
+    let base = h.emulator.base_url();
+    #[rustfmt::skip]
+    let permissions = [
+        ("IdentityRiskEvent.Read.All", "Read identity risk event information"),
+        ("IdentityRiskEvent.ReadWrite.All", "Read and write risk event information"),
+        ("IdentityRiskyUser.Read.All", "Read identity risky user information"),
+        ("IdentityRiskyUser.ReadWrite.All", "Read and write risky user information"),
+        ("IdentityRiskyServicePrincipal.Read.All", "Read all identity risky service principal information"),
+        ("IdentityRiskyServicePrincipal.ReadWrite.All", "Read and write all identity risky service principal information"),
+        ("AuditLog.Read.All", "Read audit log data"),
+        ("Directory.Read.All", "Read directory data"),
+        ("User.RevokeSessions.All", "Revoke all sign in sessions for a user"),
+        ("Policy.Read.All", "Read your organization&#39;s policies"),
+        ("Policy.ReadWrite.ConditionalAccess", "Read and write your organization&#39;s conditional access policies"),
+    ];
+    let resources = [
+        base.as_str(),
+        "https://graph.microsoft.com",
+        "https://graph.microsoft.us",
+    ];
+    for resource in resources {
+        let scope: Vec<String> = ["openid", "profile", "offline_access"]
+            .into_iter()
+            .map(str::to_owned)
+            .chain(permissions.iter().map(|(name, _)| format!("{resource}/{name}")))
+            .collect();
+        let (_, user_code) = h.device_codes_for(&scope.join(" "));
+        let page = h.get(&format!("/devicelogin?code={user_code}"), None);
+        let list = permission_list(&page.text);
+        for (name, text) in permissions {
+            let item = format!("<li>{text}<code>{name}</code></li>");
+            assert!(list.contains(&item), "{resource}: {item} in {list}");
+        }
+        assert!(
+            !list.contains("http://") && !list.contains("https://"),
+            "{resource}: {list}"
+        );
+    }
+}
+
+/// Issue 19: Approve, Deny and "Not your code?" fell below the fold at 1280x800 and on a phone.
+/// The layout's promise: a viewport meta tag, and the decision and the way out come before the
+/// permission list and the details, so no number of permissions pushes them down.
+#[test]
+fn decision_and_not_your_code_come_before_the_permission_list() {
+    let h = Harness::new();
+    let (_, user_code) = h.device_codes_for(USER_SCOPE);
+    let page = h.get(&format!("/devicelogin?code={user_code}"), None);
+    let at = |needle: &str| page.text.find(needle).unwrap_or_else(|| panic!("missing {needle}"));
+    assert!(at("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">") < at("<body>"));
+    let approve = at("value=\"approve\"");
+    let deny = at("value=\"deny\"");
+    let not_yours = at("Not your code?");
+    let list = at("<ul class=\"scopes\"");
+    let details = at("<dl class=\"facts\">");
+    assert!(approve < deny && deny < not_yours && not_yours < list && list < details);
+    assert!(at("<main>") < approve && at("<h1>") < at("<p class=\"lead\">"));
+    // Approve is described by the list, so a screen reader reads the permissions with the button.
+    assert!(at("aria-describedby=\"permissions\">Approve") < deny);
+    assert_eq!(at("<ul class=\"scopes\" id=\"permissions\""), list);
+}
+
 #[test]
 fn the_code_forms_own_get_reviews_the_code_too() {
     let h = Harness::new();
     let (_, user_code) = h.device_codes_for(USER_SCOPE);
     let page = h.get(&format!("/devicelogin?user_code=+{user_code}+"), None);
     assert_eq!(page.status, 200, "{}", page.text);
-    assert_says(&page, &["Read and update risky users", "Approve this sign-in?"]);
+    assert_says(
+        &page,
+        &["Read and write risky user information", "Approve this sign-in?"],
+    );
 }
 
 #[test]
