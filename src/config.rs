@@ -294,7 +294,7 @@ impl Config {
             Error::parameter(
                 parameter,
                 format!(
-                    "{identity} would go to {}, which is not a Microsoft {what} host of a national cloud or this machine, so nothing was sent. Clear {parameter} (azure_cloud picks the hosts), or, if you run that host and trust it with the engine's identity, check Send the engine's identity to custom endpoints (engine_identity_to_custom_hosts).",
+                    "{identity} would go to {}, which is not a Microsoft {what} host of a national cloud or this machine, so nothing was sent. Clear it, so that Azure cloud (azure_cloud) picks the hosts, or, if you run that host and trust it with the engine's identity, check Send the engine's identity to custom endpoints (not secure) (engine_identity_to_custom_hosts).",
                     crate::http::origin(url),
                 ),
             )
@@ -319,7 +319,7 @@ impl Config {
             if self.client_secret.is_none() && self.certificate.is_none() && self.federated_token.is_none() {
                 return Err(Error::parameter(
                     "credentials",
-                    "client-credentials mode needs the client secret value in Client Secret, a certificate (certificate, or certificate_thumbprint and private_key) or federated_token_file.",
+                    "client-credentials mode needs the secret's value here, or a certificate (Certificate Thumbprint / Private Key, or Certificate and Private Key (PEM bundle)), or a Federated token file.",
                 ));
             }
         }
@@ -659,11 +659,11 @@ mod tests {
             (json!({"insecure": "maybe"}), "true or false"),
             (
                 json!({"ca_file": "/nonexistent/ca.pem"}),
-                "`ca_file`: cannot read the file /nonexistent/ca.pem",
+                "Trusted CA certificates (PEM) (ca_file): cannot read the file /nonexistent/ca.pem",
             ),
             (
                 json!({"ca_file": "-----BEGIN CERTIFICATE-----\nAAAA\n"}),
-                "`ca_file`: the PEM text is not valid PEM",
+                "Trusted CA certificates (PEM) (ca_file): the PEM text is not valid PEM",
             ),
         ];
         for (params, needle) in cases {
@@ -690,7 +690,8 @@ mod tests {
         let identity = json!({"use_managed_identities": "true"});
         let refused = with(identity.clone()).unwrap_err();
         assert!(
-            refused.contains("`graph_endpoint`") && refused.contains("engine_identity_to_custom_hosts"),
+            refused.contains("Microsoft Graph endpoint (graph_endpoint)")
+                && refused.contains("engine_identity_to_custom_hosts"),
             "{refused}"
         );
         let mut allowed = identity.clone();

@@ -156,7 +156,10 @@ fn unusable_ca_files_are_parameter_errors_before_any_request() {
         params["ca_file"] = json!(value);
         let run = run(&list(&params));
         run.expect(2, 4)
-            .says(&["Invalid instance parameter `ca_file`", "PEM"])
+            .says(&[
+                "Invalid instance parameter Trusted CA certificates (PEM) (ca_file)",
+                "PEM",
+            ])
             .says(needles);
         assert!(emu.requests().is_empty(), "{name}: nothing was sent");
         // insecure does not excuse a ca_file that is set and unusable.

@@ -3,6 +3,7 @@ use azure_ad_identity_protection::commands::{ArgKind, COMMANDS};
 use azure_ad_identity_protection::emulator::{
     CERTIFICATE_APP_ID, Emulator, RecordedRequest, TEST_APP_CERTIFICATE, TEST_APP_KEY, TenantConfig,
 };
+use azure_ad_identity_protection::error::{DISPLAY_NAMES, parameter_label};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use yaml_rust2::{Yaml, YamlLoader};
@@ -71,6 +72,36 @@ fn table_commands() -> BTreeMap<String, Vec<YmlArg>> {
 #[test]
 fn integration_yml_matches_the_command_table() {
     assert_eq!(yml_commands(), table_commands());
+}
+
+/// Each parameter's name in the instance settings, as integration.yml declares it: `display`;
+/// for a credentials field (type 9), `displaypassword` when the user name is hidden, else both.
+fn yml_display_names() -> Vec<(String, String)> {
+    let yml = integration_yml();
+    let params = yml["configuration"].as_vec().expect("configuration");
+    let text = |p: &Yaml, key: &str| p[key].as_str().unwrap_or_default().to_string();
+    params
+        .iter()
+        .map(|p| {
+            let shown = match (p["type"].as_i64(), p["hiddenusername"].as_bool()) {
+                (Some(9), Some(true)) => text(p, "displaypassword"),
+                (Some(9), _) => format!("{} / {}", text(p, "display"), text(p, "displaypassword")),
+                _ => text(p, "display"),
+            };
+            (text(p, "name"), shown)
+        })
+        .collect()
+}
+
+/// Parameter errors name the field as the instance settings show it: the table in
+/// src/error/parameters.rs must follow integration.yml.
+#[test]
+fn parameter_display_names_match_integration_yml() {
+    let table: Vec<(String, String)> = DISPLAY_NAMES
+        .iter()
+        .map(|(name, display)| (name.to_string(), display.to_string()))
+        .collect();
+    assert_eq!(table, yml_display_names());
 }
 
 /// How a test sees that the binary reads an instance parameter, through a real run against the
@@ -282,7 +313,7 @@ fn the_binary_reads_every_documented_parameter() {
             Probe::Refused(value) => {
                 run_with(value)
                     .expect(2, 4)
-                    .says(&[&format!("instance parameter `{name}`")]);
+                    .says(&[&format!("Invalid instance parameter {}:", parameter_label(name))]);
                 assert!(emu.requests().is_empty(), "{name}: sent before the parameter check");
             }
             Probe::Sent(value, shows) => {

@@ -4,6 +4,7 @@
 //! Anyone who may edit one instance must not be able to collect the identity of the engine.
 
 use crate::util::*;
+use azure_ad_identity_protection::error::parameter_label;
 use serde_json::{Value, json};
 
 /// Hosts of nobody's national cloud. Nothing is sent to them (the parameter check comes first),
@@ -24,7 +25,7 @@ fn list_with(params: &Value, vars: &[(&str, &str)]) -> Run {
 
 fn assert_refused(run: &Run, parameter: &str) {
     run.expect(2, 4).says(&[
-        &format!("`{parameter}`"),
+        &format!("Invalid instance parameter {}:", parameter_label(parameter)),
         "engine's",
         "nothing was sent",
         "engine_identity_to_custom_hosts",

@@ -191,10 +191,10 @@ fn first_fetch_is_relative_to_now() {
     );
     fetch(&fetch_params(&emu, json!({"first_fetch": "soonish"})), None)
         .expect(2, 4)
-        .says(&["`first_fetch`"]);
+        .says(&["First Fetch Time Interval (first_fetch)"]);
     fetch(&fetch_params(&emu, json!({"max_fetch": "0"})), None)
         .expect(2, 4)
-        .says(&["`max_fetch`"]);
+        .says(&["Maximum number of incidents per fetch (max_fetch)"]);
 }
 
 #[test]

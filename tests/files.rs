@@ -51,7 +51,10 @@ fn a_federated_token_file_that_is_no_regular_file_is_refused_before_the_token_re
         params["federated_token_file"] = json!(shown(&path));
         run_raw_within(auth_test(&params).to_string(), HANG_GUARD)
             .expect(2, 4)
-            .says(&["Invalid instance parameter `federated_token_file`", why]);
+            .says(&[
+                "Invalid instance parameter Federated token file (workload identity federation) (federated_token_file)",
+                why,
+            ]);
     }
     assert!(emu.requests().is_empty(), "nothing was sent");
 }
@@ -81,9 +84,10 @@ fn a_ca_file_path_that_is_no_regular_file_is_a_parameter_error_before_any_reques
             &params,
             json!({}),
         );
-        run_raw_within(list.to_string(), HANG_GUARD)
-            .expect(2, 4)
-            .says(&["Invalid instance parameter `ca_file`", why]);
+        run_raw_within(list.to_string(), HANG_GUARD).expect(2, 4).says(&[
+            "Invalid instance parameter Trusted CA certificates (PEM) (ca_file)",
+            why,
+        ]);
     }
     assert!(emu.requests().is_empty(), "nothing was sent");
 }

@@ -210,7 +210,8 @@ fn an_unusable_proxy_variable_is_a_parameter_error_not_a_direct_connection() {
             &envelope("azure-ad-auth-start", json!({}), &params, json!({})),
             &[("HTTPS_PROXY", value)],
         );
-        run.expect(2, 4).says(&["`proxy`", "HTTPS_PROXY"]);
+        run.expect(2, 4)
+            .says(&["Use system proxy settings (proxy)", "HTTPS_PROXY"]);
         assert!(
             !run.text().contains("pa ss"),
             "the value is never quoted: {}",

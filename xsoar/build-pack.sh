@@ -3,8 +3,10 @@
 #
 #   bash xsoar/build-pack.sh OUT
 #
-# writes OUT/Packs/AzureADIdentityProtection/ (the pack, split form) and
-# OUT/integration-AzureADIdentityProtection.yml (the unified yml to import into XSOAR).
+# writes OUT/Packs/AzureADIdentityProtection/ (the pack, split form),
+# OUT/integration-AzureADIdentityProtection.yml (the unified yml to import into XSOAR) and
+# OUT/AzureADIdentityProtection.zip (the pack for Marketplace -> Upload content pack).
+# The README's OUT is `out`, which .gitignore ignores.
 # Needs python3 (3.11 or newer); PyYAML is installed from PyPI into target/xsoar-build-venv on the
 # first run and reused afterwards. Nothing is installed outside the repository.
 set -euo pipefail

@@ -7,6 +7,9 @@ Writes
     OUT/Packs/AzureADIdentityProtection/                  the pack in split form (what
                                                           `demisto-sdk validate` checks)
     OUT/integration-AzureADIdentityProtection.yml         the unified yml XSOAR imports
+    OUT/AzureADIdentityProtection.zip                     the pack for Marketplace -> Upload pack,
+                                                          laid out as `demisto-sdk zip-packs` lays
+                                                          it out (xsoar/check-pack.sh compares)
 
 Inputs
     integration.yml            the integration definition (the only source of commands,
@@ -28,13 +31,16 @@ from __future__ import annotations
 
 import argparse
 import base64
+import datetime
 import json
 import math
+import os
 import re
 import shutil
 import struct
 import sys
 import tomllib
+import zipfile
 import zlib
 from pathlib import Path
 
@@ -416,12 +422,137 @@ def command_examples(definition: dict) -> tuple[str, dict[str, list[str]]]:
     return text if text.endswith("\n") else text + "\n", by_command
 
 
+PERMISSIONS_HEADING = "### Permissions per command"
+
+
+def permissions_table() -> str:
+    """The permissions table of docs/app-registration.md, which does not ship in the pack: the
+    integration README carries a copy, taken at build time so that the two cannot drift."""
+    text = read_text(REPO / "docs" / "app-registration.md")
+    if text.count(PERMISSIONS_HEADING) != 1:
+        raise BuildError(f"docs/app-registration.md must hold the heading {PERMISSIONS_HEADING!r} once")
+    after = text.split(PERMISSIONS_HEADING, 1)[1].lstrip("\n").splitlines()
+    rows = []
+    for line in after:
+        if not line.startswith("|"):
+            break
+        rows.append(line)
+    if len(rows) < 3:
+        raise BuildError(f"docs/app-registration.md: no table under {PERMISSIONS_HEADING!r}")
+    return "\n".join(rows)
+
+
 def description_md(definition: dict) -> str:
     template = read_text(STATIC / f"{INTEGRATION}_description.md")
     if template.count(DESCRIPTION_PLACEHOLDER) != 1:
         raise BuildError(f"xsoar/pack/{INTEGRATION}_description.md must hold {DESCRIPTION_PLACEHOLDER} once")
     text = template.replace(DESCRIPTION_PLACEHOLDER, str(definition.get("detaileddescription", "")).strip())
     return text.strip() + "\n"
+
+
+# --------------------------------------------------------------------------------------------
+# The pack zip (Marketplace -> Upload pack), in the layout of `demisto-sdk zip-packs`
+# --------------------------------------------------------------------------------------------
+
+# The file-name prefix of each content folder in the zip; the SDK adds it unless the name already
+# starts with it (mappers: "classifier-mapper-" before the source file's name).
+ZIP_PREFIXES = {
+    "IncidentFields": "incidentfield-",
+    "IncidentTypes": "incidenttype-",
+    "Layouts": "layoutscontainer-",
+}
+# A fixed time for every entry, so that the same inputs give the same zip.
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+def _zip_name(prefix: str, name: str) -> str:
+    return name if name.startswith(prefix) else prefix + name
+
+
+def zip_content_items(pack_dir: Path) -> dict[str, dict]:
+    """The JSON content items as the zip holds them: {zip path: item}."""
+    items: dict[str, dict] = {}
+    for folder in ("IncidentFields", "IncidentTypes", "Classifiers", "Layouts"):
+        for path in sorted((pack_dir / folder).glob("*.json")):
+            item = json.loads(path.read_text(encoding="utf-8"))
+            prefix = ZIP_PREFIXES.get(folder)
+            if folder == "Classifiers":
+                prefix = "classifier-" if item.get("type") == "classification" else "classifier-mapper-"
+            if folder == "Layouts":  # the server reads a layout's versions under these keys
+                item.setdefault("fromServerVersion", item.get("fromVersion"))
+                item.setdefault("toServerVersion", item.get("toVersion", "99.99.99"))
+            items[f"{folder}/{_zip_name(prefix, path.name)}"] = item
+    return items
+
+
+def unified_scripts(pack_dir: Path, pack_version: str) -> dict[str, dict]:
+    """Each automation script of the pack, unified as `demisto-sdk unify` does: {zip path: yml}."""
+    scripts: dict[str, dict] = {}
+    for folder in sorted(p for p in (pack_dir / "Scripts").glob("*") if p.is_dir()):
+        data = yaml.safe_load(read_text(folder / f"{folder.name}.yml"))
+        code = read_text(folder / f"{folder.name}.py")
+        data["script"] = Literal(unified_script(code, data["name"], pack_version))
+        scripts[f"Scripts/{_zip_name('script-', folder.name)}.yml"] = data
+    return scripts
+
+
+def marketplace_metadata(metadata: dict, unified: dict, scripts: dict, items: dict) -> dict:
+    """metadata.json: the pack's entry in the Marketplace, with a summary of each content item."""
+    def of_type(kind: str, *keys: str) -> list[dict]:
+        return [{k: item.get(k) for k in keys} for path, item in items.items() if path.startswith(kind)]
+
+    commands = [{"name": c["name"], "description": c.get("description", "")} for c in unified["script"]["commands"]]
+    use_cases = [u.title() for u in metadata.get("useCases", [])]
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    built = datetime.datetime.fromtimestamp(int(epoch), datetime.UTC) if epoch else datetime.datetime.now(datetime.UTC)
+    return {
+        "name": metadata["name"], "id": PACK, "description": metadata["description"],
+        "created": metadata["created"], "updated": built.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "legacy": metadata.get("legacy", True), "support": metadata["support"],
+        "supportDetails": {}, "eulaLink": "https://github.com/demisto/content/blob/master/LICENSE",
+        "author": metadata["author"], "certification": "", "price": 0,
+        "serverMinVersion": unified.get("fromversion", "0.0.0"), "currentVersion": metadata["currentVersion"],
+        "tags": metadata.get("tags", []) + (["Use Case"] if use_cases else []),
+        "categories": metadata["categories"], "useCases": use_cases,
+        "keywords": metadata.get("keywords", []), "dependencies": metadata.get("dependencies", {}),
+        "contentItems": {
+            "automation": [{"name": s["name"], "description": s.get("comment", ""), "tags": s.get("tags", [])}
+                           for s in scripts.values()],
+            "integration": [{"name": unified["name"], "description": unified["description"],
+                             "category": unified["category"], "commands": commands}],
+            "incidentfield": of_type("IncidentFields/", "name", "type", "description"),
+            "incidenttype": [{"name": t["name"], "playbook": t.get("playbookId", ""),
+                              "closureScript": t.get("closureScript", ""),
+                              **{k: t.get(k, 0) for k in ("hours", "days", "weeks")}}
+                             for t in of_type("IncidentTypes/", "name", "playbookId", "closureScript",
+                                              "hours", "days", "weeks")],
+            "layoutscontainer": of_type("Layouts/", "name", "description"),
+            "classifier": of_type("Classifiers/", "name", "description"),
+        },
+    }
+
+
+def write_pack_zip(path: Path, pack_dir: Path, unified_text: str, pack_version: str) -> int:
+    """OUT/AzureADIdentityProtection.zip; returns the number of files in it."""
+    metadata = json.loads(read_text(pack_dir / "pack_metadata.json"))
+    items = zip_content_items(pack_dir)
+    scripts = unified_scripts(pack_dir, pack_version)
+    files: dict[str, str] = {
+        "pack_metadata.json": read_text(pack_dir / "pack_metadata.json"),
+        "README.md": read_text(pack_dir / "README.md"),
+        f"Integrations/integration-{INTEGRATION}.yml": unified_text,
+    }
+    unified = yaml.safe_load(unified_text)
+    files["metadata.json"] = json.dumps(marketplace_metadata(metadata, unified, scripts, items), indent=4) + "\n"
+    files.update({name: json.dumps(item, indent=4) + "\n" for name, item in items.items()})
+    files.update({name: dump_yaml(data) for name, data in scripts.items()})
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name in sorted(files):
+            entry = zipfile.ZipInfo(name, ZIP_TIME)
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            entry.external_attr = 0o644 << 16
+            archive.writestr(entry, files[name].encode("utf-8"))
+    return len(files)
 
 
 # --------------------------------------------------------------------------------------------
@@ -475,6 +606,7 @@ def build(out: Path, bridge: Path) -> None:
     header = ""
     if (STATIC / "integration-README-header.md").exists():
         header = read_text(STATIC / "integration-README-header.md").replace("{{dockerimage}}", docker_image)
+        header = header.replace("{{permissions}}", permissions_table())
 
     (integ_dir / f"{INTEGRATION}.yml").write_text(dump_yaml(split), encoding="utf-8")
     (integ_dir / f"{INTEGRATION}.py").write_text(code, encoding="utf-8")
@@ -494,8 +626,12 @@ def build(out: Path, bridge: Path) -> None:
     if yaml.safe_load(unified_text)["script"]["script"] != str(unified["script"]["script"]):
         raise BuildError("the unified yml does not round-trip the script")
 
+    zip_path = out / f"{PACK}.zip"
+    zipped = write_pack_zip(zip_path, pack_dir, unified_text, pack_version)
+
     print(f"build_pack: {pack_dir}")
     print(f"build_pack: {out / f'integration-{INTEGRATION}.yml'}")
+    print(f"build_pack: {zip_path} ({zipped} files, for Marketplace -> Upload pack)")
     print(f"build_pack: docker image {docker_image}, pack version {pack_version}, "
           f"{len(split['script'].get('commands', []))} commands, logo {len(png)} bytes, "
           f"{content_files} incident content files")

@@ -12,6 +12,7 @@
 #    and path-based (-i), with the content repository's rule set shipped in the SDK, minus the
 #    validators that need the content graph or GitHub; fails on any error.
 # 4. demisto-sdk unify on the integration, compared with the unified yml build-pack.sh wrote.
+# 5. demisto-sdk zip-packs on the pack, compared with the pack zip build-pack.sh wrote.
 #
 # Needs no network once the venv exists: no Docker, no Neo4j, no remote git.
 set -euo pipefail
@@ -226,6 +227,54 @@ if failures:
 print("unify: demisto-sdk's unified yml matches the one build-pack.sh wrote")
 PY
 
+# --- 5. zip-packs ------------------------------------------------------------------------------
+zip_name="AzureADIdentityProtection.zip"
+step "zip-packs: demisto-sdk zip-packs -i $pack_rel, compared with $zip_name of build-pack.sh"
+"$venv/bin/demisto-sdk" zip-packs -i "$pack_rel" -o "$scratch/zip-packs" 2>&1 | quiet | grep -E "^Created|zip" || true
+"$venv/bin/python" - "$scratch/build/$zip_name" "$scratch/zip-packs/uploadable_packs/$zip_name" <<'PY'
+import json
+import sys
+import zipfile
+
+import yaml
+
+ours_zip, sdk_zip = zipfile.ZipFile(sys.argv[1]), zipfile.ZipFile(sys.argv[2])
+ours = {n: ours_zip.read(n) for n in ours_zip.namelist() if not n.endswith("/")}
+sdk = {n: sdk_zip.read(n) for n in sdk_zip.namelist() if not n.endswith("/")}
+failures = []
+
+
+def check(label, ok):
+    print(f"  {'ok  ' if ok else 'FAIL'} {label}")
+    if not ok:
+        failures.append(label)
+
+
+check(f"the same {len(sdk)} files", sorted(ours) == sorted(sdk))
+for name in sorted(set(ours) & set(sdk)):
+    if name.endswith(".json") and name != "metadata.json":
+        check(name, json.loads(ours[name]) == json.loads(sdk[name]))
+    elif name.startswith("Scripts/"):
+        check(name, yaml.safe_load(ours[name]) == yaml.safe_load(sdk[name]))
+    elif name.startswith("Integrations/"):
+        # unify's community support notice and doc link, as in step 4, are left out of ours.
+        a, b = yaml.safe_load(ours[name]), yaml.safe_load(sdk[name])
+        same = {k: a[k] == b.get(k) for k in a if k not in ("display", "detaileddescription")}
+        check(f"{name} (but display and detaileddescription)", all(same.values()) and set(a) == set(b))
+    elif name == "README.md":
+        check(name, ours[name] == sdk[name])
+meta_ours, meta_sdk = json.loads(ours["metadata.json"]), json.loads(sdk["metadata.json"])
+check("metadata.json: the same keys", set(meta_ours) == set(meta_sdk))
+for kind, listed in meta_sdk["contentItems"].items():
+    names = lambda items: sorted(i["name"] for i in items)
+    check(f"metadata.json: contentItems.{kind}", names(meta_ours["contentItems"].get(kind, [])) == names(listed))
+if failures:
+    print(f"zip-packs: {len(failures)} difference(s) from the zip of build-pack.sh")
+    sys.exit(1)
+print("zip-packs: demisto-sdk's pack zip matches the one build-pack.sh wrote")
+PY
+
 step "check-pack: all checks passed in $((SECONDS - start)) s"
 echo "pack: $content/$pack_rel"
 echo "unified yml: $scratch/build/$unified_name"
+echo "pack zip: $scratch/build/$zip_name"

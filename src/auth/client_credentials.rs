@@ -30,7 +30,7 @@ pub fn request_token(session: &Session) -> Result<TokenResponse, Error> {
         let secret = config.client_secret.as_ref().ok_or_else(|| {
             Error::parameter(
                 "credentials",
-                "client-credentials mode needs the client secret value or a certificate.",
+                "client-credentials mode needs the secret's value here, or a certificate, or a Federated token file.",
             )
         })?;
         form.push(("client_secret".into(), secret.expose().to_string()));

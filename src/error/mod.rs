@@ -2,9 +2,11 @@
 
 mod entra;
 mod graph;
+mod parameters;
 
 pub use entra::{EntraError, Flow};
 pub use graph::{Area, GraphError};
+pub use parameters::{DISPLAY_NAMES, parameter_label};
 
 use serde_json::{Value, json};
 use std::fmt;
@@ -123,9 +125,10 @@ impl fmt::Display for Error {
             }
             Error::Argument { name, reason } => write!(f, "Invalid argument `{name}`: {reason}"),
             Error::Parameter { name, reason } => {
+                let label = parameter_label(name);
                 write!(
                     f,
-                    "Invalid instance parameter `{name}`: {reason} Fix the integration instance settings."
+                    "Invalid instance parameter {label}: {reason} Fix the integration instance settings."
                 )
             }
             Error::Environment { variable, reason } => write!(
