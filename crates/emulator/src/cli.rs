@@ -1,18 +1,21 @@
 //! `azure-ad-identity-protection emulator [flags]`: runs the offline Entra ID + Graph tenant on
-//! loopback until killed. The first stdout line is one JSON object with the instance parameters
+//! loopback until Ctrl-C or SIGTERM, which remove a private CA folder before it exits. The first stdout line is one JSON object with the instance parameters
 //! to point the integration at it; stderr gets one line per request.
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use serde_json::json;
+use signal_hook::consts::signal::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
 
 use super::{Emulator, FaultPlan, ServeOptions, TenantConfig};
 
 const USAGE: &str = "usage: azure-ad-identity-protection emulator [flags]
 
 Serves an offline Microsoft Entra ID + Microsoft Graph Identity Protection tenant on 127.0.0.1
-until killed. The first stdout line is one JSON object:
+until Ctrl-C or SIGTERM (exit 130 or 143; the CA folder of --tls is removed first). The first
+stdout line is one JSON object:
   {\"params\": {...}, \"device_code_params\": {...}, \"certificate_params\": {...},
    \"managed_identity_params\": {...}, \"managed_identity_environment\": {...},
    \"ca_file\": path|null, \"admin\": url}
@@ -98,7 +101,7 @@ pub fn main(args: &[String]) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     match run(&flags) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(message) => {
             eprintln!("emulator: {message}");
             ExitCode::FAILURE
@@ -106,13 +109,42 @@ pub fn main(args: &[String]) -> ExitCode {
     }
 }
 
-/// Dumps the tenant, or serves it until the process is killed.
-fn run(flags: &Flags) -> Result<(), String> {
+/// Dumps the tenant, or serves it until a stop signal; the exit status of either.
+fn run(flags: &Flags) -> Result<ExitCode, String> {
     let tenant = tenant(flags)?;
     if flags.dump_tenant {
-        return print_line(&tenant.to_json().to_string());
+        return print_line(&tenant.to_json().to_string()).map(|()| ExitCode::SUCCESS);
     }
-    let options = ServeOptions {
+    // Registered before the CA folder is written: a signal that comes at any moment after is
+    // held until the wait below, so the folder is always removed.
+    let mut signals = Signals::new(STOP_SIGNALS).map_err(|e| format!("cannot handle Ctrl-C: {e}"))?;
+    let emulator = Emulator::serve(serve_options(flags, tenant))
+        .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", flags.port))?;
+    print_line(&startup_line(&emulator).to_string())?;
+    eprintln!(
+        "Entra ID + Graph emulator on {base}. Device sign-in: {base}/devicelogin. Admin: {base}/_emulator. Stop with Ctrl-C.",
+        base = emulator.base_url()
+    );
+    let signal = signals.forever().next().unwrap_or(SIGTERM);
+    // Stops serving and removes the private CA folder (a `--ca-out` file is kept).
+    drop(emulator);
+    Ok(stopped_by(signal))
+}
+
+/// Ctrl-C and `kill`'s default. Not SIGHUP: `nohup emulator --tls &` must outlive its terminal.
+const STOP_SIGNALS: [i32; 2] = [SIGINT, SIGTERM];
+
+/// 128 + the signal's number (130 for SIGINT, 143 for SIGTERM): what a shell reports for a
+/// process that the signal killed, so `$?` reads the same as before. Exiting with it, rather
+/// than re-raising the signal, keeps the cleanup in plain Rust with nothing left to run after.
+fn stopped_by(signal: i32) -> ExitCode {
+    let number = u8::try_from(signal).unwrap_or(0);
+    ExitCode::from(128_u8.saturating_add(number))
+}
+
+/// What `Emulator::serve` needs, from the flags.
+fn serve_options(flags: &Flags, tenant: TenantConfig) -> ServeOptions {
+    ServeOptions {
         port: flags.port,
         tls: flags.tls,
         ca_out: flags.ca_out.as_ref().map(std::path::PathBuf::from),
@@ -121,15 +153,6 @@ fn run(flags: &Flags) -> Result<(), String> {
         faults: flags.faults.clone(),
         log_requests: true,
         fixture_credentials: true,
-    };
-    let emulator = Emulator::serve(options).map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", flags.port))?;
-    print_line(&startup_line(&emulator).to_string())?;
-    eprintln!(
-        "Entra ID + Graph emulator on {base}. Device sign-in: {base}/devicelogin. Admin: {base}/_emulator. Stop with Ctrl-C.",
-        base = emulator.base_url()
-    );
-    loop {
-        std::thread::park();
     }
 }
 
