@@ -22,8 +22,10 @@ stdout line is one JSON object:
 (instance parameters for client credentials with a secret, for device code, for client
 credentials with the public test certificate, and for managed identity, which also needs the
 engine environment variable managed_identity_environment names; with --tls all include
-ca_file, the CA the integration then trusts). stderr logs one line per request: method, path,
-status, latency.
+ca_file, the CA the integration then trusts). The secret, test certificate, key and CA in them
+are this offline tenant's public test material, valid nowhere else: never a secret of anyone's
+tenant. stderr says so, with where each sign-in's parameters are and the device-login and admin
+addresses, then logs one line per request: method, path, status, latency.
 
   --port N                     port on 127.0.0.1 (default 8765; 0 = any free port)
   --tls                        serve HTTPS with the embedded loopback CA (written to ca_file)
@@ -121,10 +123,7 @@ fn run(flags: &Flags) -> Result<ExitCode, String> {
     let emulator = Emulator::serve(serve_options(flags, tenant))
         .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", flags.port))?;
     print_line(&startup_line(&emulator).to_string())?;
-    eprintln!(
-        "Entra ID + Graph emulator on {base}. Device sign-in: {base}/devicelogin. Admin: {base}/_emulator. Stop with Ctrl-C.",
-        base = emulator.base_url()
-    );
+    eprintln!("{}", announcement(&emulator.base_url(), flags.tls));
     let signal = signals.forever().next().unwrap_or(SIGTERM);
     // Stops serving and removes the private CA folder (a `--ca-out` file is kept).
     drop(emulator);
@@ -186,6 +185,31 @@ fn startup_line(emulator: &Emulator) -> serde_json::Value {
         "ca_file": emulator.ca_file(),
         "admin": format!("{}/_emulator", emulator.base_url()),
     })
+}
+
+/// What a person reads on stderr once the first line is out: where the parameters are, and that
+/// the credentials in them are public test material. Lines of at most 100 columns.
+fn announcement(base: &str, tls: bool) -> String {
+    let mut lines = vec![
+        format!("Entra ID + Graph emulator on {base}, offline; Ctrl-C stops it."),
+        "Instance parameters, one object per sign-in, are in the JSON line on stdout: params".to_owned(),
+        "  (client secret), device_code_params, certificate_params (test certificate and key),".to_owned(),
+        "  managed_identity_params with managed_identity_environment (the engine's variable).".to_owned(),
+    ];
+    if tls {
+        lines.push("  ca_file is the CA they all trust; Ctrl-C or SIGTERM removes its folder.".to_owned());
+    }
+    let material = if tls {
+        "secret, certificate, key and CA"
+    } else {
+        "secret, certificate and key"
+    };
+    lines.extend([
+        format!("  Their {material} are this offline tenant's public test material,"),
+        "  valid nowhere else: never a secret of anyone's tenant.".to_owned(),
+        format!("Device sign-in: {base}/devicelogin. Admin: {base}/_emulator."),
+    ]);
+    lines.join("\n")
 }
 
 /// Prints one line on stdout and flushes it (a parent process reads it through a pipe).
@@ -385,6 +409,32 @@ mod tests {
             line["managed_identity_environment"]["AZURE_POD_IDENTITY_AUTHORITY_HOST"],
             emulator.base_url()
         );
+    }
+
+    /// Issue 19: the human line said nothing of where the parameters are, nor that the key in
+    /// them is public.
+    #[test]
+    fn the_announcement_says_where_the_params_are_and_that_their_credentials_are_public() {
+        let widest = "https://127.0.0.1:65535";
+        for tls in [false, true] {
+            let text = announcement(widest, tls);
+            for needle in [
+                "the JSON line on stdout",
+                "params\n  (client secret)",
+                "device_code_params",
+                "certificate_params",
+                "managed_identity_params",
+                "public test material",
+                "never a secret of anyone's tenant",
+                "https://127.0.0.1:65535/devicelogin",
+            ] {
+                assert!(text.contains(needle), "tls {tls}: {needle} missing in\n{text}");
+            }
+            assert_eq!(text.contains("ca_file is the CA they all trust"), tls, "{text}");
+            for line in text.lines() {
+                assert!(line.chars().count() <= 100, "{line}");
+            }
+        }
     }
 
     #[test]
