@@ -173,9 +173,10 @@ fn tenant(flags: &Flags) -> Result<TenantConfig, String> {
     Ok(tenant)
 }
 
-/// `{"params", "device_code_params", "certificate_params", "managed_identity_params",
-/// "managed_identity_environment", "ca_file", "admin"}`.
-fn startup_line(emulator: &Emulator) -> serde_json::Value {
+/// The first stdout line: `{"params", "device_code_params", "certificate_params",
+/// "managed_identity_params", "managed_identity_environment", "ca_file", "admin"}`. `demo --keep`
+/// prints the same object.
+pub fn startup_line(emulator: &Emulator) -> serde_json::Value {
     json!({
         "params": emulator.instance_params(),
         "device_code_params": emulator.device_code_params(),
