@@ -12,23 +12,84 @@ const USAGE: &str = "usage: azure-ad-identity-protection demo [--keep]
 
 Runs the whole product on the built-in offline emulator of Entra ID + Microsoft Graph, started in
 this process: each step runs this same binary with an envelope on stdin, as a SOAR host would, and
-carries the result's context into the next (device-code sign-in, the high-risk users, one user's
-risk detections and history, dismiss, fetch-incidents twice, then one fetched detection worked
-from its incident: its sign-in, the user's sign-ins around it, the user's sessions revoked and the
-IP address blocked; mirroring both ways: an incident closed in the SOAR dismisses the user's risk in Entra, and a risk remediated in Entra closes its
-incident; and the risky service principals, signed in with a certificate). It prints each command, the first
-rows of its result and which context keys changed (never their values). It needs nothing but this
-binary: no tenant, no network beyond 127.0.0.1.
+carries the result's context into the next. It prints each command, the first rows of its result
+and which context keys changed (never their values). It needs nothing but this binary: no tenant,
+no network beyond 127.0.0.1.
 
-Mirroring needs no XSOAR either: the steps update-remote-system, get-modified-remote-data and
+The steps (commands without their azure-ad-identity-protection- prefix):
+  sign in      azure-ad-auth-start (device code), a person's Approve on the emulator's
+               device-login page, azure-ad-auth-complete, azure-ad-auth-test
+  investigate  the high-risk users (risky-user-list), one user's risk detections (risks-list)
+               and history (risky-user-history-list), then risky-user-dismiss
+  fetch twice  fetch-incidents for that user; a new detection appears in the tenant; the second
+               fetch-incidents returns only it
+  mirror       two users at risk (risky-user-list), their incidents fetched with mirroring
+               Incoming And Outgoing, close_incident and close_out (fetch-incidents)
+  respond      one fetched incident worked: its sign-in (sign-in-get), the user's sign-ins
+               around it (sign-ins-list), the user's sessions revoked (user-sessions-revoke)
+               and the sign-in's IP address blocked (ip-block)
+  mirror out   that incident closed as Resolved in the SOAR dismisses the user's risk in Entra
+               (update-remote-system)
+  mirror in    the other user resets their password in Entra: get-modified-remote-data lists
+               the incident and get-remote-data closes it
+  workloads    a second instance signs in with the app's test certificate: the risky service
+               principals (risky-service-principal-list) and one's risk detections
+               (service-principal-risks-list)
+Mirroring needs no XSOAR either: update-remote-system, get-modified-remote-data and
 get-remote-data are the commands XSOAR's mirroring runs.
 
-  --keep             after the steps, keep the emulator running and print its addresses and
-                     instance parameters (to try the README's examples against it) until Ctrl-C
+  --keep             after the steps, keep the emulator running until Ctrl-C, and print its base
+                     URL, device-login page and admin address, then one JSON line (the `emulator`
+                     subcommand's first line) to try the README's examples with; see below
   --help, -h, help   this text
 
 Exit status: 0 every step did what it should (also when stdout closes early, as with `| head`),
-1 a step failed, 2 an unknown flag.";
+1 a step failed, 2 an unknown flag.
+
+The JSON line --keep prints: instance parameters for each sign-in, then the CA and admin:";
+
+/// What `--keep` prints the JSON line's keys for; `--help` shows the same table.
+const PRINTED_PARAMS: [(&str, &str); 7] = [
+    ("params", "client credentials with the app's secret"),
+    ("device_code_params", "device code, as the demo signed in"),
+    (
+        "certificate_params",
+        "client credentials with the test certificate and its key",
+    ),
+    (
+        "managed_identity_params",
+        "managed identity; the engine also needs the variable below",
+    ),
+    (
+        "managed_identity_environment",
+        "AZURE_POD_IDENTITY_AUTHORITY_HOST, pointing at this IMDS",
+    ),
+    (
+        "ca_file",
+        "the CA to trust with `emulator --tls`; null here (plain http)",
+    ),
+    ("admin", "the admin routes: faults, approve, new detections, ..."),
+];
+
+/// The credentials in those objects are the emulator's, and say so.
+const PUBLIC_TEST_MATERIAL: &str = "The secret, certificate and key in them are this offline tenant's public test material,\n\
+     valid nowhere else: never a secret of anyone's tenant.";
+
+/// [`PRINTED_PARAMS`] as aligned lines, each `indent` spaces in.
+fn params_table(indent: usize) -> Vec<String> {
+    PRINTED_PARAMS
+        .iter()
+        .map(|(key, what)| format!("{:indent$}{key:<30}{what}", ""))
+        .collect()
+}
+
+/// `demo --help`: [`USAGE`], then what `--keep` prints.
+fn usage() -> String {
+    let mut lines = vec![USAGE.to_string()];
+    lines.extend(params_table(2));
+    lines.extend(PUBLIC_TEST_MATERIAL.lines().map(|line| format!("  {line}")));
+    lines.join("\n")
+}
 
 /// Columns of the terminal the output is made for: prose is wrapped, table rows are cut with "…".
 const WIDTH: usize = 100;
@@ -140,7 +201,7 @@ struct Demo<'a> {
 pub fn main(program: &Path, flags: &[String]) -> ExitCode {
     let mut out = Out(io::stdout());
     let outcome = match parse(flags) {
-        Ok(Request::Usage) => out.write(USAGE),
+        Ok(Request::Usage) => out.write(&usage()),
         Ok(Request::Run { keep }) => run(program, keep, out),
         Err(message) => {
             let _ = writeln!(io::stderr(), "demo: {message}");
@@ -514,30 +575,29 @@ impl Demo<'_> {
     }
 
     /// `--keep`: prints where the emulator answers and what to point the integration at, then
-    /// serves until the process is stopped (Ctrl-C).
+    /// serves until the process is stopped (Ctrl-C). The demo serves plain http: no CA folder
+    /// to remove, so the default end on a signal is right.
     fn keep_running(&mut self) -> Result<(), Stop> {
         // The fixtures' placeholder tokens then work here too, with their URL replaced.
         self.emulator.seed_fixture_credentials();
         let base = self.emulator.base_url();
-        let admin = format!("{base}/_emulator");
-        let startup = json!({
-            "params": self.emulator.instance_params(),
-            "device_code_params": self.emulator.device_code_params(),
-            "ca_file": self.emulator.ca_file(),
-            "admin": admin,
-        });
-        let lines = [
+        let mut lines = vec![
             "\nThe emulator keeps running (--keep); Ctrl-C stops it.".to_string(),
             format!("   base URL:      {base}"),
             format!("   device login:  {base}/devicelogin"),
-            format!("   admin:         {admin}"),
+            format!("   admin:         {base}/_emulator"),
             format!("   fixtures/:     replace http://127.0.0.1:8765 with {base}"),
-            "   instance parameters (as the `emulator` subcommand's first line prints them):".to_string(),
+            "   The JSON line below (the `emulator` subcommand's first line): instance parameters for".to_string(),
+            "   each sign-in, then the CA and admin:".to_string(),
         ];
+        lines.extend(params_table(5));
+        lines.extend(PUBLIC_TEST_MATERIAL.lines().map(|line| format!("   {line}")));
         for line in lines {
             self.out.write(&line)?;
         }
-        self.out.write(&startup.to_string())?;
+        // One line, to copy whole: longer than the terminal, as the certificate's PEM is.
+        self.out
+            .write(&crate::emulator::cli::startup_line(&self.emulator).to_string())?;
         loop {
             std::thread::park();
         }

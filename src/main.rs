@@ -1,6 +1,6 @@
 //! Reads the envelope from stdin, runs it, writes the result to stdout, exits 0, 1 or 2.
 
-use azure_ad_identity_protection::commands::COMMANDS;
+use azure_ad_identity_protection::commands::{COMMANDS, closest_name};
 use azure_ad_identity_protection::error::Error;
 use azure_ad_identity_protection::markdown::quoted;
 use azure_ad_identity_protection::runtime::System;
@@ -21,6 +21,9 @@ failed, 2 unusable envelope. See docs/protocol.md (host protocol 1), README.md a
   --help, -h, help         this text
   --version, -V, version   the version";
 
+/// The words `main` takes as its first argument besides flags; a typo of one gets a suggestion.
+const SUBCOMMANDS: [&str; 4] = ["demo", "emulator", "help", "version"];
+
 const VERSION: &str = concat!(
     "azure-ad-identity-protection ",
     env!("CARGO_PKG_VERSION"),
@@ -39,11 +42,28 @@ fn main() -> ExitCode {
         // what people type first, and `version` is its pair.
         Some("help") => print_text(&usage()),
         Some("version") => print_text(VERSION),
+        // Not a flag, so a mistyped subcommand: the envelope goes on stdin, never in a word.
+        Some(word) if !word.starts_with('-') => unknown_subcommand(word),
         _ => plugin(
             args.first().map_or("azure-ad-identity-protection", String::as_str),
             &args[1..],
         ),
     }
+}
+
+/// `unknown subcommand `emulater`; did you mean `emulator`?` on stderr, exit 2, nothing on
+/// stdout: a person typed it, so no JSON result (a host never passes a word).
+fn unknown_subcommand(word: &str) -> ExitCode {
+    let hint = match closest_name(word, SUBCOMMANDS) {
+        Some(name) => format!("did you mean `{name}`?"),
+        None => format!(
+            "the subcommands are {}; an envelope goes on stdin (see --help)",
+            SUBCOMMANDS.join(", ")
+        ),
+    };
+    let word = azure_ad_identity_protection::runtime::printable(word);
+    eprintln!("azure-ad-identity-protection: unknown subcommand `{word}`; {hint}");
+    ExitCode::from(2)
 }
 
 /// USAGE and the commands, from the command table so that the list cannot drift from it.

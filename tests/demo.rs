@@ -212,6 +212,18 @@ fn demo_into_head_exits_quietly() {
 
 /// `demo --keep` and the base URL it prints once its steps are done.
 fn kept_demo() -> (Running, String) {
+    let (demo, lines) = kept_demo_lines();
+    let base = lines
+        .iter()
+        .find_map(|line| line.trim_start().strip_prefix("base URL:"))
+        .map(|url| url.trim().to_string())
+        .expect("a base URL line");
+    assert!(base.starts_with("http://127.0.0.1:"), "{base}");
+    (demo, base)
+}
+
+/// `demo --keep` and what it prints after "All steps succeeded.", up to its JSON line.
+fn kept_demo_lines() -> (Running, Vec<String>) {
     let mut demo = Running::start(&["--keep"]);
     let stdout = demo.0.stdout.take().expect("stdout piped");
     let (sender, receiver) = std::sync::mpsc::channel();
@@ -223,17 +235,83 @@ fn kept_demo() -> (Running, String) {
         }
     });
     let deadline = Instant::now() + HANG_GUARD;
-    let base = loop {
+    let mut lines = Vec::new();
+    loop {
         let left = deadline.saturating_duration_since(Instant::now());
         let line = receiver
             .recv_timeout(left)
-            .expect("a base URL line before the hang guard");
-        if let Some(url) = line.trim_start().strip_prefix("base URL:") {
-            break url.trim().to_string();
+            .expect("the JSON line of --keep before the hang guard");
+        if line == "All steps succeeded." {
+            lines.clear();
         }
-    };
-    assert!(base.starts_with("http://127.0.0.1:"), "{base}");
-    (demo, base)
+        let last = line.starts_with('{');
+        lines.push(line);
+        if last {
+            return (demo, lines);
+        }
+    }
+}
+
+/// Issue 19: `demo --keep` printed params, device_code_params, ca_file and admin, and said what
+/// none of them was for; certificate_params, which the demo itself used, was missing.
+#[test]
+fn keep_prints_the_emulators_json_line_and_says_what_each_key_is() {
+    let (_demo, lines) = kept_demo_lines();
+    let (json, prose) = lines.split_last().expect("lines");
+    let startup: serde_json::Value = serde_json::from_str(json).expect("the last line is JSON");
+    let keys: Vec<&String> = startup.as_object().expect("an object").keys().collect();
+    assert_eq!(
+        keys,
+        [
+            "params",
+            "device_code_params",
+            "certificate_params",
+            "managed_identity_params",
+            "managed_identity_environment",
+            "ca_file",
+            "admin"
+        ]
+    );
+    let help = stdout_of_help();
+    for key in keys {
+        let documented = |line: &str| line.trim_start().starts_with(&format!("{key} "));
+        assert!(prose.iter().any(|l| documented(l)), "--keep does not say what {key} is");
+        assert!(help.lines().any(documented), "--help does not say what {key} is");
+    }
+    let words = prose.join(" ");
+    assert!(
+        words.contains("public test material") && words.contains("never a secret"),
+        "{words}"
+    );
+    for line in prose {
+        assert!(line.chars().count() <= 100, "{} columns: {line}", line.chars().count());
+    }
+}
+
+fn stdout_of_help() -> String {
+    let output = binary().args(["demo", "--help"]).output().expect("demo --help runs");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Issue 19: `demo --help` named some steps only. Every command the demo runs is named there
+/// (without the integration's prefix), read from the demo's own output.
+#[test]
+fn help_names_every_command_the_demo_runs() {
+    let help = stdout_of_help();
+    let run: Vec<String> = demo_stdout()
+        .lines()
+        .filter_map(|line| line.trim_start().split_once(". !"))
+        .filter(|(number, _)| number.parse::<usize>().is_ok())
+        .filter_map(|(_, command)| command.split_whitespace().next().map(str::to_string))
+        .collect();
+    assert!(run.len() >= 20, "{run:?}");
+    for command in run {
+        let short = command.trim_start_matches("azure-ad-identity-protection-");
+        assert!(help.contains(short), "--help does not name {short}:\n{help}");
+    }
+    for line in help.lines() {
+        assert!(line.chars().count() <= 100, "{} columns: {line}", line.chars().count());
+    }
 }
 
 /// The status of `GET {base}/devicelogin` on a new connection.

@@ -1,6 +1,7 @@
 //! The emulator as people run it, from the compiled binary: `emulator`, `emulator --tls` and
-//! `demo --keep` still serve after an idle spell longer than any timeout they once had, and an
-//! accept error (no file descriptor left) does not end the accept loop.
+//! `demo --keep` still serve after an idle spell longer than any timeout they once had, an
+//! accept error (no file descriptor left) does not end the accept loop, and Ctrl-C or SIGTERM
+//! removes the private CA folder of `emulator --tls`.
 
 use serde_json::Value;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -61,10 +62,42 @@ impl Running {
         }
     }
 
-    /// Kills the process and returns what it wrote on stderr.
-    fn stop(mut self) -> String {
+    /// Sends `signal` and waits (at most [`HANG_GUARD`]) for the process to end: its exit code.
+    fn signal_and_wait(&mut self, signal: libc::c_int) -> Option<i32> {
+        let pid = libc::pid_t::try_from(self.child.id()).expect("a pid");
+        // SAFETY: kill(2) on our own child's pid, which `self.child` has not reaped yet.
+        assert_eq!(unsafe { libc::kill(pid, signal) }, 0, "the signal is sent");
+        let deadline = Instant::now() + HANG_GUARD;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for the emulator") {
+                return status.code();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "still running {HANG_GUARD:?} after the signal"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM, so that `emulator --tls` leaves no CA folder behind; SIGKILL after 5 s.
+    fn terminate(&mut self) {
+        // Only a child not reaped yet: its pid cannot have been given to another process.
+        if let (Ok(None), Ok(pid)) = (self.child.try_wait(), libc::pid_t::try_from(self.child.id())) {
+            // SAFETY: kill(2) on our own unreaped child.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Stops the process and returns what it wrote on stderr.
+    fn stop(mut self) -> String {
+        self.terminate();
         let mut stderr = String::new();
         if let Some(mut pipe) = self.child.stderr.take() {
             let _ = ChildStderr::read_to_string(&mut pipe, &mut stderr);
@@ -75,8 +108,7 @@ impl Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.terminate();
     }
 }
 
@@ -218,5 +250,60 @@ fn running_out_of_file_descriptors_does_not_stop_the_emulator() {
     assert!(
         stderr.contains("cannot accept a connection") && stderr.contains("still listening"),
         "the accept error was met and logged: {stderr}"
+    );
+}
+
+/// `emulator --tls` until its first line, then `signal`: the CA file it named, and the exit code.
+fn tls_emulator_stopped_by(signal: libc::c_int, flags: &[&str]) -> (std::path::PathBuf, Option<i32>) {
+    let args = [&["emulator", "--tls", "--port", "0"], flags].concat();
+    let mut emulator = Running::start("", &args);
+    let line = emulator.wait_for(startup_line);
+    let ca_file = std::path::PathBuf::from(line["ca_file"].as_str().expect("a CA file"));
+    assert!(ca_file.is_file(), "{} is written", ca_file.display());
+    (ca_file, emulator.signal_and_wait(signal))
+}
+
+/// The private folder the CA file is in, which the emulator made.
+fn private_folder(ca_file: &std::path::Path) -> &std::path::Path {
+    let folder = ca_file.parent().expect("a folder");
+    let name = folder.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    assert!(
+        name.starts_with("azure-ad-identity-protection-emulator-"),
+        "{}",
+        folder.display()
+    );
+    folder
+}
+
+/// Issue 19: Ctrl-C left `emulator --tls`'s CA folder in the temporary directory, though the
+/// README says it is removed when the emulator stops. Exit 130, as a shell reports SIGINT.
+#[test]
+fn ctrl_c_removes_the_ca_folder_and_exits_130() {
+    let (ca_file, code) = tls_emulator_stopped_by(libc::SIGINT, &[]);
+    let folder = private_folder(&ca_file);
+    assert!(!folder.exists(), "{} is left behind", folder.display());
+    assert_eq!(code, Some(130));
+}
+
+/// Issue 19: SIGTERM (`kill`'s default) too. Exit 143.
+#[test]
+fn sigterm_removes_the_ca_folder_and_exits_143() {
+    let (ca_file, code) = tls_emulator_stopped_by(libc::SIGTERM, &[]);
+    let folder = private_folder(&ca_file);
+    assert!(!folder.exists(), "{} is left behind", folder.display());
+    assert_eq!(code, Some(143));
+}
+
+/// `--ca-out PATH` is documented as kept: a signal does not remove it.
+#[test]
+fn a_ca_out_file_is_kept_after_ctrl_c() {
+    let path = std::env::temp_dir().join(format!("emulator-ca-out-{}.pem", std::process::id()));
+    let (ca_file, code) = tls_emulator_stopped_by(libc::SIGINT, &["--ca-out", &path.display().to_string()]);
+    let kept = std::fs::read_to_string(&path);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!((ca_file, code), (path, Some(130)));
+    assert!(
+        kept.is_ok_and(|pem| pem.starts_with("-----BEGIN CERTIFICATE-----")),
+        "the CA is kept"
     );
 }

@@ -156,6 +156,50 @@ fn flags() {
     assert!(serde_json::from_slice::<serde_json::Value>(&unknown.stdout).is_ok());
 }
 
+/// Issue 19: `azure-ad-identity-protection emulater` answered "Invalid envelope: unknown flag
+/// emulater" as JSON on stdout. A word that is no subcommand is a person's typo: stderr, exit 2.
+#[test]
+fn a_mistyped_subcommand_gets_the_closest_one_on_stderr_and_nothing_on_stdout() {
+    let others = "the subcommands are demo, emulator, help, version; an envelope goes on stdin (see --help)";
+    #[rustfmt::skip]
+    let cases = [
+        ("emulater", "did you mean `emulator`?"),
+        ("dmeo", "did you mean `demo`?"),
+        ("versoin", "did you mean `version`?"),
+        ("frobnicate", others),
+        ("test", others),
+    ];
+    for (word, hint) in cases {
+        // With an envelope on stdin too: the word alone decides, nothing is read or run.
+        let output = binary()
+            .arg(word)
+            .write_stdin(json!({"command": "azure-ad-auth-reset", "params": {}}).to_string())
+            .timeout(HANG_GUARD)
+            .output()
+            .expect("runs");
+        assert_eq!(output.status.code(), Some(2), "{word}");
+        assert_eq!(String::from_utf8_lossy(&output.stdout), "", "{word}: stdout");
+        assert_eq!(
+            String::from_utf8_lossy(&output.stderr),
+            format!("azure-ad-identity-protection: unknown subcommand `{word}`; {hint}\n")
+        );
+    }
+}
+
+/// The known words still do what they did, and an unknown flag is still a JSON result (a host
+/// may pass flags; only a bare word is taken for a subcommand).
+#[test]
+fn subcommands_and_flags_are_not_taken_for_typos() {
+    let version = binary().arg("version").output().expect("runs");
+    assert_eq!(version.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&version.stdout).starts_with("azure-ad-identity-protection "));
+    let flag = binary().args(["--pretty", "emulater"]).output().expect("runs");
+    assert_eq!(flag.status.code(), Some(2));
+    let result: serde_json::Value = serde_json::from_slice(&flag.stdout).expect("one JSON result");
+    let text = result["entries"][0]["Contents"].as_str().unwrap_or_default();
+    assert!(text.contains("unknown flag emulater"), "{text}");
+}
+
 /// A runtime whose clock panics: a stand-in for any bug inside a command.
 struct PanickingClock;
 

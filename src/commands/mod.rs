@@ -378,17 +378,23 @@ pub fn find(name: &str) -> Result<&'static CommandSpec, Error> {
         })
 }
 
-/// The command a mistyped name most likely meant: the nearest by edit distance, offered only
-/// when it is within max(3, a quarter of the typed length) edits, so a plural, a missing `!` or
-/// a swapped word is caught while a name like `foo` gets no far-fetched guess. Case is ignored:
-/// every command name is lower case.
+/// The command a mistyped name most likely meant (see [`closest_name`]).
 pub fn closest_command(typed: &str) -> Option<&'static str> {
+    closest_name(typed, COMMANDS.iter().map(|c| c.name))
+}
+
+/// The name a mistyped one most likely meant: the nearest of `names` by edit distance, offered
+/// only when it is within max(3, a quarter of the typed length) edits and at most half the
+/// name's length, so a plural, a missing `!` or a swapped word is caught while a word like `foo`
+/// gets no far-fetched guess (not even the four-letter `demo`, three edits away). Case is
+/// ignored: every name is lower case. Also the subcommands' suggestion (src/main.rs).
+pub fn closest_name<'a>(typed: &str, names: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let limit = 3.max(typed.chars().count() / 4);
     let typed = typed.to_lowercase();
-    COMMANDS
-        .iter()
-        .map(|c| (edit_distance(&typed, c.name), c.name))
-        .filter(|(distance, _)| *distance <= limit)
+    names
+        .into_iter()
+        .map(|name| (edit_distance(&typed, name), name))
+        .filter(|(distance, name)| *distance <= limit && *distance <= name.chars().count() / 2)
         .min_by_key(|(distance, _)| *distance)
         .map(|(_, name)| name)
 }
@@ -549,6 +555,24 @@ mod tests {
         ];
         for (typed, closest) in cases {
             assert_eq!(closest_command(typed), closest, "{typed}");
+        }
+    }
+
+    #[test]
+    fn short_names_get_a_suggestion_only_within_half_their_length() {
+        let subcommands = ["demo", "emulator", "help", "version"];
+        let cases = [
+            ("emulater", Some("emulator")),
+            ("emualtor", Some("emulator")),
+            ("dmeo", Some("demo")),
+            ("Versoin", Some("version")),
+            ("foo", None),
+            ("test", None),
+            ("serve", None),
+            ("", None),
+        ];
+        for (typed, closest) in cases {
+            assert_eq!(closest_name(typed, subcommands), closest, "{typed}");
         }
     }
 

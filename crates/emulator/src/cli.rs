@@ -1,26 +1,31 @@
 //! `azure-ad-identity-protection emulator [flags]`: runs the offline Entra ID + Graph tenant on
-//! loopback until killed. The first stdout line is one JSON object with the instance parameters
+//! loopback until Ctrl-C or SIGTERM, which remove a private CA folder before it exits. The first stdout line is one JSON object with the instance parameters
 //! to point the integration at it; stderr gets one line per request.
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use serde_json::json;
+use signal_hook::consts::signal::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
 
 use super::{Emulator, FaultPlan, ServeOptions, TenantConfig};
 
 const USAGE: &str = "usage: azure-ad-identity-protection emulator [flags]
 
 Serves an offline Microsoft Entra ID + Microsoft Graph Identity Protection tenant on 127.0.0.1
-until killed. The first stdout line is one JSON object:
+until Ctrl-C or SIGTERM (exit 130 or 143; the CA folder of --tls is removed first). The first
+stdout line is one JSON object:
   {\"params\": {...}, \"device_code_params\": {...}, \"certificate_params\": {...},
    \"managed_identity_params\": {...}, \"managed_identity_environment\": {...},
    \"ca_file\": path|null, \"admin\": url}
 (instance parameters for client credentials with a secret, for device code, for client
 credentials with the public test certificate, and for managed identity, which also needs the
 engine environment variable managed_identity_environment names; with --tls all include
-ca_file, the CA the integration then trusts). stderr logs one line per request: method, path,
-status, latency.
+ca_file, the CA the integration then trusts). The secret, test certificate, key and CA in them
+are this offline tenant's public test material, valid nowhere else: never a secret of anyone's
+tenant. stderr says so, with where each sign-in's parameters are and the device-login and admin
+addresses, then logs one line per request: method, path, status, latency.
 
   --port N                     port on 127.0.0.1 (default 8765; 0 = any free port)
   --tls                        serve HTTPS with the embedded loopback CA (written to ca_file)
@@ -98,7 +103,7 @@ pub fn main(args: &[String]) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     match run(&flags) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(message) => {
             eprintln!("emulator: {message}");
             ExitCode::FAILURE
@@ -106,13 +111,39 @@ pub fn main(args: &[String]) -> ExitCode {
     }
 }
 
-/// Dumps the tenant, or serves it until the process is killed.
-fn run(flags: &Flags) -> Result<(), String> {
+/// Dumps the tenant, or serves it until a stop signal; the exit status of either.
+fn run(flags: &Flags) -> Result<ExitCode, String> {
     let tenant = tenant(flags)?;
     if flags.dump_tenant {
-        return print_line(&tenant.to_json().to_string());
+        return print_line(&tenant.to_json().to_string()).map(|()| ExitCode::SUCCESS);
     }
-    let options = ServeOptions {
+    // Registered before the CA folder is written: a signal that comes at any moment after is
+    // held until the wait below, so the folder is always removed.
+    let mut signals = Signals::new(STOP_SIGNALS).map_err(|e| format!("cannot handle Ctrl-C: {e}"))?;
+    let emulator = Emulator::serve(serve_options(flags, tenant))
+        .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", flags.port))?;
+    print_line(&startup_line(&emulator).to_string())?;
+    eprintln!("{}", announcement(&emulator.base_url(), flags.tls));
+    let signal = signals.forever().next().unwrap_or(SIGTERM);
+    // Stops serving and removes the private CA folder (a `--ca-out` file is kept).
+    drop(emulator);
+    Ok(stopped_by(signal))
+}
+
+/// Ctrl-C and `kill`'s default. Not SIGHUP: `nohup emulator --tls &` must outlive its terminal.
+const STOP_SIGNALS: [i32; 2] = [SIGINT, SIGTERM];
+
+/// 128 + the signal's number (130 for SIGINT, 143 for SIGTERM): what a shell reports for a
+/// process that the signal killed, so `$?` reads the same as before. Exiting with it, rather
+/// than re-raising the signal, keeps the cleanup in plain Rust with nothing left to run after.
+fn stopped_by(signal: i32) -> ExitCode {
+    let number = u8::try_from(signal).unwrap_or(0);
+    ExitCode::from(128_u8.saturating_add(number))
+}
+
+/// What `Emulator::serve` needs, from the flags.
+fn serve_options(flags: &Flags, tenant: TenantConfig) -> ServeOptions {
+    ServeOptions {
         port: flags.port,
         tls: flags.tls,
         ca_out: flags.ca_out.as_ref().map(std::path::PathBuf::from),
@@ -121,15 +152,6 @@ fn run(flags: &Flags) -> Result<(), String> {
         faults: flags.faults.clone(),
         log_requests: true,
         fixture_credentials: true,
-    };
-    let emulator = Emulator::serve(options).map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", flags.port))?;
-    print_line(&startup_line(&emulator).to_string())?;
-    eprintln!(
-        "Entra ID + Graph emulator on {base}. Device sign-in: {base}/devicelogin. Admin: {base}/_emulator. Stop with Ctrl-C.",
-        base = emulator.base_url()
-    );
-    loop {
-        std::thread::park();
     }
 }
 
@@ -151,9 +173,10 @@ fn tenant(flags: &Flags) -> Result<TenantConfig, String> {
     Ok(tenant)
 }
 
-/// `{"params", "device_code_params", "certificate_params", "managed_identity_params",
-/// "managed_identity_environment", "ca_file", "admin"}`.
-fn startup_line(emulator: &Emulator) -> serde_json::Value {
+/// The first stdout line: `{"params", "device_code_params", "certificate_params",
+/// "managed_identity_params", "managed_identity_environment", "ca_file", "admin"}`. `demo --keep`
+/// prints the same object.
+pub fn startup_line(emulator: &Emulator) -> serde_json::Value {
     json!({
         "params": emulator.instance_params(),
         "device_code_params": emulator.device_code_params(),
@@ -163,6 +186,31 @@ fn startup_line(emulator: &Emulator) -> serde_json::Value {
         "ca_file": emulator.ca_file(),
         "admin": format!("{}/_emulator", emulator.base_url()),
     })
+}
+
+/// What a person reads on stderr once the first line is out: where the parameters are, and that
+/// the credentials in them are public test material. Lines of at most 100 columns.
+fn announcement(base: &str, tls: bool) -> String {
+    let mut lines = vec![
+        format!("Entra ID + Graph emulator on {base}, offline; Ctrl-C stops it."),
+        "Instance parameters, one object per sign-in, are in the JSON line on stdout: params".to_owned(),
+        "  (client secret), device_code_params, certificate_params (test certificate and key),".to_owned(),
+        "  managed_identity_params with managed_identity_environment (the engine's variable).".to_owned(),
+    ];
+    if tls {
+        lines.push("  ca_file is the CA they all trust; Ctrl-C or SIGTERM removes its folder.".to_owned());
+    }
+    let material = if tls {
+        "secret, certificate, key and CA"
+    } else {
+        "secret, certificate and key"
+    };
+    lines.extend([
+        format!("  Their {material} are this offline tenant's public test material,"),
+        "  valid nowhere else: never a secret of anyone's tenant.".to_owned(),
+        format!("Device sign-in: {base}/devicelogin. Admin: {base}/_emulator."),
+    ]);
+    lines.join("\n")
 }
 
 /// Prints one line on stdout and flushes it (a parent process reads it through a pipe).
@@ -362,6 +410,32 @@ mod tests {
             line["managed_identity_environment"]["AZURE_POD_IDENTITY_AUTHORITY_HOST"],
             emulator.base_url()
         );
+    }
+
+    /// Issue 19: the human line said nothing of where the parameters are, nor that the key in
+    /// them is public.
+    #[test]
+    fn the_announcement_says_where_the_params_are_and_that_their_credentials_are_public() {
+        let widest = "https://127.0.0.1:65535";
+        for tls in [false, true] {
+            let text = announcement(widest, tls);
+            for needle in [
+                "the JSON line on stdout",
+                "params\n  (client secret)",
+                "device_code_params",
+                "certificate_params",
+                "managed_identity_params",
+                "public test material",
+                "never a secret of anyone's tenant",
+                "https://127.0.0.1:65535/devicelogin",
+            ] {
+                assert!(text.contains(needle), "tls {tls}: {needle} missing in\n{text}");
+            }
+            assert_eq!(text.contains("ca_file is the CA they all trust"), tls, "{text}");
+            for line in text.lines() {
+                assert!(line.chars().count() <= 100, "{line}");
+            }
+        }
     }
 
     #[test]
