@@ -511,6 +511,14 @@ pub fn checked_url(name: &str, url: &str) -> Result<String, Error> {
             "expected a URL such as https://host, without credentials, query or fragment.",
         ));
     }
+    // Host names are ASCII: url reads internationalised names only in their punycode form, as
+    // Cargo.toml's idna_adapter pin explains, so anything else is refused here, not at send time.
+    if !authority.is_ascii() || url::Url::parse(url).is_err() {
+        return Err(Error::parameter(
+            name,
+            "expected a URL with an ASCII host name, such as https://host (an internationalised name in its punycode form, xn--...).",
+        ));
+    }
     match scheme.to_ascii_lowercase().as_str() {
         "https" => Ok(url.to_string()),
         "http" if is_loopback(authority) => Ok(url.to_string()),
@@ -525,6 +533,18 @@ pub fn checked_url(name: &str, url: &str) -> Result<String, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_non_ascii_host_is_a_parameter_error_and_punycode_is_accepted() {
+        assert!(matches!(
+            checked_url("graph_endpoint", "https://grâph.example"),
+            Err(Error::Parameter { .. })
+        ));
+        assert_eq!(
+            checked_url("graph_endpoint", "https://xn--grph-0na.example/").unwrap(),
+            "https://xn--grph-0na.example"
+        );
+    }
 
     #[test]
     fn a_managed_identity_needs_no_app_and_owns_its_tokens_by_client_id() {
