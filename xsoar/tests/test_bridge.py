@@ -1222,7 +1222,7 @@ class ProcessTimeout(BridgeCase):
         self.assertEqual(self.process_timeouts([params for params, _ in cases]), [seconds for _, seconds in cases])
 
     def test_the_documents_state_the_same_formula(self):
-        for document in ('README.md', os.path.join('docs', 'protocol.md')):
+        for document in (os.path.join('docs', 'xsoar.md'), os.path.join('docs', 'protocol.md')):
             with open(os.path.join(REPO, document)) as f:
                 text = ' '.join(f.read().split())
             self.assertIn('`24 × request_timeout + 290`', text, document)
