@@ -275,13 +275,18 @@ fn now_secs() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// Plays the user's secure password reset in Entra, through the emulator's admin route.
-fn remediate_in_entra(base: &str, user_id: &str) -> Result<(), String> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
+/// An HTTP client for the emulator on loopback: no proxy, every status an answer.
+fn loopback_agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
         .proxy(None)
         .http_status_as_error(false)
         .build()
-        .into();
+        .into()
+}
+
+/// Plays the user's secure password reset in Entra, through the emulator's admin route.
+fn remediate_in_entra(base: &str, user_id: &str) -> Result<(), String> {
+    let agent = loopback_agent();
     let response = agent
         .post(format!("{base}/_emulator/users/{user_id}/remediate"))
         .content_type("application/json")
@@ -295,11 +300,7 @@ fn remediate_in_entra(base: &str, user_id: &str) -> Result<(), String> {
 
 /// Plays the person's browser: submits the emulator's device-login form with Approve.
 fn approve_in_browser(base: &str, user_code: &str) -> Result<String, String> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .proxy(None)
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let agent = loopback_agent();
     let mut response = agent
         .post(format!("{base}/devicelogin"))
         .send_form([("user_code", user_code), ("action", "approve")])

@@ -88,10 +88,8 @@ impl Kind {
     }
 }
 
-/// A member's string (`""` when missing or not a string), for the mirroring commands.
-pub(super) fn member_text(field: Option<&serde_json::value::RawValue>) -> std::borrow::Cow<'_, str> {
-    text(field)
-}
+/// A member's string (`""` when missing or not a string), for the mirroring commands too.
+pub(super) use window::text as member_text;
 
 /// The risk states that make a risky user an incident.
 const AT_RISK: [&str; 2] = ["atRisk", "confirmedCompromised"];
@@ -170,17 +168,13 @@ pub fn fetch(session: &mut Session, _: &Arguments) -> Result<CommandOutput, Erro
             .filter(|(_, k)| k == kind)
             .map(|(c, _)| (c.id.as_str(), c.instant));
         let advanced = cursor.advance(of_kind);
-        let advanced = match kind.cursor_key() {
+        match kind.cursor_key() {
             None => {
                 next_from = Some(advanced.lower_bound());
-                advanced.to_map()
+                next_run.extend(advanced.to_map());
             }
-            Some(_) => advanced.to_map(),
-        };
-        match kind.cursor_key() {
-            None => next_run.extend(advanced),
             Some(key) => {
-                next_run.insert(key.into(), Value::Object(advanced));
+                next_run.insert(key.into(), Value::Object(advanced.to_map()));
             }
         }
     }

@@ -293,26 +293,27 @@ const SIGN_INS: Subject = Subject {
     many: "sign-ins",
 };
 
+const CONFIRM_SAFE: Action = Action {
+    subject: SIGN_INS,
+    path: "confirmSafe",
+    doing: "Confirming sign-ins safe",
+    done: "✅ Confirmed safe.",
+};
+const CONFIRM_COMPROMISED: Action = Action {
+    subject: SIGN_INS,
+    path: "confirmCompromised",
+    doing: "Confirming sign-ins compromised",
+    done: "✅ Confirmed compromised.",
+};
+
 /// `azure-ad-identity-protection-sign-in-confirm-safe`.
 pub fn confirm_safe(session: &mut Session, args: &Arguments) -> Result<CommandOutput, Error> {
-    let action = Action {
-        subject: SIGN_INS,
-        path: "confirmSafe",
-        doing: "Confirming sign-ins safe",
-        done: "✅ Confirmed safe.",
-    };
-    act(session, args, action)
+    act(session, args, CONFIRM_SAFE)
 }
 
 /// `azure-ad-identity-protection-sign-in-confirm-compromised`.
 pub fn confirm_compromised(session: &mut Session, args: &Arguments) -> Result<CommandOutput, Error> {
-    let action = Action {
-        subject: SIGN_INS,
-        path: "confirmCompromised",
-        doing: "Confirming sign-ins compromised",
-        done: "✅ Confirmed compromised.",
-    };
-    act(session, args, action)
+    act(session, args, CONFIRM_COMPROMISED)
 }
 
 #[cfg(test)]

@@ -334,11 +334,7 @@ fn history_get(
 ) -> Result<Value, GraphError> {
     let items = history_of(state, user_id);
     let set = format!("riskyUsers('{user_id}')/history");
-    match rest {
-        [] => listing(state, request, context(state, version, &set)).page(&items),
-        [item_id] => entity(state, version, &set, &items, item_id),
-        _ => Err(unknown_segment(&request.path)),
-    }
+    collection_get(state, request, version, &set, &items, rest)
 }
 
 /// The history items of one user, in insertion order.
@@ -388,7 +384,8 @@ fn risky_principals_get(
     }
 }
 
-/// A collection's list (no further segment) or one of its items (one segment).
+/// An Identity Protection collection's list (no further segment) or one of its items (one
+/// segment).
 fn collection_get(
     state: &State,
     request: &RecordedRequest,
@@ -397,11 +394,14 @@ fn collection_get(
     items: &[Value],
     rest: &[&str],
 ) -> Result<Value, GraphError> {
-    match rest {
-        [] => listing(state, request, context(state, version, set)).page(items),
-        [id] => entity(state, version, set, items, id),
-        _ => Err(unknown_segment(&request.path)),
-    }
+    collection_at(
+        state,
+        request,
+        version,
+        &format!("identityProtection/{set}"),
+        items,
+        rest,
+    )
 }
 
 /// GETs under `riskDetections`: the list or one detection.
@@ -411,12 +411,14 @@ fn risk_detections_get(
     version: &str,
     rest: &[&str],
 ) -> Result<Value, GraphError> {
-    let detections = &state.config.risk_detections;
-    match rest {
-        [] => listing(state, request, context(state, version, "riskDetections")).page(detections),
-        [id] => entity(state, version, "riskDetections", detections, id),
-        _ => Err(unknown_segment(&request.path)),
-    }
+    collection_get(
+        state,
+        request,
+        version,
+        "riskDetections",
+        &state.config.risk_detections,
+        rest,
+    )
 }
 
 /// A listing of this request with the tenant's paging and Identity Protection's page sizes.

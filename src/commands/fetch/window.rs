@@ -33,7 +33,7 @@ pub(super) const KEY_MEMBERS: [&str; 2] = ["id", "detectedDateTime"];
 /// A field's string, or `""` when it is missing or not a string. A string without escapes (ids
 /// and times always are) is its text between the quotes, read without a parser: the raw value
 /// is already valid JSON.
-pub(super) fn text(field: Option<&RawValue>) -> Cow<'_, str> {
+pub(in crate::commands) fn text(field: Option<&RawValue>) -> Cow<'_, str> {
     let Some(raw) = field.map(RawValue::get).filter(|raw| raw.starts_with('"')) else {
         return Cow::Borrowed("");
     };
