@@ -1139,3 +1139,32 @@ fn a_token_refreshed_during_a_failing_mirror_command_is_kept() {
     );
     assert!(kept["valid_until"].as_u64().unwrap_or_default() > now());
 }
+
+/// Hostile envelope values for mirroring: an instance name past the schema's 512 characters or
+/// not a string, and update-remote-system's `delta` / `data` that are not the JSON text of an
+/// object. Each is exit 2 naming what is wrong, before anything is sent.
+#[test]
+fn hostile_instance_names_and_close_data_are_refused_before_any_request() {
+    let emu = mirror_tenant();
+    let params = params_with(&emu, json!({"close_out": "true", "mirror_direction": "Outgoing"}));
+    for name in [json!("n".repeat(513)), json!({"a": 1}), json!(7)] {
+        let mut envelope = envelope("get-mapping-fields", json!({}), &params, json!({}));
+        envelope["instance_name"] = name.clone();
+        run(&envelope).expect(2, 4).says(&["instance_name"]);
+    }
+    for (name, text) in [
+        ("delta", "{\"closeReason\": "),
+        ("delta", "[\"closeReason\"]"),
+        ("data", "\"Resolved\""),
+    ] {
+        let args = json!({"remoteId": "d-1", "status": "2", name: text});
+        on_instance("update-remote-system", args, &params, json!({}))
+            .expect(2, 4)
+            .says(&[&format!("`{name}`"), "the JSON text of an object"]);
+    }
+    assert!(
+        emu.requests().is_empty(),
+        "sent before the checks: {:?}",
+        emu.requests().len()
+    );
+}
